@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0
+# The HugeTLB/HGM test suite: battery, stress, helper library, own tests.
+#
+#   make                 build every test and stress program (build/)
+#   make static          static builds for the VM initramfs (build/static/)
+#   make deps            install the Debian packages the suite needs
+#   make check           the project's own tests, then the battery
+#   make install INSTALL_PATH=DIR   kselftest-style installed layout
+#   make kernel / kernel-check      the patched kernel (kernel-patches/)
+#   make bench           stress figures and plot into results/
+
+HGMT_CACHE ?= $(HOME)/.cache/hgmt
+# The kselftest harness comes from a kernel tree; default: Debian's
+# linux-source-6.12, unpacked (headers only) into the cache.
+LINUX_SOURCE_TARBALL ?= /usr/src/linux-source-6.12.tar.xz
+KSRC ?= $(HGMT_CACHE)/linux-source-6.12
+KSFT_DIR := $(KSRC)/tools/testing/selftests
+HARNESS := $(KSFT_DIR)/kselftest_harness.h
+
+B := build
+CC ?= gcc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	  -Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered -pthread \
+	  -Ilib -I$(KSFT_DIR)
+LDLIBS := -lnuma -pthread
+
+LIB_SRCS := $(wildcard lib/*.c)
+SELFTESTS := smaps_accounting migration hwpoison uffd_minor refcount
+STRESS := refcount_stress
+UNIT := parse_test
+PROGS := $(SELFTESTS:%=$(B)/selftests/%) $(STRESS:%=$(B)/stress/%)
+STATIC_PROGS := $(SELFTESTS:%=$(B)/static/selftests/%) \
+		$(STRESS:%=$(B)/static/stress/%)
+
+all: $(PROGS)
+
+$(HARNESS):
+	@if [ -n "$(filter command line environment,$(origin KSRC))" ]; then \
+		echo "KSRC=$(KSRC) has no tools/testing/selftests/kselftest_harness.h" >&2; exit 2; fi
+	@test -r $(LINUX_SOURCE_TARBALL) || { echo "no $(LINUX_SOURCE_TARBALL): run 'make deps' or give KSRC=/path/to/linux" >&2; exit 2; }
+	mkdir -p $(HGMT_CACHE)
+	tar -xJf $(LINUX_SOURCE_TARBALL) -C $(HGMT_CACHE) \
+		--wildcards 'linux-source-6.12/tools/testing/selftests/kselftest*.h'
+	touch $@
+
+$(B)/lib/%.o: lib/%.c lib/ht.h | $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/static/lib/%.o: lib/%.c lib/ht.h | $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+LIB_OBJS := $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
+STATIC_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(B)/static/lib/%.o)
+
+$(B)/libht.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(B)/static/libht.a: $(STATIC_LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(B)/selftests/% $(B)/stress/%: | $(HARNESS)
+$(B)/selftests/%: selftests/%.c lib/ht.h lib/ht_harness.h $(B)/libht.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libht.a $(LDLIBS)
+
+$(B)/stress/%: stress/%.c lib/ht.h $(B)/libht.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libht.a $(LDLIBS)
+
+$(B)/static/selftests/%: selftests/%.c lib/ht.h lib/ht_harness.h $(B)/static/libht.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -static -o $@ $< $(B)/static/libht.a $(LDLIBS)
+
+$(B)/static/stress/%: stress/%.c lib/ht.h $(B)/static/libht.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -static -o $@ $< $(B)/static/libht.a $(LDLIBS)
+
+$(B)/unit/%: tests/unit/%.c lib/ht.h $(B)/libht.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libht.a $(LDLIBS)
+
+static: $(STATIC_PROGS)
+
+# Installed-kselftest layout: binaries, kselftest-list.txt, settings.
+INSTALL_PATH ?= $(B)/install
+install: all
+	mkdir -p $(INSTALL_PATH)/hugetlb_hgm
+	cp $(PROGS) $(INSTALL_PATH)/hugetlb_hgm/
+	cp selftests/settings selftests/config $(INSTALL_PATH)/hugetlb_hgm/
+	cp run_tests.sh $(INSTALL_PATH)/hugetlb_hgm/
+	for t in $(SELFTESTS); do echo "hugetlb_hgm:$$t"; done > $(INSTALL_PATH)/kselftest-list.txt
+	@echo "installed into $(INSTALL_PATH)"
+
+deps:
+	scripts/deps.sh
+
+unit: $(UNIT:%=$(B)/unit/%)
+	@for t in $^; do $$t || exit 1; done
+
+check: all unit
+	tests/run_checks.sh
+
+format:
+	clang-format -i lib/*.c lib/*.h selftests/*.c stress/*.c tests/unit/*.c
+
+kernel:
+	kernel-patches/build.sh
+
+kernel-check:
+	kernel-patches/check.sh
+
+bench: all
+	stress/bench.sh
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all static install deps unit check format kernel kernel-check bench clean
+.SECONDARY:

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libht: the one helper library of the HugeTLB/HGM test suite.
+ *
+ * Every test and stress program reads the kernel's state through these
+ * helpers, so a parser bug shows up in the unit tests (tests/unit) instead
+ * of as a wrong verdict in the battery.  Functions return 0 or a negative
+ * errno unless stated otherwise; none of them exits the process.
+ */
+#ifndef HT_H
+#define HT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <signal.h>
+#include <setjmp.h>
+
+#define HT_KB 1024UL
+#define HT_MB (1024UL * 1024)
+#define HT_GB (1024UL * 1024 * 1024)
+
+#define HT_MAX_SIZES 8
+#define HT_MAX_NODES 64
+
+#ifndef MADV_SPLIT
+/* The posted HGM series' value (x86_64); unused upstream through 6.18. */
+#define MADV_SPLIT 26
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* ---- sysfs/procfs scalar files (util.c) ---- */
+int ht_read_file(const char *path, char *buf, size_t len);
+int ht_read_ulong(const char *path, unsigned long *val);
+int ht_write_ulong(const char *path, unsigned long val);
+int ht_parse_ulong(const char *s, unsigned long *val);
+/* Loose allocation of a whole /proc file; caller frees.  NULL + errno. */
+char *ht_slurp(const char *path, size_t *len);
+size_t ht_base_page_size(void);
+
+/* ---- huge page sizes (hugetlb.c) ---- */
+/* Sizes in bytes from /sys/kernel/mm/hugepages, ascending. */
+int ht_page_sizes(unsigned long *sizes, int max);
+bool ht_page_size_supported(unsigned long size);
+unsigned long ht_default_page_size(void);
+int ht_size_shift(unsigned long size);
+const char *ht_size_name(unsigned long size); /* "2M", "1G", static */
+int ht_memfd_hugetlb(const char *name, unsigned long size);
+
+/* ---- NUMA nodes (hugetlb.c) ---- */
+/* Memory nodes (N_MEMORY), sparse ids allowed; returns the count. */
+int ht_memory_nodes(int *nodes, int max);
+int ht_parse_nodelist(const char *s, int *nodes, int max);
+
+/* ---- pools (pool.c) ---- */
+struct ht_pool {
+	unsigned long nr, free, resv, surplus, overcommit;
+};
+/* node < 0: global counters from /sys/kernel/mm/hugepages. */
+int ht_pool_read(unsigned long size, int node, struct ht_pool *p);
+int ht_pool_set_nr(unsigned long size, int node, unsigned long nr);
+int ht_pool_set_overcommit(unsigned long size, unsigned long nr);
+/* Raise the pool until @count pages are free (on @node, or anywhere). */
+int ht_pool_ensure_free(unsigned long size, int node, unsigned long count);
+
+struct ht_pool_snapshot {
+	int nsizes, nnodes;
+	unsigned long size[HT_MAX_SIZES];
+	int node[HT_MAX_NODES];
+	unsigned long nr[HT_MAX_SIZES], overcommit[HT_MAX_SIZES];
+	unsigned long node_nr[HT_MAX_SIZES][HT_MAX_NODES];
+};
+int ht_pool_snapshot(struct ht_pool_snapshot *s);
+/* Per-node first (shrinking before growing), then the global overcommit. */
+int ht_pool_restore(const struct ht_pool_snapshot *s);
+/* 0 when equal, else 1 and a description of the first difference. */
+int ht_pool_diff(const struct ht_pool_snapshot *a,
+		 const struct ht_pool_snapshot *b, char *why, size_t len);
+
+/* ---- /proc text parsers (parse.c); pure functions over a buffer ---- */
+/*
+ * smaps fields this suite reads, in kB.  @seen has bit (1 << HT_SMAPS_x)
+ * set for every field present, so a missing line is not mistaken for 0.
+ */
+enum ht_smaps_field {
+	HT_SMAPS_SIZE,
+	HT_SMAPS_KERNELPAGESIZE,
+	HT_SMAPS_RSS,
+	HT_SMAPS_PSS,
+	HT_SMAPS_SHARED_CLEAN,
+	HT_SMAPS_SHARED_DIRTY,
+	HT_SMAPS_PRIVATE_CLEAN,
+	HT_SMAPS_PRIVATE_DIRTY,
+	HT_SMAPS_ANONYMOUS,
+	HT_SMAPS_SHARED_HUGETLB,
+	HT_SMAPS_PRIVATE_HUGETLB,
+	HT_SMAPS_HUGETLB_PUD_MAPPED,
+	HT_SMAPS_HUGETLB_PMD_MAPPED,
+	HT_SMAPS_HUGETLB_PTE_MAPPED,
+	HT_SMAPS_NFIELDS
+};
+
+struct ht_smaps_vma {
+	unsigned long start, end, pgoff;
+	char perms[5];
+	char name[256];
+	unsigned long val[HT_SMAPS_NFIELDS];
+	unsigned int seen;
+	char vmflags[160];
+};
+
+/* Returns the number of VMAs parsed (at most @max), or -EINVAL. */
+int ht_smaps_parse(const char *text, struct ht_smaps_vma *vmas, int max);
+/* smaps_rollup: one pseudo-VMA. */
+int ht_smaps_rollup_parse(const char *text, struct ht_smaps_vma *out);
+bool ht_vmflags_has(const struct ht_smaps_vma *v, const char *flag);
+/* "Key:   123 kB" files (status, meminfo, node meminfo). */
+int ht_kv_parse(const char *text, const char *key, unsigned long *val);
+
+struct ht_numa_maps {
+	unsigned long addr;
+	char policy[64];
+	bool huge, file;
+	unsigned long dirty, anon, mapped, mapmax, kernelpagesize_kb;
+	unsigned long node_pages[HT_MAX_NODES]; /* N<n>= */
+	unsigned int seen; /* bits: HT_NM_x */
+};
+enum {
+	HT_NM_DIRTY = 1 << 0,
+	HT_NM_ANON = 1 << 1,
+	HT_NM_MAPPED = 1 << 2,
+	HT_NM_MAPMAX = 1 << 3,
+	HT_NM_KPS = 1 << 4,
+};
+/* Finds the line for @addr; -ENOENT when absent. */
+int ht_numa_maps_parse(const char *text, unsigned long addr,
+		       struct ht_numa_maps *out);
+
+/* ---- live readers (procfs.c) ---- */
+int ht_smaps_read(pid_t pid, unsigned long addr, struct ht_smaps_vma *out);
+int ht_smaps_rollup_read(pid_t pid, struct ht_smaps_vma *out);
+int ht_status_read(pid_t pid, const char *key, unsigned long *val);
+int ht_meminfo_read(const char *key, unsigned long *val);
+int ht_node_meminfo_read(int node, const char *key, unsigned long *val);
+int ht_numa_maps_read(pid_t pid, unsigned long addr, struct ht_numa_maps *o);
+
+/* ---- pagemap, kpagecount, kpageflags (pagemap.c) ---- */
+#define HT_PM_PFN_MASK ((1ULL << 55) - 1)
+#define HT_PM_SOFT_DIRTY (1ULL << 55)
+#define HT_PM_MMAP_EXCLUSIVE (1ULL << 56)
+#define HT_PM_UFFD_WP (1ULL << 57)
+#define HT_PM_FILE (1ULL << 61)
+#define HT_PM_SWAP (1ULL << 62)
+#define HT_PM_PRESENT (1ULL << 63)
+int ht_pagemap_read(pid_t pid, unsigned long addr, uint64_t *entry);
+int ht_kpagecount_read(uint64_t pfn, uint64_t *count);
+int ht_kpageflags_read(uint64_t pfn, uint64_t *flags);
+/* Number of PAGE_SIZE pieces present in [addr, addr + len). */
+long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len);
+
+/* ---- userfaultfd (uffd.c) ---- */
+/* Opens a uffd with API handshake; fails with -ENOTSUP if @features lack. */
+int ht_uffd_open(uint64_t features);
+int ht_uffd_register(int uffd, void *addr, size_t len, uint64_t mode);
+/* UFFDIO_CONTINUE: 0 or -errno (the ioctl's errno). */
+int ht_uffd_continue(int uffd, void *addr, size_t len);
+/* Waits up to @timeout_ms for a pagefault message; 0, -ETIMEDOUT, -errno. */
+int ht_uffd_read_fault(int uffd, int timeout_ms, unsigned long *addr,
+		       uint64_t *flags);
+
+/* ---- SIGBUS capture (sigbus.c) ---- */
+struct ht_sigbus {
+	bool hit;
+	int code; /* si_code: BUS_MCEERR_AR, BUS_MCEERR_AO, BUS_ADRERR... */
+	unsigned long addr;
+	int addr_lsb;
+};
+/* Reads (or writes) one byte at @addr; reports a SIGBUS instead of dying. */
+int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out);
+/* madvise() with a SIGBUS during the call captured (MADV_HWPOISON). */
+int ht_madvise_catch(void *addr, size_t len, int advice,
+		     struct ht_sigbus *out);
+/*
+ * An asynchronous SIGBUS (BUS_MCEERR_AO, early kill) is recorded here by a
+ * handler that returns instead of dying.
+ */
+void ht_sigbus_record_async(void);
+bool ht_sigbus_async_get(struct ht_sigbus *out);
+
+/* ---- process groups (proc_group.c) ---- */
+/*
+ * A child runs @fn and talks to the parent over a socketpair.  Children die
+ * with their parent (PR_SET_PDEATHSIG), so a killed test leaves nothing.
+ */
+struct ht_child {
+	pid_t pid;
+	int sock;
+};
+typedef int (*ht_child_fn)(int sock, void *arg);
+int ht_spawn(struct ht_child *c, ht_child_fn fn, void *arg);
+int ht_send(int sock, int64_t val);
+/* -ETIMEDOUT after @timeout_ms, -EPIPE when the peer has gone. */
+int ht_recv(int sock, int64_t *val, int timeout_ms);
+/* Waits for exit; kills after @timeout_ms.  Returns the wait status. */
+int ht_reap(struct ht_child *c, int timeout_ms);
+/* The child side of a barrier: send @val, wait for the parent's go. */
+int ht_child_sync(int sock, int64_t val);
+
+/* ---- feature probes (probe.c): NULL = present, else why not ---- */
+const char *ht_probe_hgm(void);
+const char *ht_probe_memory_failure(void);
+const char *ht_probe_hwpoison_inject(void);
+const char *ht_probe_uffd_minor_hugetlb(void);
+const char *ht_probe_nodes(int need);
+const char *ht_probe_cap(int cap);
+const char *ht_probe_page_size(unsigned long size);
+const char *ht_probe_refcount_knob(void);
+bool ht_has_cap(int cap);
+
+/* ---- test requirements and their restore (needs.c) ---- */
+enum ht_gran { HT_GRAN_HUGE, HT_GRAN_HGM };
+
+struct ht_needs {
+	unsigned long page_size; /* 0: no huge pages needed */
+	unsigned long pages; /* free pages of page_size, anywhere */
+	unsigned long pages_per_node; /* free pages on each of @nodes nodes */
+	int nodes; /* memory nodes needed */
+	int caps[4]; /* CAP_* required, 0-terminated (CAP_CHOWN is 0: unused) */
+	bool hgm, memory_failure, hwpoison_inject, uffd_minor, refcount_knob;
+	bool destructive; /* runs only when HT_ALLOW_DESTRUCTIVE=1 */
+	const char *sysctls[4]; /* saved and restored, NULL-terminated */
+};
+
+struct ht_env {
+	struct ht_pool_snapshot pools;
+	int nsysctls;
+	char sysctl_path[4][128];
+	unsigned long sysctl_val[4];
+	int nodes[HT_MAX_NODES];
+	int nnodes;
+	bool active;
+};
+
+/*
+ * Checks and provides what @n declares.  Returns NULL when the test may
+ * run, or the skip reason (static storage).  On a skip nothing is left
+ * changed.  A provisioning failure that is not a missing resource is
+ * reported as "error: ..." so the caller can fail instead of skipping.
+ */
+const char *ht_setup(const struct ht_needs *n, struct ht_env *env);
+/* Restores; 0 or -1 with @why describing what could not be restored. */
+int ht_teardown(struct ht_env *env, char *why, size_t len);
+
+/* ---- a hugetlb file and its mappings (region.c) ---- */
+struct ht_file {
+	int fd;
+	unsigned long psize;
+	size_t len;
+};
+int ht_file_create(struct ht_file *f, unsigned long psize, size_t len);
+void ht_file_close(struct ht_file *f);
+/* Fills the page cache with @seed's pattern through a temporary mapping. */
+int ht_file_fill(struct ht_file *f, size_t off, size_t len, uint32_t seed);
+
+/* mmap with @align alignment (for PMD sharing); MAP_FAILED + errno. */
+void *ht_mmap_aligned(size_t len, size_t align, int prot, int flags, int fd,
+		      off_t off);
+
+/*
+ * Maps [off, off + len) of @f shared and makes every page present at
+ * granularity @g: HUGE faults each huge page; HGM does MADV_SPLIT,
+ * registers a MINOR uffd and CONTINUEs every PAGE_SIZE piece.  The file
+ * must already hold the pages (ht_file_fill).  *uffd_out gets the uffd
+ * (HGM) or -1.  Returns the address or MAP_FAILED with errno.
+ */
+void *ht_map_populated(struct ht_file *f, size_t off, size_t len,
+		       enum ht_gran g, int *uffd_out);
+const char *ht_gran_name(enum ht_gran g);
+
+/* Pattern helpers: value of the 32-bit word at byte offset @off. */
+uint32_t ht_pattern_word(uint32_t seed, size_t off);
+void ht_pattern_fill(void *addr, size_t len, size_t file_off, uint32_t seed);
+/* Returns the byte offset of the first mismatch, or -1 when all match. */
+long ht_pattern_check(const void *addr, size_t len, size_t file_off,
+		      uint32_t seed);
+
+/* ---- a child that maps and holds (holder.c) ---- */
+enum ht_cmd {
+	HT_CMD_PING = 1,
+	HT_CMD_READ, /* read one byte per huge page; reply: si_code or 0 */
+	HT_CMD_READ_ALL, /* read every PAGE_SIZE piece; reply: si_code or 0 */
+	HT_CMD_WRITE, /* write one byte per huge page (COW); reply 0 */
+	HT_CMD_CHECK, /* then seed; reply: first bad offset or -1 */
+	HT_CMD_SIGINFO, /* reply: code, addr, addr_lsb of a recorded SIGBUS */
+	HT_CMD_UNMAP, /* unmap every mapping; reply 0 */
+	HT_CMD_EXIT,
+};
+
+struct ht_holder {
+	struct ht_file *file;
+	size_t off, len;
+	enum ht_gran gran;
+	int nmaps; /* mappings of the same range (0 counts as 1) */
+	bool private_map; /* MAP_PRIVATE instead of shared */
+	bool early_kill; /* PR_MCE_KILL_EARLY; record BUS_MCEERR_AO */
+	void *inherit; /* use this mapping inherited over fork; map nothing */
+};
+/*
+ * ht_spawn() function: maps per @arg, replies with the first mapping's
+ * address (or -errno), then serves HT_CMD_* until HT_CMD_EXIT.
+ */
+int ht_holder_fn(int sock, void *arg);
+/* Parent side: spawn a holder and wait for its address. */
+int ht_holder_start(struct ht_child *c, struct ht_holder *h,
+		    unsigned long *addr);
+/* Sends @cmd and returns the first reply (or -errno in *reply's place). */
+int ht_holder_cmd(struct ht_child *c, int64_t cmd, int64_t *reply);
+/* HT_CMD_CHECK: *bad_off = first mismatching offset, or -1. */
+int ht_holder_check(struct ht_child *c, uint32_t seed, int64_t *bad_off);
+
+/* ---- one process's view of one huge page (observe.c) ---- */
+struct ht_obs {
+	struct ht_smaps_vma vma;
+	struct ht_numa_maps nm;
+	bool nm_found;
+	unsigned long hugetlb_kb; /* status HugetlbPages */
+	uint64_t pm, pm_tail; /* pagemap of the first and last PAGE_SIZE */
+	uint64_t pfn, pfn_tail;
+	uint64_t count_head, count_tail; /* kpagecount */
+	uint64_t flags_head, flags_tail; /* kpageflags */
+	long present; /* PAGE_SIZE pieces present in the huge page */
+};
+/* 0, or -errno of the first file that could not be read. */
+int ht_observe(pid_t pid, unsigned long addr, unsigned long psize,
+	       struct ht_obs *o);
+/* The node a page is on (move_pages query), or -errno / status. */
+int ht_page_node(pid_t pid, void *addr);
+
+/* ---- the kernel log (kmsg.c) ---- */
+/* Opens /dev/kmsg positioned at its end; -errno if unavailable. */
+int ht_kmsg_open(void);
+/* Appends new lines matching the suite's complaint patterns to @buf. */
+int ht_kmsg_complaints(int fd, char *buf, size_t len);
+bool ht_kmsg_line_is_complaint(int level, const char *line);
+
+#endif

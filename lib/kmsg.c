@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel log complaints seen while a test runs.  The runner watches the
+ * log too; this lets a test attribute a complaint to the step that
+ * caused it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ht.h"
+
+static const char *const complaints[] = {
+	"WARNING:",	   "BUG:",	 "Oops",	"Bad page",
+	"bad rss-counter", "refcount_t", "kernel BUG", "general protection",
+	"Call Trace",	   "Tainted:",
+};
+
+bool ht_kmsg_line_is_complaint(int level, const char *line)
+{
+	for (size_t i = 0; i < sizeof(complaints) / sizeof(complaints[0]); i++)
+		if (strstr(line, complaints[i]))
+			return true;
+	/* hugetlb's own messages count when logged at warning or worse. */
+	return level <= 4 && strcasestr(line, "hugetlb");
+}
+
+int ht_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+int ht_kmsg_complaints(int fd, char *buf, size_t len)
+{
+	char rec[2048];
+	size_t used = strlen(buf);
+	ssize_t n;
+	int found = 0;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue; /* overwritten records: keep reading */
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		char *msg = strchr(rec, ';');
+		int level = (int)(strtol(rec, NULL, 10) & 7);
+
+		msg = msg ? msg + 1 : rec;
+		if (!ht_kmsg_line_is_complaint(level, msg))
+			continue;
+		found++;
+		if (used + 2 < len) {
+			snprintf(buf + used, len - used, "%s", msg);
+			used = strlen(buf);
+		}
+	}
+	return found;
+}

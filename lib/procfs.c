@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Live readers: /proc/<pid>/{smaps,smaps_rollup,status,numa_maps}, meminfo. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ht.h"
+
+static char *proc_slurp(pid_t pid, const char *file)
+{
+	char path[64];
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	else
+		snprintf(path, sizeof(path), "/proc/self/%s", file);
+	return ht_slurp(path, NULL);
+}
+
+int ht_smaps_read(pid_t pid, unsigned long addr, struct ht_smaps_vma *out)
+{
+	struct ht_smaps_vma *vmas;
+	int i, n, ret = -ENOENT;
+	char *buf;
+
+	buf = proc_slurp(pid, "smaps");
+	if (!buf)
+		return -errno;
+	/* smaps lines run about 25 per VMA; this bounds the VMA count. */
+	n = strlen(buf) / 200 + 2;
+	vmas = calloc(n, sizeof(*vmas));
+	if (!vmas) {
+		free(buf);
+		return -ENOMEM;
+	}
+	n = ht_smaps_parse(buf, vmas, n);
+	if (n < 0)
+		ret = n;
+	for (i = 0; i < n; i++) {
+		if (addr >= vmas[i].start && addr < vmas[i].end) {
+			*out = vmas[i];
+			ret = 0;
+			break;
+		}
+	}
+	free(vmas);
+	free(buf);
+	return ret;
+}
+
+int ht_smaps_rollup_read(pid_t pid, struct ht_smaps_vma *out)
+{
+	char *buf = proc_slurp(pid, "smaps_rollup");
+	int ret;
+
+	if (!buf)
+		return -errno;
+	ret = ht_smaps_rollup_parse(buf, out);
+	free(buf);
+	return ret;
+}
+
+int ht_status_read(pid_t pid, const char *key, unsigned long *val)
+{
+	char *buf = proc_slurp(pid, "status");
+	int ret;
+
+	if (!buf)
+		return -errno;
+	ret = ht_kv_parse(buf, key, val);
+	free(buf);
+	return ret;
+}
+
+int ht_meminfo_read(const char *key, unsigned long *val)
+{
+	char *buf = ht_slurp("/proc/meminfo", NULL);
+	int ret;
+
+	if (!buf)
+		return -errno;
+	ret = ht_kv_parse(buf, key, val);
+	free(buf);
+	return ret;
+}
+
+int ht_node_meminfo_read(int node, const char *key, unsigned long *val)
+{
+	char path[80];
+	char *buf;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo",
+		 node);
+	buf = ht_slurp(path, NULL);
+	if (!buf)
+		return -errno;
+	ret = ht_kv_parse(buf, key, val);
+	free(buf);
+	return ret;
+}
+
+int ht_numa_maps_read(pid_t pid, unsigned long addr, struct ht_numa_maps *o)
+{
+	char *buf = proc_slurp(pid, "numa_maps");
+	int ret;
+
+	if (!buf)
+		return -errno;
+	ret = ht_numa_maps_parse(buf, addr, o);
+	free(buf);
+	return ret;
+}

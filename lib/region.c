@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A hugetlb file (memfd) and its mappings at either granularity.  Every
+ * scenario in the battery maps through ht_map_populated(), so the `huge`
+ * and `hgm` variants differ in exactly one place.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ht.h"
+
+int ht_file_create(struct ht_file *f, unsigned long psize, size_t len)
+{
+	f->fd = ht_memfd_hugetlb("ht-file", psize);
+	if (f->fd < 0)
+		return f->fd;
+	f->psize = psize;
+	f->len = len;
+	if (ftruncate(f->fd, (off_t)len)) {
+		int err = -errno;
+
+		close(f->fd);
+		f->fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+void ht_file_close(struct ht_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+uint32_t ht_pattern_word(uint32_t seed, size_t off)
+{
+	uint64_t x = (uint64_t)seed * 0x9e3779b97f4a7c15ULL ^ (off / 4);
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 29;
+	return (uint32_t)x;
+}
+
+void ht_pattern_fill(void *addr, size_t len, size_t file_off, uint32_t seed)
+{
+	uint32_t *w = addr;
+
+	for (size_t i = 0; i < len / 4; i++)
+		w[i] = ht_pattern_word(seed, file_off + i * 4);
+}
+
+long ht_pattern_check(const void *addr, size_t len, size_t file_off,
+		      uint32_t seed)
+{
+	const uint32_t *w = addr;
+
+	for (size_t i = 0; i < len / 4; i++)
+		if (w[i] != ht_pattern_word(seed, file_off + i * 4))
+			return (long)(i * 4);
+	return -1;
+}
+
+int ht_file_fill(struct ht_file *f, size_t off, size_t len, uint32_t seed)
+{
+	void *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
+		 (off_t)off);
+	if (p == MAP_FAILED)
+		return -errno;
+	ht_pattern_fill(p, len, off, seed);
+	/* Unmapped again so the fill leaves no mapping behind to count. */
+	munmap(p, len);
+	return 0;
+}
+
+void *ht_mmap_aligned(size_t len, size_t align, int prot, int flags, int fd,
+		      off_t off)
+{
+	size_t span = len + align;
+	unsigned long base, aligned;
+	void *res, *p;
+
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+						  MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	base = (unsigned long)res;
+	aligned = (base + align - 1) & ~(align - 1);
+	p = mmap((void *)aligned, len, prot, flags | MAP_FIXED, fd, off);
+	if (p == MAP_FAILED) {
+		int err = errno;
+
+		munmap(res, span);
+		errno = err;
+		return MAP_FAILED;
+	}
+	if (aligned > base)
+		munmap(res, aligned - base);
+	if (base + span > aligned + len)
+		munmap((void *)(aligned + len), base + span - (aligned + len));
+	return p;
+}
+
+const char *ht_gran_name(enum ht_gran g)
+{
+	return g == HT_GRAN_HGM ? "hgm" : "huge";
+}
+
+static int populate_hgm(void *p, size_t len, int *uffd_out)
+{
+	size_t ps = ht_base_page_size();
+	int uffd, ret;
+
+	if (madvise(p, len, MADV_SPLIT))
+		return -errno;
+	uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
+	if (uffd < 0)
+		return uffd;
+	ret = ht_uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MINOR);
+	for (size_t off = 0; !ret && off < len; off += ps)
+		ret = ht_uffd_continue(uffd, (char *)p + off, ps);
+	if (ret) {
+		close(uffd);
+		return ret;
+	}
+	*uffd_out = uffd;
+	return 0;
+}
+
+void *ht_map_populated(struct ht_file *f, size_t off, size_t len,
+		       enum ht_gran g, int *uffd_out)
+{
+	volatile char *p;
+	int ret = 0;
+
+	*uffd_out = -1;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
+		 (off_t)off);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	if (g == HT_GRAN_HGM) {
+		ret = populate_hgm((void *)p, len, uffd_out);
+	} else {
+		for (size_t o = 0; o < len; o += f->psize)
+			(void)p[o];
+	}
+	if (ret) {
+		munmap((void *)p, len);
+		errno = -ret;
+		return MAP_FAILED;
+	}
+	return (void *)p;
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SIGBUS capture.  Hwpoison delivers SIGBUS inside madvise() or on the
+ * next touch; a test must see si_code, si_addr and si_addr_lsb instead of
+ * dying, so the access runs under a handler that siglongjmps back.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ht.h"
+
+static sigjmp_buf jump;
+static volatile sig_atomic_t jump_armed;
+static struct ht_sigbus last;
+static volatile sig_atomic_t async_hit;
+static struct ht_sigbus async_info;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	struct ht_sigbus *dst = jump_armed ? &last : &async_info;
+
+	(void)sig;
+	(void)uc;
+	dst->hit = true;
+	dst->code = si->si_code;
+	dst->addr = (unsigned long)si->si_addr;
+	dst->addr_lsb = si->si_addr_lsb;
+	if (jump_armed) {
+		jump_armed = 0;
+		siglongjmp(jump, 1);
+	}
+	/* BUS_MCEERR_AO is a notice; returning from it is safe. */
+	async_hit = 1;
+}
+
+static void install(struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, old);
+}
+
+int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out)
+{
+	volatile char *p = addr;
+	struct sigaction old;
+
+	memset(&last, 0, sizeof(last));
+	install(&old);
+	if (sigsetjmp(jump, 1) == 0) {
+		jump_armed = 1;
+		if (write)
+			*p = *p;
+		else
+			(void)*p;
+		jump_armed = 0;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	*out = last;
+	return 0;
+}
+
+int ht_madvise_catch(void *addr, size_t len, int advice,
+		     struct ht_sigbus *out)
+{
+	volatile int ret = 0;
+	struct sigaction old;
+
+	memset(&last, 0, sizeof(last));
+	install(&old);
+	if (sigsetjmp(jump, 1) == 0) {
+		jump_armed = 1;
+		ret = madvise(addr, len, advice) ? -errno : 0;
+		jump_armed = 0;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	*out = last;
+	return ret;
+}
+
+void ht_sigbus_record_async(void)
+{
+	memset(&async_info, 0, sizeof(async_info));
+	async_hit = 0;
+	install(NULL);
+}
+
+bool ht_sigbus_async_get(struct ht_sigbus *out)
+{
+	if (!async_hit)
+		return false;
+	*out = async_info;
+	return true;
+}
