@@ -1,0 +1,541 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs the HugeTLB/HGM battery on the running kernel (default) or in a VM
+# (--vm), one harness case at a time, and writes KTAP, JSON, JUnit and the
+# kernel log into results/.  POSIX sh: the same script runs inside the
+# VM's busybox initramfs.  See --help and README.md.
+
+set -u
+
+ME=run_tests.sh
+TOP=$(cd "$(dirname "$0")" && pwd)
+
+usage() {
+	cat <<'EOF'
+Usage: run_tests.sh [OPTIONS] [FILTER...]
+
+Runs the battery, one case at a time, on the running kernel or in a VM.
+FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
+"FIXTURE.VARIANT.TEST"); several filters are OR'ed; none means all.
+
+  -h, --help             this text
+  -l, --list             list the selected cases, one per line, and exit
+  --results DIR          results root (default: results/ next to this script)
+  --expect FILE|auto     compare with an expected-outcome file; a deviation
+                         is a failure ("auto": expected/<kernel id>.txt)
+  --bisect               exit 0 good, 1 bad, 125 when everything skipped
+  --timeout SECONDS      per-case timeout (default: selftests/settings)
+  --allow-destructive    run hwpoison cases on this machine (default: VM only)
+  --stress               also run the long refcount-overflow stress
+  --background-load      run the battery under stress-ng load (stress/*.job)
+  --vm[=KERNEL]          run in qemu; KERNEL: debian-6.12 (default),
+                         debian-6.1, patched, or PATH[:MODDIR] to a bzImage
+  --vm-nodes N           NUMA nodes with memory in the VM (default 2)
+  --vm-timeout SECONDS   whole-VM timeout per boot (default 3600)
+  --matrix K1,K2,...     run in the VM on each kernel; print a table
+EOF
+}
+
+die() {
+	echo "$ME: $*" >&2
+	exit 2
+}
+
+# ---- options ---------------------------------------------------------------
+LIST=0 BISECT=0 RESULTS_ROOT="$TOP/results" EXPECT="" TIMEOUT=""
+DESTRUCTIVE=0 STRESS=0 BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
+IN_VM=0 FILTERS=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-h | --help) usage; exit 0 ;;
+	-l | --list) LIST=1 ;;
+	--results) [ $# -ge 2 ] || die "--results needs a directory"
+		RESULTS_ROOT=$2; shift ;;
+	--results=*) RESULTS_ROOT=${1#*=} ;;
+	--expect) [ $# -ge 2 ] || die "--expect needs a file or 'auto'"
+		EXPECT=$2; shift ;;
+	--expect=*) EXPECT=${1#*=} ;;
+	--bisect) BISECT=1 ;;
+	--timeout) [ $# -ge 2 ] || die "--timeout needs seconds"
+		TIMEOUT=$2; shift ;;
+	--timeout=*) TIMEOUT=${1#*=} ;;
+	--allow-destructive) DESTRUCTIVE=1 ;;
+	--stress) STRESS=1 ;;
+	--background-load) BGLOAD=1 ;;
+	--vm) VM=debian-6.12 ;;
+	--vm=*) VM=${1#*=}; [ -n "$VM" ] || die "--vm= needs a kernel" ;;
+	--vm-nodes) [ $# -ge 2 ] || die "--vm-nodes needs a number"
+		VM_NODES=$2; shift ;;
+	--vm-nodes=*) VM_NODES=${1#*=} ;;
+	--vm-timeout) [ $# -ge 2 ] || die "--vm-timeout needs seconds"
+		VM_TIMEOUT=$2; shift ;;
+	--vm-timeout=*) VM_TIMEOUT=${1#*=} ;;
+	--matrix) [ $# -ge 2 ] || die "--matrix needs a kernel list"
+		MATRIX=$2; shift ;;
+	--matrix=*) MATRIX=${1#*=} ;;
+	--in-vm) IN_VM=1 ;;
+	--) shift; FILTERS="$FILTERS $*"; break ;;
+	-*) die "unknown option: $1 (see --help)" ;;
+	*) FILTERS="$FILTERS $1" ;;
+	esac
+	shift
+done
+
+is_uint() {
+	case "$1" in '' | *[!0-9]*) return 1 ;; esac
+	return 0
+}
+if [ -n "$TIMEOUT" ] && { ! is_uint "$TIMEOUT" || [ "$TIMEOUT" -eq 0 ]; }; then
+	die "--timeout: not a positive number: $TIMEOUT"
+fi
+if ! is_uint "$VM_NODES" || [ "$VM_NODES" -lt 1 ] || [ "$VM_NODES" -gt 8 ]; then
+	die "--vm-nodes: not a number from 1 to 8: $VM_NODES"
+fi
+if ! is_uint "$VM_TIMEOUT" || [ "$VM_TIMEOUT" -eq 0 ]; then
+	die "--vm-timeout: not a positive number: $VM_TIMEOUT"
+fi
+[ -z "$VM" ] || [ -z "$MATRIX" ] || die "--vm and --matrix exclude each other"
+[ -z "$EXPECT" ] || [ "$EXPECT" = auto ] || [ -r "$EXPECT" ] ||
+	die "--expect: cannot read $EXPECT"
+
+if [ "$STRESS" = 1 ] && [ ! -x "$TOP/build/stress/refcount_stress" ] &&
+	[ ! -x "$TOP/refcount_stress" ]; then
+	die "--stress: stress/refcount_stress is not built (make)"
+fi
+if [ "$BGLOAD" = 1 ] && ! command -v stress-ng >/dev/null; then
+	die "--background-load: stress-ng is not installed (make deps)"
+fi
+
+# ---- where the programs are ------------------------------------------------
+# Source tree: build/; installed layout or VM payload: next to this script.
+if [ -n "${HT_BIN:-}" ]; then
+	BIN=$HT_BIN # the runner's own tests point it at fake programs
+	SETTINGS="$BIN/settings"
+elif [ -d "$TOP/selftests" ] && [ -f "$TOP/Makefile" ]; then
+	BIN="$TOP/build/selftests"
+	SETTINGS="$TOP/selftests/settings"
+else
+	BIN="$TOP"
+	SETTINGS="$TOP/settings"
+fi
+PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor refcount migration hwpoison"}
+
+settings_get() {
+	[ -r "$SETTINGS" ] || return 1
+	sed -n "s/^$1=//p" "$SETTINGS" | tail -n 1
+}
+[ -n "$TIMEOUT" ] || TIMEOUT=$(settings_get timeout) || true
+is_uint "${TIMEOUT:-}" || TIMEOUT=300
+
+ensure_built() {
+	for p in $PROGRAMS; do
+		[ -x "$BIN/$p" ] && continue
+		[ -f "$TOP/Makefile" ] || die "missing program $BIN/$p"
+		echo "# building the battery (make)" >&2
+		make -s -C "$TOP" all >&2 || die "build failed: run 'make' to see why"
+		return 0
+	done
+}
+
+# Every case as "program:FIXTURE.VARIANT.TEST", filtered.
+list_cases() {
+	for p in $PROGRAMS; do
+		"$BIN/$p" --list-cases | while read -r c; do
+			name="$p:$c"
+			if [ -z "$FILTERS" ]; then
+				echo "$name"
+				continue
+			fi
+			for f in $FILTERS; do
+				# shellcheck disable=SC2254
+				case "$name" in $f) echo "$name"; break ;; esac
+				# shellcheck disable=SC2254
+				case "$c" in $f) echo "$name"; break ;; esac
+			done
+		done
+	done
+}
+
+# ---- machine state: snapshot, restore, compare -----------------------------
+state_files() {
+	for f in /sys/kernel/mm/hugepages/hugepages-*/nr_overcommit_hugepages \
+		/sys/devices/system/node/node*/hugepages/hugepages-*/nr_hugepages \
+		/proc/sys/vm/max_map_count /proc/sys/vm/memory_failure_early_kill \
+		/proc/sys/vm/memory_failure_recovery /proc/sys/vm/enable_soft_offline \
+		/sys/kernel/debug/hugetlb/refcount_limit; do
+		[ -r "$f" ] && echo "$f"
+	done
+	# Without per-node files the global count is the pool.
+	for f in /sys/kernel/mm/hugepages/hugepages-*/nr_hugepages; do
+		[ -r "$f" ] && echo "$f"
+	done
+}
+
+snapshot() { # file
+	: >"$1"
+	for f in $(state_files); do
+		printf '%s %s\n' "$f" "$(cat "$f" 2>/dev/null)" >>"$1"
+	done
+	if [ -r /proc/mounts ]; then
+		awk '{print "mount", $2}' /proc/mounts | sort >>"$1"
+	fi
+}
+
+# Writes back everything the snapshot holds; per-node pools shrink first so
+# growing another node is not refused, and global counts only where no
+# per-node file speaks for them.
+restore() { # file
+	[ -n "${1:-}" ] && [ -r "$1" ] || return 0
+	[ "$(id -u)" = 0 ] || return 0
+	while read -r f v; do
+		case "$f" in
+		mount | */hugepages/hugepages-*/nr_hugepages) continue ;;
+		esac
+		[ "$(cat "$f" 2>/dev/null)" = "$v" ] || echo "$v" >"$f" 2>/dev/null
+	done <"$1"
+	for pass in shrink grow; do
+		while read -r f v; do
+			case "$f" in
+			/sys/devices/system/node/*/nr_hugepages) ;;
+			/sys/kernel/mm/hugepages/*/nr_hugepages)
+				ls /sys/devices/system/node/node*/hugepages >/dev/null 2>&1 &&
+					continue ;;
+			*) continue ;;
+			esac
+			cur=$(cat "$f" 2>/dev/null) || continue
+			[ "$cur" = "$v" ] && continue
+			if [ "$pass" = shrink ] && [ "$cur" -gt "$v" ]; then
+				echo "$v" >"$f" 2>/dev/null
+			elif [ "$pass" = grow ] && [ "$cur" -lt "$v" ]; then
+				echo "$v" >"$f" 2>/dev/null
+			fi
+		done <"$1"
+	done
+	# Mounts the run added (none today; the check keeps it that way).
+	awk '{print $2}' /proc/mounts 2>/dev/null | while read -r m; do
+		grep -qx "mount $m" "$1" || umount "$m" 2>/dev/null
+	done
+	return 0
+}
+
+pool_brief() {
+	out=""
+	for d in /sys/kernel/mm/hugepages/hugepages-*; do
+		[ -d "$d" ] || continue
+		kb=${d##*-}
+		kb=${kb%kB}
+		out="$out${out:+ }${kb}kB:$(cat "$d/nr_hugepages")/$(cat "$d/free_hugepages")"
+	done
+	echo "$out"
+}
+
+# ---- kernel log ------------------------------------------------------------
+log_lines() { dmesg -r 2>/dev/null | wc -l; }
+taint() { cat /proc/sys/kernel/tainted 2>/dev/null || echo 0; }
+
+# New kernel log lines since line $1 that are complaints.
+log_complaints() {
+	dmesg -r 2>/dev/null | tail -n +"$(($1 + 1))" | awk '
+	{
+		lvl = 7
+		if (match($0, /^<[0-9]+>/))
+			lvl = substr($0, 2, RLENGTH - 2) % 8
+		msg = $0
+		sub(/^<[0-9]+>(\[[ 0-9.]+\] )?/, "", msg)
+		if (msg ~ /WARNING:|BUG:|Oops|Bad page|bad rss-counter|refcount_t|general protection|Call Trace|kernel BUG/ ||
+		    (lvl <= 4 && tolower(msg) ~ /hugetlb/))
+			print msg
+	}'
+}
+
+# ---- one case --------------------------------------------------------------
+kill_session() { # sid
+	for d in /proc/[0-9]*; do
+		s=$(sed 's/.*) //' "$d/stat" 2>/dev/null | cut -d' ' -f4)
+		[ "$s" = "$1" ] && kill -KILL "${d#/proc/}" 2>/dev/null
+	done
+	return 0
+}
+
+now_ms() {
+	# busybox date has no %N; /proc/uptime is everywhere.
+	awk '{printf "%d\n", $1 * 1000}' /proc/uptime
+}
+
+sanitize() { tr '\t\n' '  ' | sed 's/  */ /g; s/ $//'; }
+
+# Runs $1 (program:case); sets V (verdict), R (reason), LOG.
+run_case() {
+	prog=${1%%:*}
+	case_name=${1#*:}
+	out="$RUN_DIR/out/$prog:$case_name.txt"
+	l0=$(log_lines)
+	t0=$(taint)
+	setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$RUN_DIR/current.pid"
+	(
+		i=0
+		while [ $i -lt "$TIMEOUT" ]; do
+			sleep 1
+			kill -0 "$pid" 2>/dev/null || exit 0
+			i=$((i + 1))
+		done
+		echo "#@TIMEOUT" >>"$out"
+		kill_session "$pid"
+	) &
+	dog=$!
+	wait "$pid"
+	rc=$?
+	kill "$dog" 2>/dev/null
+	wait "$dog" 2>/dev/null
+	# Whatever the case left behind in its session goes too.
+	kill_session "$pid"
+	rm -f "$RUN_DIR/current.pid"
+
+	line=$(grep -E '^(not )?ok [0-9]+ ' "$out" | tail -n 1)
+	V=fail
+	R=""
+	case "$line" in
+	"ok "*"# SKIP"*) V=skip; R=${line#*# SKIP}; R=${R# } ;;
+	"ok "*"# XFAIL"*) V=xfail; R=${line#*# XFAIL}; R=${R# } ;;
+	"ok "*) V=pass ;;
+	"not ok "*) V=fail
+		R=$(grep -E '^# .*(Expected|terminated|failed|teardown)' "$out" |
+			head -n 3 | sed 's/^# //' | sanitize) ;;
+	*) R="no KTAP result line (exit status $rc)" ;;
+	esac
+	if grep -q '^#@TIMEOUT' "$out"; then
+		V=fail
+		R="timeout after ${TIMEOUT}s; process group killed"
+	fi
+	LOG=$(log_complaints "$l0" | head -n 20)
+	if [ -n "$LOG" ] && [ "$V" != fail ]; then
+		V=fail
+		R="kernel log complaint: $(echo "$LOG" | head -n 1 | sanitize)"
+	fi
+	if [ "$(taint)" != "$t0" ]; then
+		[ "$V" = fail ] || R="kernel taint changed $t0 -> $(taint)"
+		V=fail
+	fi
+	if [ -n "$SNAP" ]; then
+		restore "$SNAP"
+	fi
+	return 0
+}
+
+# ---- expected outcomes -----------------------------------------------------
+# Lines: "<verdict> <glob> [reason substring]"; first match wins; no match
+# means pass.  A deviation turns the case into a failure.
+apply_expect() { # name
+	[ -n "$EXPECT_FILE" ] || return 0
+	want=pass
+	want_reason=""
+	while read -r ev eg er; do
+		case "$ev" in '' | '#'*) continue ;; esac
+		# shellcheck disable=SC2254
+		case "$1" in $eg)
+			want=$ev
+			want_reason=$er
+			break ;;
+		esac
+	done <"$EXPECT_FILE"
+	case "$want:$V" in
+	pass:pass | skip:skip | xfail:xfail) ;;
+	xfail:fail) V=xfail; R="expected failure: $R" ;;
+	*) R="expected $want, got $V${R:+: $R}"; V=fail; return 0 ;;
+	esac
+	if [ "$want" = skip ] && [ -n "$want_reason" ]; then
+		case "$R" in
+		*"$want_reason"*) ;;
+		*) R="skip reason changed: wanted '$want_reason', got '$R'"; V=fail ;;
+		esac
+	fi
+	return 0
+}
+
+kernel_id() {
+	if [ -n "${HT_KERNEL_ID:-}" ]; then
+		echo "$HT_KERNEL_ID"
+	else
+		echo "host-$(uname -r | cut -d. -f1-2)"
+	fi
+}
+
+# ---- emitting --------------------------------------------------------------
+N=0 NPASS=0 NFAIL=0 NSKIP=0
+emit() { # name verdict reason duration_ms pool_before pool_after log
+	N=$((N + 1))
+	case "$2" in
+	pass) NPASS=$((NPASS + 1)); echo "ok $N $1" ;;
+	xfail) NPASS=$((NPASS + 1)); echo "ok $N $1 # XFAIL $3" ;;
+	skip) NSKIP=$((NSKIP + 1)); echo "ok $N $1 # SKIP $3" ;;
+	*) NFAIL=$((NFAIL + 1))
+		[ -z "$3" ] || echo "# $1: $3"
+		[ -z "$7" ] || echo "$7" | sed "s/^/# kernel: /"
+		echo "not ok $N $1" ;;
+	esac
+	case "$1" in
+	*_2M*) ps=2M ;;
+	*_1G*) ps=1G ;;
+	*) ps="" ;;
+	esac
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${1%%:*}" \
+		"$2" "$(printf %s "$3" | sanitize)" "$4" "$KREL" "$ps" "$5" "$6" \
+		"$(printf %s "$7" | sed 's/$/ |/' | sanitize)" >>"$RUN_DIR/records.tsv"
+}
+
+run_local() {
+	if [ "$(id -u)" = 0 ]; then
+		modprobe hwpoison_inject 2>/dev/null || true
+	else
+		echo "# not root: cases that need root skip with the reason"
+	fi
+	[ "$DESTRUCTIVE" = 1 ] && export HT_ALLOW_DESTRUCTIVE=1
+	total=$(echo "$CASES" | wc -l)
+	echo "TAP version 13"
+	echo "1..$((total + 1))"
+	echo "# kernel $KREL; $total cases; results in $RUN_DIR"
+	for c in $CASES; do
+		# The VM host reads these to find the case a dead guest was in.
+		[ "$IN_VM" = 1 ] && echo "#@START $c"
+		b=$(pool_brief)
+		d0=$(now_ms)
+		run_case "$c"
+		d1=$(now_ms)
+		apply_expect "$c"
+		emit "$c" "$V" "$R" $((d1 - d0)) "$b" "$(pool_brief)" "$LOG"
+		[ "$IN_VM" = 1 ] && tail -n 1 "$RUN_DIR/records.tsv" | sed 's/^/#@REC\t/'
+	done
+	return 0
+}
+
+# The runner's own case: did the machine come back as it was?
+check_restored() {
+	[ -n "$SNAP" ] || return 0
+	restore "$SNAP"
+	after="$RUN_DIR/state.after"
+	# Give exiting children a moment to free their pages.
+	i=0
+	while :; do
+		snapshot "$after"
+		cmp -s "$SNAP" "$after" && break
+		i=$((i + 1))
+		[ $i -ge 10 ] && break
+		sleep 1
+		restore "$SNAP"
+	done
+	if cmp -s "$SNAP" "$after"; then
+		emit "runner:state_restored" pass "" 0 "" "" ""
+	else
+		diff "$SNAP" "$after" | grep '^[<>]' | sed 's/^/# /'
+		emit "runner:state_restored" fail \
+			"machine state differs after the run: $(diff "$SNAP" "$after" | grep '^>' | head -n 3 | sanitize)" 0 "" "" ""
+	fi
+}
+
+finish() {
+	rc=0
+	[ "$NFAIL" -eq 0 ] || rc=1
+	if [ "$BISECT" = 1 ] && [ "$NFAIL" -eq 0 ] && [ "$NPASS" -eq 1 ]; then
+		rc=125 # only the runner's own case ran: the kernel cannot test
+	fi
+	if [ "$IN_VM" = 0 ] && command -v python3 >/dev/null; then
+		python3 "$TOP/scripts/report.py" "$RUN_DIR" ||
+			echo "# report.py failed; records.tsv is still there" >&2
+		ln -sfn "$(basename "$RUN_DIR")" "$RESULTS_ROOT/latest"
+	fi
+	echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
+	exit $rc
+}
+
+# ---- main ------------------------------------------------------------------
+KREL=$(uname -r)
+if [ -n "$VM" ] || [ -n "$MATRIX" ]; then
+	# shellcheck source=scripts/vm/run_in_vm.sh
+	. "$TOP/scripts/vm/run_in_vm.sh"
+	vm_main
+	exit $?
+fi
+
+if [ "$IN_VM" = 1 ]; then
+	RUN_DIR=/tmp/results
+	HT_KERNEL_ID=${HT_KERNEL_ID:-}
+else
+	RUN_DIR="$RESULTS_ROOT/$(date -u +%Y%m%dT%H%M%SZ)-$KREL"
+fi
+mkdir -p "$RUN_DIR/out" || die "cannot create $RUN_DIR"
+: >"$RUN_DIR/records.tsv"
+EXPECT_FILE=""
+if [ "$EXPECT" = auto ]; then
+	EXPECT_FILE="$TOP/expected/$(kernel_id).txt"
+	[ -r "$EXPECT_FILE" ] || die "--expect auto: no $EXPECT_FILE"
+elif [ -n "$EXPECT" ]; then
+	EXPECT_FILE=$EXPECT
+fi
+
+ensure_built
+CASES=$(list_cases)
+if [ "$LIST" = 1 ]; then
+	[ -z "$CASES" ] || echo "$CASES"
+	rm -rf "$RUN_DIR"
+	exit 0
+fi
+[ -n "$CASES" ] || die "no case matches:$FILTERS"
+
+SNAP=""
+if [ "$(id -u)" = 0 ]; then
+	SNAP="$RUN_DIR/state.before"
+	snapshot "$SNAP"
+fi
+
+# Kills every descendant of $1 (the battery's subshells, not their cases,
+# which run in sessions of their own: kill_session handles those).
+# shellcheck disable=SC2317 # reached through the trap
+kill_tree() {
+	for d in /proc/[0-9]*; do
+		pp=$(sed 's/.*) //' "$d/stat" 2>/dev/null | cut -d' ' -f2)
+		[ "$pp" = "$1" ] && kill_tree "${d#/proc/}"
+	done
+	kill -KILL "$1" 2>/dev/null
+	return 0
+}
+
+on_signal() {
+	trap - INT TERM
+	echo "# interrupted: stopping the running case, restoring the machine" >&2
+	[ -z "${MAIN_JOB:-}" ] || kill_tree "$MAIN_JOB"
+	[ -r "$RUN_DIR/current.pid" ] && kill_session "$(cat "$RUN_DIR/current.pid")"
+	sleep 1
+	restore "$SNAP"
+	[ -r "$RUN_DIR/ktap.log.tmp" ] && mv "$RUN_DIR/ktap.log.tmp" "$RUN_DIR/ktap.log"
+	dmesg -r 2>/dev/null | tail -n +"$((LOG0 + 1))" >"$RUN_DIR/dmesg.log"
+	recount
+	check_restored | tee -a "$RUN_DIR/ktap.log"
+	recount
+	finish
+}
+trap on_signal INT TERM
+trap 'restore "$SNAP"' EXIT
+
+# Counters live in the battery's subshell: count again from the records.
+recount() {
+	NPASS=$(awk -F'\t' '$3=="pass"||$3=="xfail"' "$RUN_DIR/records.tsv" | wc -l)
+	NFAIL=$(awk -F'\t' '$3=="fail"' "$RUN_DIR/records.tsv" | wc -l)
+	NSKIP=$(awk -F'\t' '$3=="skip"' "$RUN_DIR/records.tsv" | wc -l)
+	N=$((NPASS + NFAIL + NSKIP))
+}
+
+LOG0=$(log_lines)
+# In the background, so a signal interrupts the wait at once.
+(run_local | tee "$RUN_DIR/ktap.log.tmp") &
+MAIN_JOB=$!
+wait "$MAIN_JOB"
+MAIN_JOB=""
+recount
+check_restored | tee -a "$RUN_DIR/ktap.log.tmp"
+recount
+mv "$RUN_DIR/ktap.log.tmp" "$RUN_DIR/ktap.log"
+dmesg -r 2>/dev/null | tail -n +"$((LOG0 + 1))" >"$RUN_DIR/dmesg.log"
+finish
