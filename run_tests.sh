@@ -302,8 +302,8 @@ run_case() {
 	"ok "*"# XFAIL"*) V=xfail; R=${line#*# XFAIL}; R=${R# } ;;
 	"ok "*) V=pass ;;
 	"not ok "*) V=fail
-		R=$(grep -E '^# .*(Expected|terminated|failed|teardown)' "$out" |
-			head -n 3 | sed 's/^# //' | sanitize) ;;
+		R=$(grep -A1 -E '^# .*(Expected|terminated|failed|teardown)' "$out" |
+			grep -v '^--' | head -n 6 | sed 's/^# //' | sanitize) ;;
 	*) R="no KTAP result line (exit status $rc)" ;;
 	esac
 	if grep -q '^#@TIMEOUT' "$out"; then
@@ -384,6 +384,8 @@ emit() { # name verdict reason duration_ms pool_before pool_after log
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${1%%:*}" \
 		"$2" "$(printf %s "$3" | sanitize)" "$4" "$KREL" "$ps" "$5" "$6" \
 		"$(printf %s "$7" | sed 's/$/ |/' | sanitize)" >>"$RUN_DIR/records.tsv"
+	# In the VM the host collects records from the results port.
+	[ "$IN_VM" = 0 ] || tail -n 1 "$RUN_DIR/records.tsv" | sed 's/^/#@REC	/'
 }
 
 run_local() {
@@ -406,7 +408,9 @@ run_local() {
 		d1=$(now_ms)
 		apply_expect "$c"
 		emit "$c" "$V" "$R" $((d1 - d0)) "$b" "$(pool_brief)" "$LOG"
-		[ "$IN_VM" = 1 ] && tail -n 1 "$RUN_DIR/records.tsv" | sed 's/^/#@REC\t/'
+		# A failed case's whole output, as KTAP diagnostics.
+		[ "$V" != fail ] || grep -v '^ok\|^not ok\|^TAP\|^1\.\.' \
+			"$RUN_DIR/out/$c.txt" | sed 's/^#*/#/' | head -n 60
 	done
 	return 0
 }

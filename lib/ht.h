@@ -284,7 +284,10 @@ void *ht_map_populated(struct ht_file *f, size_t off, size_t len,
 		       enum ht_gran g, int *uffd_out);
 const char *ht_gran_name(enum ht_gran g);
 
-/* Pattern helpers: value of the 32-bit word at byte offset @off. */
+/*
+ * Pattern helpers: a 64-byte stamp at the start of every PAGE_SIZE piece;
+ * ht_pattern_word() is the 32-bit word at byte offset @off of the file.
+ */
 uint32_t ht_pattern_word(uint32_t seed, size_t off);
 void ht_pattern_fill(void *addr, size_t len, size_t file_off, uint32_t seed);
 /* Returns the byte offset of the first mismatch, or -1 when all match. */
@@ -349,5 +352,10 @@ int ht_kmsg_open(void);
 /* Appends new lines matching the suite's complaint patterns to @buf. */
 int ht_kmsg_complaints(int fd, char *buf, size_t len);
 bool ht_kmsg_line_is_complaint(int level, const char *line);
+
+/* ---- userfaultfd registration details (uffd_ioctls.c) ---- */
+/* UFFDIO_REGISTER; *ioctls gets the kernel's uffdio_register.ioctls. */
+int ht_uffd_register_ioctls(int uffd, void *addr, size_t len, uint64_t mode,
+			    uint64_t *ioctls);
 
 #endif

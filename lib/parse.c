@@ -155,6 +155,9 @@ bool ht_vmflags_has(const struct ht_smaps_vma *v, const char *flag)
 	size_t len = strlen(flag);
 	const char *p = v->vmflags;
 
+	/* strstr() finds "" everywhere and p += 0 would never advance. */
+	if (!len)
+		return false;
 	while ((p = strstr(p, flag))) {
 		bool start = p == v->vmflags || p[-1] == ' ';
 		bool end = p[len] == '\0' || p[len] == ' ' || p[len] == '\n';

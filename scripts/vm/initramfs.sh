@@ -94,25 +94,23 @@ if [ -n "$moddir" ] && [ -n "$modules" ]; then
 	if [ -s "$moddir/modules.dep" ]; then
 		cp "$moddir/modules.dep" "$depfile"
 	else
-		# No depmod output: build the same table from the module files.
+		# No depmod output: list the module files and ask modinfo for the
+		# dependencies of the ones needed.
 		warn "no modules.dep in $moddir: reading dependencies with modinfo"
-		(cd "$moddir" && find . -name '*.ko' -o -name '*.ko.*') | sed 's|^\./||' >"$work/all"
-		cp "$work/all" "$work/list"
-		while read -r f; do
-			d=$(modinfo -F depends "$moddir/$f" 2>/dev/null | tr ',' ' ')
-			dp=
-			for n in $d; do
-				dp="$dp $(awk -v n="$n" '{ b = $0; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b); gsub(/-/, "_", b); m = n; gsub(/-/, "_", m); if (b == m) { print; exit } }' "$work/all")"
-			done
-			printf '%s:%s\n' "$f" "$dp"
-		done <"$work/list" >"$depfile"
+		(cd "$moddir" && find -L . -name '*.ko' -o -name '*.ko.*') | sed 's|^\./|NODEP |' >"$depfile"
 	fi
 	# modpath NAME: path (relative to moddir) of module NAME, "-" and "_" alike.
 	modpath() {
-		awk -v n="$1" -F: '{ b = $1; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b); gsub(/-/, "_", b); m = n; gsub(/-/, "_", m); if (b == m) { print $1; exit } }' "$depfile"
+		awk -v n="$1" '{ p = $1; if (p == "NODEP") p = $2; sub(/:$/, "", p); b = p; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b); gsub(/-/, "_", b); m = n; gsub(/-/, "_", m); if (b == m) { print p; exit } }' "$depfile"
 	}
 	moddeps() {
-		awk -v p="$1" -F: '$1 == p { print $2; exit }' "$depfile"
+		if [ -s "$moddir/modules.dep" ]; then
+			awk -v p="$1" -F: '$1 == p { print $2; exit }' "$depfile"
+		else
+			for n in $(modinfo -F depends "$moddir/$1" 2>/dev/null | tr ',' ' '); do
+				modpath "$n"
+			done
+		fi
 	}
 	seen=" "
 	# add PATH: add PATH's dependencies (recursively), then PATH, to the load order.
@@ -175,8 +173,7 @@ echo "hgmt-init: $(uname -r) up, loading modules" >/dev/console
 while read -r ko; do
 	[ -n "$ko" ] || continue
 	if ! msg=$(insmod "$ko" 2>&1); then
-		echo "#@INSMOD-FAIL $ko $msg" | tr '\n' ' ' >$R
-		echo >$R
+		echo "#@INSMOD-FAIL $ko $(echo "$msg" | tr '\n' ' ' | sed 's/ *$//')" >$R
 	fi
 done </etc/hgmt-modules
 echo "hgmt-init: running the suite" >/dev/console

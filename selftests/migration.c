@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Topic 2: migrating a huge page between NUMA nodes, and which pages the
+ * kernel refuses to move.  The HGM review's objection (ii) was that a page
+ * mapped at 4 KiB by ONE process looked shared (mapcount 512) and so was
+ * skipped by MPOL_MF_MOVE: the hgm variants must move exactly like the
+ * huge ones.
+ *
+ * The model (6.12 mm/migrate.c __add_folio_for_migration, mm/mempolicy.c
+ * queue_folios_hugetlb, kernel_migrate_pages; the same in 6.1):
+ *   "shared" = folio_likely_mapped_shared(): folio mapcount > 1, i.e.
+ *   mapped by two processes (or two VMAs).
+ *   move_pages MPOL_MF_MOVE      shared: status -EACCES, page stays
+ *                                else: status = target node, page moves
+ *   move_pages/mbind MOVE_ALL    without CAP_SYS_NICE: EPERM; else moves
+ *   mbind MPOL_MF_MOVE (+STRICT) shared: skipped silently, mbind returns
+ *                                0 even with MPOL_MF_STRICT; else moves
+ *   migrate_pages(2)             MOVE_ALL with CAP_SYS_NICE, else MOVE
+ *   a move                       source node free +1, target free -1,
+ *                                every mapper follows the new PFN, the
+ *                                contents are unchanged
+ *   unfaulted address            status -ENOENT
+ *   node without memory          move_pages fails with ENODEV
+ *   target node has no free page 1 GiB: ENOMEM.  2 MiB: NOT ENOMEM (03
+ *                                notes predicted ENOMEM): the kernel
+ *                                allocates a fresh "temporary" page from
+ *                                the buddy allocator on the target node
+ *                                (alloc_hugetlb_folio_nodemask ->
+ *                                alloc_migrate_hugetlb_folio, gigantic
+ *                                sizes excluded) and the source page
+ *                                leaves the pool: nr_hugepages moves
+ *                                from the source node to the target.
+ */
+#define _GNU_SOURCE
+#include <linux/capability.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ht_harness.h"
+
+#define SEED 0x4d160001
+#define CAP_SYS_ADMIN_NR 21
+#define CAP_SYS_NICE_NR 23
+
+enum api {
+	MOVE_PAGES, /* move_pages(MPOL_MF_MOVE) */
+	MOVE_PAGES_ALL, /* move_pages(MPOL_MF_MOVE_ALL) */
+	MBIND_MOVE, /* mbind(MPOL_BIND, MPOL_MF_MOVE) */
+	MBIND_STRICT, /* mbind(MPOL_BIND, MPOL_MF_MOVE | MPOL_MF_STRICT) */
+	MBIND_ALL, /* mbind(MPOL_BIND, MPOL_MF_MOVE_ALL) */
+	MIGRATE_PAGES, /* migrate_pages(2) of the own process */
+};
+
+struct scen {
+	bool priv; /* MAP_PRIVATE anonymous, else MAP_SHARED file */
+	int procs; /* processes mapping the page: 1 or 2 */
+	bool nocap; /* the caller has dropped CAP_SYS_NICE */
+	enum api api;
+};
+
+struct outcome {
+	int err; /* errno of the call, 0 for success */
+	bool moves;
+	int status; /* move_pages status entry: node or -errno */
+};
+
+struct mig {
+	struct ht_env env;
+	struct ht_file file;
+	int src, dst;
+};
+
+/* The model above, for one scenario. */
+static struct outcome model(const struct scen *s, int dst)
+{
+	bool shared = s->procs > 1;
+	struct outcome o = { .moves = true, .status = dst };
+
+	switch (s->api) {
+	case MOVE_PAGES:
+		if (shared)
+			o = (struct outcome){ .status = -EACCES };
+		break;
+	case MOVE_PAGES_ALL:
+	case MBIND_ALL:
+		if (s->nocap)
+			o = (struct outcome){ .err = EPERM, .status = -1 };
+		break;
+	case MBIND_MOVE:
+	case MBIND_STRICT:
+		if (shared)
+			o = (struct outcome){ .status = -1 };
+		break;
+	case MIGRATE_PAGES:
+		if (s->nocap && shared)
+			o = (struct outcome){ .status = -1 };
+		break;
+	}
+	return o;
+}
+
+static int drop_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version =
+						      _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[cap / 32].effective &= ~(1U << (cap % 32));
+	d[cap / 32].permitted &= ~(1U << (cap % 32));
+	d[cap / 32].inheritable &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+static int bind_task(int node)
+{
+	unsigned long mask = 1UL << node;
+
+	if (node < 0)
+		return set_mempolicy(MPOL_DEFAULT, NULL, 0) ? -errno : 0;
+	return set_mempolicy(MPOL_BIND, &mask, sizeof(mask) * 8) ? -errno : 0;
+}
+
+/* Runs @api on [addr, addr + len); returns 0 or -errno, *status filled. */
+static int do_api(enum api api, void *addr, size_t len, int src, int dst,
+		  int *status)
+{
+	unsigned long from = 1UL << src, to = 1UL << dst;
+	int node = dst;
+	long r;
+
+	*status = -1;
+	switch (api) {
+	case MOVE_PAGES:
+	case MOVE_PAGES_ALL:
+		r = move_pages(0, 1, &addr, &node, status,
+			       api == MOVE_PAGES ? MPOL_MF_MOVE :
+						   MPOL_MF_MOVE_ALL);
+		break;
+	case MBIND_MOVE:
+	case MBIND_STRICT:
+	case MBIND_ALL:
+		r = mbind(addr, len, MPOL_BIND, &to, sizeof(to) * 8,
+			  api == MBIND_MOVE   ? MPOL_MF_MOVE :
+			  api == MBIND_STRICT ? MPOL_MF_MOVE | MPOL_MF_STRICT :
+						MPOL_MF_MOVE_ALL);
+		break;
+	case MIGRATE_PAGES:
+		/* Returns the number of pages it could not move: 0 here. */
+		r = migrate_pages(0, sizeof(from) * 8, &from, &to);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return r < 0 ? -errno : (int)r;
+}
+
+static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
+		       unsigned long addr)
+{
+	uint64_t e = 0;
+
+	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
+	EXPECT_TRUE(e & HT_PM_PRESENT) TH_LOG("pid %d %#lx not present", pid, addr);
+	return e & HT_PM_PFN_MASK;
+}
+
+static struct ht_pool pool(struct __test_metadata *_metadata,
+			   unsigned long psize, int node)
+{
+	struct ht_pool p;
+
+	EXPECT_EQ(0, ht_pool_read(psize, node, &p));
+	return p;
+}
+
+/* numa_maps of the VMA: N<node>=1 and nothing on the other node. */
+static void expect_numa_maps(struct __test_metadata *_metadata, pid_t pid,
+			     unsigned long addr, int node, int other)
+{
+	struct ht_smaps_vma v;
+	struct ht_numa_maps nm;
+
+	ASSERT_EQ(0, ht_smaps_read(pid, addr, &v));
+	ASSERT_EQ(0, ht_numa_maps_read(pid, v.start, &nm));
+	EXPECT_EQ(1, nm.node_pages[node]) TH_LOG("pid %d numa_maps N%d=", pid, node);
+	EXPECT_EQ(0, nm.node_pages[other]) TH_LOG("pid %d numa_maps N%d=", pid, other);
+}
+
+static void start_holder(struct __test_metadata *_metadata,
+			 struct ht_child *c, struct ht_holder *h,
+			 unsigned long *addr)
+{
+	int ret = ht_holder_start(c, h, addr);
+
+	ASSERT_EQ(0, ret) TH_LOG("holder could not map: %s", strerror(-ret));
+}
+
+static void stop_holder(struct __test_metadata *_metadata, struct ht_child *c)
+{
+	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
+	ASSERT_EQ(0, ht_reap(c, 10000));
+}
+
+static const char *const api_name[] = {
+	"move_pages(MOVE)", "move_pages(MOVE_ALL)", "mbind(MOVE)",
+	"mbind(MOVE|STRICT)", "mbind(MOVE_ALL)", "migrate_pages",
+};
+
+/*
+ * One point of the matrix: map per @s (the test process and, for two
+ * processes, a holder), call the API, compare everything with model().
+ */
+static void run_scen(struct __test_metadata *_metadata, struct mig *m,
+		     unsigned long psize, enum ht_gran gran,
+		     const struct scen *s)
+{
+	struct outcome want = model(s, m->dst);
+	struct ht_file none = { .fd = -1, .psize = psize };
+	struct ht_holder h = { .file = s->priv ? &none : &m->file,
+			       .len = psize, .gran = gran };
+	struct ht_pool src0, dst0, src1, dst1;
+	struct ht_expect e = { .mapped = true, .shared = s->procs > 1,
+			       .anon = s->priv, .mapcount = s->procs,
+			       .hugetlb_kb = psize / HT_KB };
+	uint64_t pfn0, pfn1, hpfn;
+	unsigned long haddr = 0;
+	int uffd = -1, status, ret, node;
+	struct ht_child c = { 0 };
+	int64_t bad;
+	char *p;
+
+	if (s->priv) {
+		ASSERT_EQ(0, bind_task(m->src));
+		p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+				 (ht_size_shift(psize) << MAP_HUGE_SHIFT),
+			 -1, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		ht_pattern_fill(p, psize, 0, SEED);
+		ASSERT_EQ(0, bind_task(-1));
+	} else {
+		p = ht_map_populated(&m->file, 0, psize, gran, &uffd);
+		ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
+	}
+	if (s->procs > 1) {
+		if (s->priv)
+			h.inherit = p; /* fork copies an anon VMA's entries */
+		start_holder(_metadata, &c, &h, &haddr);
+		if (s->priv)
+			haddr = (unsigned long)p;
+	}
+	ASSERT_EQ(m->src, ht_page_node(0, p));
+	if (s->nocap) {
+		ASSERT_EQ(0, drop_cap(CAP_SYS_NICE_NR));
+		ASSERT_FALSE(ht_has_cap(CAP_SYS_NICE_NR));
+		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN_NR));
+	}
+	e.node = m->src;
+	ht_expect_page(_metadata, "caller before", 0, (unsigned long)p, psize, &e);
+	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
+	src0 = pool(_metadata, psize, m->src);
+	dst0 = pool(_metadata, psize, m->dst);
+
+	ret = do_api(s->api, p, psize, m->src, m->dst, &status);
+
+	EXPECT_EQ(-want.err, ret) TH_LOG("%s returned %d", api_name[s->api], ret);
+	if (s->api == MOVE_PAGES || s->api == MOVE_PAGES_ALL)
+		EXPECT_EQ(want.status, status) TH_LOG("move_pages status");
+	node = want.moves ? m->dst : m->src;
+	EXPECT_EQ(node, ht_page_node(0, p)) TH_LOG("node after %s", api_name[s->api]);
+	e.node = node;
+	ht_expect_page(_metadata, "caller after", 0, (unsigned long)p, psize, &e);
+	expect_numa_maps(_metadata, 0, (unsigned long)p, node,
+			 want.moves ? m->src : m->dst);
+	pfn1 = pfn_of(_metadata, 0, (unsigned long)p);
+	if (want.moves) {
+		EXPECT_NE(pfn0, pfn1) TH_LOG("moved page kept its PFN");
+	} else {
+		EXPECT_EQ(pfn0, pfn1) TH_LOG("page that stays changed PFN");
+	}
+	src1 = pool(_metadata, psize, m->src);
+	dst1 = pool(_metadata, psize, m->dst);
+	EXPECT_EQ(src0.nr, src1.nr);
+	EXPECT_EQ(dst0.nr, dst1.nr);
+	EXPECT_EQ(src0.free + want.moves, src1.free) TH_LOG("source node free");
+	EXPECT_EQ(dst0.free - want.moves, dst1.free) TH_LOG("target node free");
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED)) TH_LOG("caller's contents");
+	if (s->procs > 1) {
+		hpfn = pfn_of(_metadata, c.pid, haddr);
+		EXPECT_EQ(pfn1, hpfn) TH_LOG("other mapper's PFN");
+		ht_expect_page(_metadata, "other mapper after", c.pid, haddr,
+			       psize, &e);
+		expect_numa_maps(_metadata, c.pid, haddr, node,
+				 want.moves ? m->src : m->dst);
+		ASSERT_EQ(0, ht_holder_check(&c, SEED, &bad));
+		EXPECT_EQ(-1, bad) TH_LOG("other mapper's contents at %ld", (long)bad);
+		stop_holder(_metadata, &c);
+	}
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/* ---- MAP_SHARED: HGM-relevant, all four variants ---- */
+
+FIXTURE(mig_shared)
+{
+	struct mig m;
+};
+
+FIXTURE_VARIANT(mig_shared)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS(mig_shared);
+
+static void mig_setup(struct __test_metadata *_metadata, struct mig *m,
+		      unsigned long psize, enum ht_gran gran, bool file)
+{
+	struct ht_needs needs = {
+		.page_size = psize,
+		/* the page on the source node and the target of the move */
+		.pages_per_node = 1,
+		.nodes = 2,
+		.caps = { CAP_SYS_ADMIN_NR, CAP_SYS_NICE_NR },
+		.hgm = gran == HT_GRAN_HGM,
+		.uffd_minor = gran == HT_GRAN_HGM,
+	};
+
+	m->file.fd = -1;
+	HT_SETUP_OR_SKIP(&needs, &m->env);
+	m->src = m->env.nodes[0];
+	m->dst = m->env.nodes[1];
+	if (!file)
+		return;
+	ASSERT_EQ(0, ht_file_create(&m->file, psize, psize));
+	ASSERT_EQ(0, bind_task(m->src));
+	ASSERT_EQ(0, ht_file_fill(&m->file, 0, psize, SEED));
+	ASSERT_EQ(0, bind_task(-1));
+}
+
+FIXTURE_SETUP(mig_shared)
+{
+	mig_setup(_metadata, &self->m, variant->psize, variant->gran, true);
+}
+
+FIXTURE_TEARDOWN_PARENT(mig_shared)
+{
+	/* The file lives in the test's process; its exit closed it. */
+	HT_TEARDOWN(&self->m.env);
+}
+
+#define SHARED_CASE(name, procs_, nocap_, api_)                              \
+	TEST_F_TIMEOUT(mig_shared, name, 300)                                \
+	{                                                                    \
+		struct scen s = { .procs = procs_, .nocap = nocap_,          \
+				  .api = api_ };                             \
+		run_scen(_metadata, &self->m, variant->psize, variant->gran, \
+			 &s);                                                \
+	}
+
+SHARED_CASE(one_proc_move_pages, 1, false, MOVE_PAGES)
+SHARED_CASE(one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
+SHARED_CASE(one_proc_move_pages_all, 1, false, MOVE_PAGES_ALL)
+SHARED_CASE(one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
+SHARED_CASE(two_procs_move_pages, 2, false, MOVE_PAGES)
+SHARED_CASE(two_procs_move_pages_nocap, 2, true, MOVE_PAGES)
+SHARED_CASE(two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
+SHARED_CASE(two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
+SHARED_CASE(one_proc_mbind_move, 1, false, MBIND_MOVE)
+SHARED_CASE(one_proc_mbind_move_nocap, 1, true, MBIND_MOVE)
+SHARED_CASE(one_proc_mbind_strict, 1, false, MBIND_STRICT)
+SHARED_CASE(one_proc_mbind_all_nocap, 1, true, MBIND_ALL)
+SHARED_CASE(two_procs_mbind_move, 2, false, MBIND_MOVE)
+SHARED_CASE(two_procs_mbind_strict, 2, false, MBIND_STRICT)
+SHARED_CASE(two_procs_mbind_strict_nocap, 2, true, MBIND_STRICT)
+SHARED_CASE(two_procs_mbind_all, 2, false, MBIND_ALL)
+SHARED_CASE(two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
+SHARED_CASE(one_proc_migrate_pages, 1, false, MIGRATE_PAGES)
+SHARED_CASE(one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
+SHARED_CASE(two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
+SHARED_CASE(two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
+
+/* One call, two addresses: a faulted page and one never touched. */
+TEST_F_TIMEOUT(mig_shared, move_pages_status_unfaulted, 300)
+{
+	unsigned long psize = variant->psize;
+	int nodes[2] = { self->m.dst, self->m.dst }, status[2] = { 99, 99 };
+	struct ht_file other;
+	void *pages[2];
+	int uffd;
+	char *p, *q;
+
+	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	/* MAP_NORESERVE: the unfaulted range takes no page from the pool. */
+	ASSERT_EQ(0, ht_file_create(&other, psize, psize));
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_NORESERVE, other.fd, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	pages[0] = p + psize / 2;
+	pages[1] = q;
+	EXPECT_EQ(0, move_pages(0, 2, pages, nodes, status, MPOL_MF_MOVE));
+	EXPECT_EQ(self->m.dst, status[0]);
+	EXPECT_EQ(-ENOENT, status[1]);
+	EXPECT_EQ(self->m.dst, ht_page_node(0, p));
+	EXPECT_EQ(-ENOENT, ht_page_node(0, q));
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
+	munmap(q, psize);
+	ht_file_close(&other);
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/* A node id without memory: the whole call fails, nothing moves. */
+TEST_F_TIMEOUT(mig_shared, move_pages_invalid_node, 300)
+{
+	unsigned long psize = variant->psize;
+	int bad = self->m.env.nodes[self->m.env.nnodes - 1] + 1;
+	int status = 99, uffd;
+	struct ht_pool src0, src1;
+	void *page;
+	char *p;
+
+	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	page = p;
+	src0 = pool(_metadata, psize, self->m.src);
+	errno = 0;
+	EXPECT_EQ(-1, move_pages(0, 1, &page, &bad, &status, MPOL_MF_MOVE));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("node %d: %s", bad, strerror(errno));
+	EXPECT_EQ(99, status) TH_LOG("status written for a refused call");
+	EXPECT_EQ(self->m.src, ht_page_node(0, p));
+	src1 = pool(_metadata, psize, self->m.src);
+	EXPECT_EQ(src0.free, src1.free);
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/*
+ * The target node has no free huge page (its free pages are taken by
+ * another file bound there): gigantic pages cannot be allocated on
+ * demand, so 1 GiB fails with ENOMEM; a 2 MiB move gets a fresh page
+ * from the buddy allocator (see the model at the top).
+ */
+TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
+{
+	unsigned long psize = variant->psize;
+	struct ht_pool src0, dst0, src1, dst1;
+	bool gigantic = psize == HT_GB;
+	int status = 99, uffd, ret;
+	struct ht_file hog;
+	unsigned long n;
+	void *page;
+	char *p, *hp;
+
+	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	page = p;
+	n = pool(_metadata, psize, self->m.dst).free;
+	ASSERT_GE(n, 1);
+	ASSERT_EQ(0, ht_file_create(&hog, psize, n * psize));
+	ASSERT_EQ(0, bind_task(self->m.dst));
+	hp = mmap(NULL, n * psize, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  hog.fd, 0);
+	ASSERT_NE(MAP_FAILED, hp);
+	for (unsigned long i = 0; i < n; i++)
+		hp[i * psize] = 1;
+	ASSERT_EQ(0, bind_task(-1));
+	src0 = pool(_metadata, psize, self->m.src);
+	dst0 = pool(_metadata, psize, self->m.dst);
+	ASSERT_EQ(0, dst0.free);
+
+	ret = move_pages(0, 1, &page, &self->m.dst, &status, MPOL_MF_MOVE);
+	ret = ret < 0 ? -errno : ret;
+
+	src1 = pool(_metadata, psize, self->m.src);
+	dst1 = pool(_metadata, psize, self->m.dst);
+	if (gigantic) {
+		EXPECT_EQ(-ENOMEM, ret);
+		EXPECT_EQ(99, status);
+		EXPECT_EQ(self->m.src, ht_page_node(0, p));
+		EXPECT_EQ(src0.nr, src1.nr);
+		EXPECT_EQ(src0.free, src1.free);
+		EXPECT_EQ(dst0.nr, dst1.nr);
+	} else {
+		EXPECT_EQ(0, ret);
+		EXPECT_EQ(self->m.dst, status);
+		EXPECT_EQ(self->m.dst, ht_page_node(0, p));
+		/* The temporary page stays; the old one leaves the pool. */
+		EXPECT_EQ(src0.nr - 1, src1.nr);
+		EXPECT_EQ(src0.free, src1.free);
+		EXPECT_EQ(dst0.nr + 1, dst1.nr);
+	}
+	EXPECT_EQ(0, dst1.free);
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
+	munmap(hp, n * psize);
+	ht_file_close(&hog);
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/*
+ * Migration under load: each writer owns a slice, checks that it still
+ * holds the value it wrote last, and writes the next one.  A write lost
+ * to the old page (or a stale read) shows as a mismatch; at the end each
+ * slice holds its writer's last value and the rest of the page its
+ * pattern.
+ */
+#define WRITERS 2
+#define SLICE (16 * HT_KB)
+
+struct writer {
+	uint32_t *slice;
+	atomic_uint last;
+	atomic_ulong bad;
+	atomic_bool *stop;
+	pthread_t tid;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+	size_t nw = SLICE / 4;
+
+	for (uint32_t c = 1; !atomic_load(w->stop); c++) {
+		for (size_t i = 0; i < nw; i++) {
+			if (((volatile uint32_t *)w->slice)[i] != c - 1)
+				atomic_fetch_add(&w->bad, 1);
+			((volatile uint32_t *)w->slice)[i] = c;
+		}
+		atomic_store(&w->last, c);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mig_shared, one_proc_move_pages_under_rw, 300)
+{
+	unsigned long psize = variant->psize;
+	size_t region = psize / WRITERS;
+	struct writer w[WRITERS];
+	atomic_bool stop = false;
+	int status = 99, uffd;
+	unsigned int at_move[WRITERS];
+	uint64_t pfn0, pfn1;
+	void *page;
+	char *p;
+
+	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	page = p;
+	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
+	for (int i = 0; i < WRITERS; i++) {
+		w[i].slice = (uint32_t *)(p + i * region);
+		memset(w[i].slice, 0, SLICE);
+		atomic_init(&w[i].last, 0);
+		atomic_init(&w[i].bad, 0);
+		w[i].stop = &stop;
+		ASSERT_EQ(0, pthread_create(&w[i].tid, NULL, writer_fn, &w[i]));
+	}
+	/* Let every writer get going before the move. */
+	for (int i = 0; i < WRITERS; i++)
+		while (atomic_load(&w[i].last) < 3)
+			sched_yield();
+	EXPECT_EQ(0, move_pages(0, 1, &page, &self->m.dst, &status,
+				MPOL_MF_MOVE));
+	EXPECT_EQ(self->m.dst, status);
+	for (int i = 0; i < WRITERS; i++)
+		at_move[i] = atomic_load(&w[i].last);
+	/* ...and keep going on the new page. */
+	for (int i = 0; i < WRITERS; i++)
+		while (atomic_load(&w[i].last) < at_move[i] + 3)
+			sched_yield();
+	atomic_store(&stop, true);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(w[i].tid, NULL);
+	EXPECT_EQ(self->m.dst, ht_page_node(0, p));
+	pfn1 = pfn_of(_metadata, 0, (unsigned long)p);
+	EXPECT_NE(pfn0, pfn1);
+	for (int i = 0; i < WRITERS; i++) {
+		unsigned int last = atomic_load(&w[i].last);
+		long first_bad = -1;
+
+		EXPECT_EQ(0, atomic_load(&w[i].bad)) TH_LOG("writer %d saw a lost write", i);
+		for (size_t k = 0; k < SLICE / 4 && first_bad < 0; k++)
+			if (w[i].slice[k] != last)
+				first_bad = (long)k * 4;
+		EXPECT_EQ(-1, first_bad) TH_LOG("slice %d != last value %u", i, last);
+		EXPECT_EQ(-1, ht_pattern_check(p + i * region + SLICE,
+					       region - SLICE,
+					       i * region + SLICE, SEED))
+			TH_LOG("pattern beyond slice %d", i);
+	}
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/* ---- MAP_PRIVATE anonymous: not HGM-eligible, huge variants only ---- */
+
+FIXTURE(mig_private)
+{
+	struct mig m;
+};
+
+FIXTURE_VARIANT(mig_private)
+{
+	unsigned long psize;
+};
+
+FIXTURE_VARIANT_ADD(mig_private, huge_2M){ .psize = 2 * HT_MB };
+FIXTURE_VARIANT_ADD(mig_private, huge_1G){ .psize = HT_GB };
+
+FIXTURE_SETUP(mig_private)
+{
+	mig_setup(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, false);
+}
+
+FIXTURE_TEARDOWN_PARENT(mig_private)
+{
+	HT_TEARDOWN(&self->m.env);
+}
+
+#define PRIVATE_CASE(name, procs_, nocap_, api_)                            \
+	TEST_F_TIMEOUT(mig_private, name, 300)                              \
+	{                                                                   \
+		struct scen s = { .priv = true, .procs = procs_,            \
+				  .nocap = nocap_, .api = api_ };           \
+		run_scen(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, \
+			 &s);                                               \
+	}
+
+PRIVATE_CASE(one_proc_move_pages, 1, false, MOVE_PAGES)
+PRIVATE_CASE(one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
+PRIVATE_CASE(one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
+PRIVATE_CASE(two_procs_move_pages, 2, false, MOVE_PAGES)
+PRIVATE_CASE(two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
+PRIVATE_CASE(two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
+PRIVATE_CASE(one_proc_mbind_move, 1, false, MBIND_MOVE)
+PRIVATE_CASE(two_procs_mbind_strict, 2, false, MBIND_STRICT)
+PRIVATE_CASE(two_procs_mbind_all, 2, false, MBIND_ALL)
+PRIVATE_CASE(two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
+PRIVATE_CASE(one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
+PRIVATE_CASE(two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
+PRIVATE_CASE(two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
+
+HT_MAIN

@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of the /proc and sysfs text parsers (lib/parse.c,
+ * ht_parse_ulong, ht_parse_nodelist).
+ *
+ * The *_real.txt fixtures were captured on Debian 12 / Linux 6.18 from a
+ * process holding one 2 MiB hugetlb memfd ("ht cap") mapped MAP_SHARED and
+ * written, with a pool of 4 pages: smaps is trimmed to six VMAs, the rest is
+ * whole.  The other fixtures are hand-made from those.  Fixtures are read
+ * from $HT_FIXTURES, default tests/fixtures (make unit runs from the root).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ht_harness.h"
+
+#define BIT(f) (1u << (f))
+
+/* Fields of 6.18 smaps: the HGM-only Hugetlb*Mapped lines are absent. */
+#define SEEN_SMAPS_618                                                        \
+	(BIT(HT_SMAPS_SIZE) | BIT(HT_SMAPS_KERNELPAGESIZE) |                  \
+	 BIT(HT_SMAPS_RSS) | BIT(HT_SMAPS_PSS) | BIT(HT_SMAPS_SHARED_CLEAN) | \
+	 BIT(HT_SMAPS_SHARED_DIRTY) | BIT(HT_SMAPS_PRIVATE_CLEAN) |           \
+	 BIT(HT_SMAPS_PRIVATE_DIRTY) | BIT(HT_SMAPS_ANONYMOUS) |              \
+	 BIT(HT_SMAPS_SHARED_HUGETLB) | BIT(HT_SMAPS_PRIVATE_HUGETLB))
+/* smaps_rollup has no Size or KernelPageSize. */
+#define SEEN_ROLLUP_618 \
+	(SEEN_SMAPS_618 & ~(BIT(HT_SMAPS_SIZE) | BIT(HT_SMAPS_KERNELPAGESIZE)))
+#define SEEN_HGM                                                               \
+	(BIT(HT_SMAPS_HUGETLB_PUD_MAPPED) | BIT(HT_SMAPS_HUGETLB_PMD_MAPPED) | \
+	 BIT(HT_SMAPS_HUGETLB_PTE_MAPPED))
+
+#define HUGETLB_START 0x7f03ce800000UL
+#define HUGETLB_END 0x7f03cea00000UL
+
+/* Headers for the inline cases. */
+#define HDR "7f0000000000-7f0000200000 rw-s 00000000 00:11 1 /x\n"
+#define ROLLUP_HDR "556a9e3e2000-7ffd3a6a6000 ---p 00000000 00:00 0 [rollup]\n"
+
+static char *fixture(const char *name)
+{
+	const char *dir = getenv("HT_FIXTURES");
+	char path[512];
+	char *buf;
+
+	snprintf(path, sizeof(path), "%s/%s",
+		 dir && *dir ? dir : "tests/fixtures", name);
+	buf = ht_slurp(path, NULL);
+	if (!buf)
+		fprintf(stderr, "# cannot read fixture %s: %s\n", path,
+			strerror(errno));
+	return buf;
+}
+
+/* Loads fixture @name into @var or fails the test. */
+#define LOAD(var, name)            \
+	char *var = fixture(name); \
+	ASSERT_NE(NULL, var)
+
+/* Every value of the captured hugetlb VMA (with or without HGM lines). */
+static void check_hugetlb_vma(struct __test_metadata *_metadata,
+			      const struct ht_smaps_vma *v)
+{
+	ASSERT_EQ(HUGETLB_START, v->start);
+	ASSERT_EQ(HUGETLB_END, v->end);
+	ASSERT_EQ(0, v->pgoff);
+	ASSERT_STREQ("rw-s", v->perms);
+	ASSERT_STREQ("/memfd:ht cap (deleted)", v->name);
+	EXPECT_EQ(2048, v->val[HT_SMAPS_SIZE]);
+	EXPECT_EQ(2048, v->val[HT_SMAPS_KERNELPAGESIZE]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_RSS]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_PSS]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_SHARED_CLEAN]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_SHARED_DIRTY]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_PRIVATE_CLEAN]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_PRIVATE_DIRTY]);
+	EXPECT_EQ(0, v->val[HT_SMAPS_ANONYMOUS]);
+	/* One mapping of a MAP_SHARED page is accounted as private. */
+	EXPECT_EQ(0, v->val[HT_SMAPS_SHARED_HUGETLB]);
+	EXPECT_EQ(2048, v->val[HT_SMAPS_PRIVATE_HUGETLB]);
+	EXPECT_STREQ(" rd wr sh mr mw me ms de ht ", v->vmflags);
+	EXPECT_TRUE(ht_vmflags_has(v, "ht"));
+	EXPECT_TRUE(ht_vmflags_has(v, "sh"));
+	EXPECT_TRUE(ht_vmflags_has(v, "rd"));
+	EXPECT_FALSE(ht_vmflags_has(v, "hm"));
+	EXPECT_FALSE(ht_vmflags_has(v, "h"));
+}
+
+/* ---- smaps ---- */
+
+TEST(smaps_real_vmas)
+{
+	struct ht_smaps_vma v[8];
+	LOAD(text, "smaps_real.txt");
+
+	ASSERT_EQ(6, ht_smaps_parse(text, v, 8));
+
+	ASSERT_EQ(0x556ad5127000UL, v[0].start);
+	ASSERT_EQ(0x556ad5148000UL, v[0].end);
+	ASSERT_STREQ("rw-p", v[0].perms);
+	ASSERT_STREQ("[heap]", v[0].name);
+	EXPECT_EQ(SEEN_SMAPS_618, v[0].seen);
+	EXPECT_EQ(132, v[0].val[HT_SMAPS_SIZE]);
+	EXPECT_EQ(4, v[0].val[HT_SMAPS_KERNELPAGESIZE]);
+	EXPECT_EQ(8, v[0].val[HT_SMAPS_RSS]);
+	EXPECT_EQ(8, v[0].val[HT_SMAPS_PRIVATE_DIRTY]);
+	EXPECT_EQ(8, v[0].val[HT_SMAPS_ANONYMOUS]);
+	EXPECT_FALSE(ht_vmflags_has(&v[0], "ht"));
+	EXPECT_TRUE(ht_vmflags_has(&v[0], "ac")); /* the last flag */
+
+	ASSERT_EQ(HUGETLB_START, v[1].start);
+
+	/* Anonymous: the header ends "0 " with no name. */
+	ASSERT_EQ(0x7f03ceac7000UL, v[2].start);
+	ASSERT_EQ(0x7f03ceaca000UL, v[2].end);
+	ASSERT_STREQ("", v[2].name);
+
+	ASSERT_EQ(0x7f03ceaca000UL, v[3].start);
+	ASSERT_EQ(0x7f03ceaf0000UL, v[3].end);
+	ASSERT_STREQ("r--p", v[3].perms);
+	ASSERT_STREQ("/usr/lib/x86_64-linux-gnu/libc.so.6", v[3].name);
+	EXPECT_EQ(152, v[3].val[HT_SMAPS_SIZE]);
+	EXPECT_EQ(152, v[3].val[HT_SMAPS_RSS]);
+	EXPECT_EQ(16, v[3].val[HT_SMAPS_PSS]);
+	EXPECT_EQ(152, v[3].val[HT_SMAPS_SHARED_CLEAN]);
+
+	ASSERT_EQ(0x7ffd3a685000UL, v[4].start);
+	ASSERT_STREQ("[stack]", v[4].name);
+
+	ASSERT_EQ(0xffffffffff600000UL, v[5].start);
+	ASSERT_EQ(0xffffffffff601000UL, v[5].end);
+	ASSERT_STREQ("--xp", v[5].perms);
+	ASSERT_STREQ("[vsyscall]", v[5].name);
+	EXPECT_STREQ(" ex ", v[5].vmflags);
+	free(text);
+}
+
+TEST(smaps_real_hugetlb_vma)
+{
+	struct ht_smaps_vma v[8];
+	LOAD(text, "smaps_real.txt");
+
+	ASSERT_EQ(6, ht_smaps_parse(text, v, 8));
+	EXPECT_EQ(SEEN_SMAPS_618, v[1].seen);
+	EXPECT_EQ(0, v[1].val[HT_SMAPS_HUGETLB_PUD_MAPPED]);
+	EXPECT_EQ(0, v[1].val[HT_SMAPS_HUGETLB_PMD_MAPPED]);
+	EXPECT_EQ(0, v[1].val[HT_SMAPS_HUGETLB_PTE_MAPPED]);
+	check_hugetlb_vma(_metadata, &v[1]);
+	free(text);
+}
+
+/* More VMAs than slots: the count is capped and the slots hold the first. */
+TEST(smaps_real_max)
+{
+	struct ht_smaps_vma v[3];
+	LOAD(text, "smaps_real.txt");
+
+	memset(v, 0xa5, sizeof(v));
+	ASSERT_EQ(2, ht_smaps_parse(text, v, 2));
+	ASSERT_STREQ("[heap]", v[0].name);
+	check_hugetlb_vma(_metadata, &v[1]);
+	/* Nothing past @max is written. */
+	EXPECT_EQ(0xa5a5a5a5a5a5a5a5UL, v[2].start);
+	ASSERT_EQ(0, ht_smaps_parse(text, NULL, 0));
+	free(text);
+}
+
+/* Newer kernels add lines: unknown keys are skipped, HGM keys are read. */
+TEST(smaps_future_field_ignored)
+{
+	struct ht_smaps_vma v[2];
+	LOAD(text, "smaps_future_field.txt");
+
+	ASSERT_EQ(1, ht_smaps_parse(text, v, 2));
+	check_hugetlb_vma(_metadata, &v[0]);
+	EXPECT_EQ(SEEN_SMAPS_618 | SEEN_HGM, v[0].seen);
+	EXPECT_EQ(0, v[0].val[HT_SMAPS_HUGETLB_PUD_MAPPED]);
+	EXPECT_EQ(2048, v[0].val[HT_SMAPS_HUGETLB_PMD_MAPPED]);
+	EXPECT_EQ(0, v[0].val[HT_SMAPS_HUGETLB_PTE_MAPPED]);
+	free(text);
+}
+
+TEST(smaps_truncated_after_header)
+{
+	struct ht_smaps_vma v[4];
+	LOAD(text, "smaps_truncated_header.txt");
+
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(text, v, 4));
+	/* Also when the empty VMA is past @max. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(text, v, 1));
+	/* A header alone, with and without its newline. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(HDR, v, 4));
+	ASSERT_EQ(-EINVAL,
+		  ht_smaps_parse(
+			  "7f0000000000-7f0000200000 rw-s 00000000 00:11 1 /x",
+			  v, 4));
+	/* A header cut before the offset. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse("7f0000000000-7f0000200000 rw-s\n"
+					  "Size: 4 kB\n",
+					  v, 4));
+	free(text);
+}
+
+TEST(smaps_truncated_mid_field)
+{
+	struct ht_smaps_vma v[2];
+	LOAD(text, "smaps_truncated_field.txt");
+
+	/* The file ends "Private_Hugetlb:" with no value and no newline. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(text, v, 2));
+	ASSERT_EQ(-EINVAL,
+		  ht_smaps_parse(HDR "Size:               2048 k\n", v, 2));
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(HDR "Size:               2048 kB\n"
+					      "Private_Hug\n",
+					  v, 2));
+	free(text);
+}
+
+TEST(smaps_ulong_max_parses)
+{
+	struct ht_smaps_vma v[2];
+	LOAD(text, "smaps_ulong_max.txt");
+
+	ASSERT_EQ(1, ht_smaps_parse(text, v, 2));
+	EXPECT_EQ(ULONG_MAX, v[0].val[HT_SMAPS_PRIVATE_HUGETLB]);
+	EXPECT_EQ(2048, v[0].val[HT_SMAPS_SIZE]);
+	EXPECT_EQ(SEEN_SMAPS_618, v[0].seen);
+	free(text);
+}
+
+TEST(smaps_ulong_overflow)
+{
+	struct ht_smaps_vma v[2];
+	LOAD(text, "smaps_ulong_overflow.txt");
+
+	/* 18446744073709551616 = ULONG_MAX + 1 */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(text, v, 2));
+	/* Too many digits for any buffer. */
+	ASSERT_EQ(-EINVAL,
+		  ht_smaps_parse(
+			  HDR
+			  "Rss: 1000000000000000000000000000000000000000 kB\n",
+			  v, 2));
+	free(text);
+}
+
+TEST(smaps_negative_value)
+{
+	struct ht_smaps_vma v[2];
+	LOAD(text, "smaps_negative.txt");
+
+	/* "Rss:                  -5 kB" */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(text, v, 2));
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(HDR "Rss: +5 kB\n", v, 2));
+	free(text);
+}
+
+TEST(smaps_garbage_line)
+{
+	struct ht_smaps_vma v[4];
+	LOAD(text, "smaps_garbage.txt");
+
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(text, v, 4));
+	/* A field before any VMA header. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse("Size: 4 kB\n", v, 4));
+	/* An unknown key that does not look like a key. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(HDR "Size: 4 kB\n"
+					      "Not a key: 4 kB\n",
+					  v, 4));
+	/* A known key with a unit it does not have. */
+	ASSERT_EQ(-EINVAL, ht_smaps_parse(HDR "Size: 4 MB\n", v, 4));
+	/* A header whose end is below its start. */
+	ASSERT_EQ(-EINVAL,
+		  ht_smaps_parse(
+			  "7f0000200000-7f0000000000 rw-s 00000000 00:11 1 /x\n"
+			  "Size: 4 kB\n",
+			  v, 4));
+	free(text);
+}
+
+TEST(smaps_empty)
+{
+	struct ht_smaps_vma v[2];
+	LOAD(text, "smaps_empty.txt");
+
+	ASSERT_EQ(0, ht_smaps_parse(text, v, 2));
+	ASSERT_EQ(0, ht_smaps_parse("\n\n", v, 2));
+	free(text);
+}
+
+/* ---- smaps_rollup ---- */
+
+TEST(smaps_rollup_real)
+{
+	struct ht_smaps_vma r;
+	LOAD(text, "smaps_rollup_real.txt");
+
+	ASSERT_EQ(0, ht_smaps_rollup_parse(text, &r));
+	EXPECT_EQ(0x556a9e3e2000UL, r.start);
+	EXPECT_EQ(0x7ffd3a6a6000UL, r.end);
+	EXPECT_STREQ("---p", r.perms);
+	EXPECT_STREQ("[rollup]", r.name);
+	EXPECT_EQ(SEEN_ROLLUP_618, r.seen);
+	EXPECT_EQ(0, r.val[HT_SMAPS_SIZE]);
+	EXPECT_EQ(0, r.val[HT_SMAPS_KERNELPAGESIZE]);
+	EXPECT_EQ(1436, r.val[HT_SMAPS_RSS]);
+	EXPECT_EQ(277, r.val[HT_SMAPS_PSS]);
+	EXPECT_EQ(1308, r.val[HT_SMAPS_SHARED_CLEAN]);
+	EXPECT_EQ(0, r.val[HT_SMAPS_SHARED_DIRTY]);
+	EXPECT_EQ(4, r.val[HT_SMAPS_PRIVATE_CLEAN]);
+	EXPECT_EQ(124, r.val[HT_SMAPS_PRIVATE_DIRTY]);
+	EXPECT_EQ(112, r.val[HT_SMAPS_ANONYMOUS]);
+	EXPECT_EQ(0, r.val[HT_SMAPS_SHARED_HUGETLB]);
+	EXPECT_EQ(2048, r.val[HT_SMAPS_PRIVATE_HUGETLB]);
+	EXPECT_STREQ("", r.vmflags);
+	free(text);
+}
+
+TEST(smaps_rollup_truncated)
+{
+	struct ht_smaps_vma r;
+	LOAD(text, "smaps_rollup_truncated.txt");
+
+	/* Cut at "Pss:", a field we read, before its value. */
+	ASSERT_EQ(-EINVAL, ht_smaps_rollup_parse(text, &r));
+	ASSERT_EQ(-EINVAL, ht_smaps_rollup_parse(ROLLUP_HDR, &r));
+	/* Rss is what a rollup is read for: it must be there. */
+	ASSERT_EQ(-EINVAL,
+		  ht_smaps_rollup_parse(
+			  ROLLUP_HDR "Pss:                 277 kB\n", &r));
+	ASSERT_EQ(-EINVAL, ht_smaps_rollup_parse("", &r));
+	/*
+	 * A cut at a key we skip ("Pss_Dirty:") cannot be seen: unknown keys
+	 * are not read, so their values are not checked.
+	 */
+	ASSERT_EQ(0, ht_smaps_rollup_parse(ROLLUP_HDR
+					   "Rss:                1436 kB\n"
+					   "Pss_Dirty:",
+					   &r));
+	EXPECT_EQ(BIT(HT_SMAPS_RSS), r.seen);
+	free(text);
+}
+
+/* ---- VmFlags ---- */
+
+TEST(vmflags_has_edges)
+{
+	struct ht_smaps_vma v;
+
+	memset(&v, 0, sizeof(v));
+	snprintf(v.vmflags, sizeof(v.vmflags), " rd shx wr ");
+	EXPECT_FALSE(ht_vmflags_has(&v, "sh"));
+	EXPECT_TRUE(ht_vmflags_has(&v, "shx"));
+	EXPECT_FALSE(ht_vmflags_has(&v, "hx"));
+	EXPECT_FALSE(ht_vmflags_has(&v, "r"));
+
+	/* The second occurrence counts when the first is a longer flag. */
+	snprintf(v.vmflags, sizeof(v.vmflags), " shx sh ");
+	EXPECT_TRUE(ht_vmflags_has(&v, "sh"));
+
+	/* No separators at either end. */
+	snprintf(v.vmflags, sizeof(v.vmflags), "ht rd sh");
+	EXPECT_TRUE(ht_vmflags_has(&v, "ht"));
+	EXPECT_TRUE(ht_vmflags_has(&v, "sh"));
+	EXPECT_FALSE(ht_vmflags_has(&v, "hm"));
+	EXPECT_FALSE(ht_vmflags_has(&v, "t"));
+
+	/* No flag is empty; "" once looped forever here. */
+	EXPECT_FALSE(ht_vmflags_has(&v, ""));
+	snprintf(v.vmflags, sizeof(v.vmflags), " rd ");
+	EXPECT_FALSE(ht_vmflags_has(&v, ""));
+
+	v.vmflags[0] = '\0';
+	EXPECT_FALSE(ht_vmflags_has(&v, "rd"));
+	EXPECT_FALSE(ht_vmflags_has(&v, ""));
+}
+
+/* ---- "Key: value" files ---- */
+
+TEST(meminfo_real)
+{
+	unsigned long val = 12345;
+	LOAD(text, "meminfo_real.txt");
+
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Total", &val));
+	EXPECT_EQ(4, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Free", &val));
+	EXPECT_EQ(3, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Rsvd", &val));
+	EXPECT_EQ(0, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Surp", &val));
+	EXPECT_EQ(0, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "Hugepagesize", &val));
+	EXPECT_EQ(2048, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "Hugetlb", &val));
+	EXPECT_EQ(8192, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "MemTotal", &val)); /* the first line */
+	EXPECT_EQ(24683656, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "DirectMap1G", &val)); /* the last */
+	EXPECT_EQ(25165824, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "Active(anon)", &val));
+	EXPECT_EQ(1548, val);
+
+	/* Prefixes of real keys, and keys that are not there at all. */
+	val = 12345;
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "HugePages", &val));
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "Hugetl", &val));
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "HugePages_Total:", &val));
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "NoSuchKey", &val));
+	EXPECT_EQ(12345, val); /* untouched on failure */
+	free(text);
+}
+
+TEST(meminfo_key_prefix)
+{
+	unsigned long val;
+	LOAD(text, "meminfo_prefix.txt");
+
+	/* "HugePages_Total:" comes first and must not match "HugePages". */
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages", &val));
+	EXPECT_EQ(7, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "Hugetlb", &val));
+	EXPECT_EQ(8192, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugetlbX", &val));
+	EXPECT_EQ(1, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Free", &val));
+	EXPECT_EQ(3, val);
+	free(text);
+}
+
+TEST(node_meminfo_real)
+{
+	unsigned long val;
+	LOAD(text, "node0_meminfo_real.txt");
+
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Total", &val));
+	EXPECT_EQ(4, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Free", &val));
+	EXPECT_EQ(3, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "HugePages_Surp", &val));
+	EXPECT_EQ(0, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "MemTotal", &val));
+	EXPECT_EQ(4941600, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "FileHugePages", &val));
+	EXPECT_EQ(34816, val);
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "HugePages", &val));
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "Node", &val));
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "0 MemTotal", &val));
+	/* No global-only key in a node's file. */
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "Hugetlb", &val));
+	free(text);
+}
+
+TEST(status_real)
+{
+	unsigned long val;
+	LOAD(text, "status_real.txt");
+
+	/* Tab after the colon, then space-padded numbers. */
+	ASSERT_EQ(0, ht_kv_parse(text, "HugetlbPages", &val));
+	EXPECT_EQ(2048, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "VmRSS", &val));
+	EXPECT_EQ(1436, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "RssFile", &val));
+	EXPECT_EQ(1324, val);
+	ASSERT_EQ(0, ht_kv_parse(text, "Threads", &val));
+	EXPECT_EQ(1, val);
+	/* A key after the 300-character Mems_allowed line. */
+	ASSERT_EQ(0, ht_kv_parse(text, "nonvoluntary_ctxt_switches", &val));
+	EXPECT_EQ(50, val);
+	/* Present, but not numbers. */
+	EXPECT_EQ(-EINVAL, ht_kv_parse(text, "Name", &val));
+	EXPECT_EQ(-EINVAL, ht_kv_parse(text, "SigQ", &val));
+	EXPECT_EQ(-EINVAL, ht_kv_parse(text, "Uid", &val));
+	EXPECT_EQ(-ENOENT, ht_kv_parse(text, "Hugetlb", &val));
+	free(text);
+}
+
+TEST(kv_bad_values)
+{
+	unsigned long val;
+
+	EXPECT_EQ(-EINVAL, ht_kv_parse("Hugetlb:  -5 kB\n", "Hugetlb", &val));
+	EXPECT_EQ(-EINVAL, ht_kv_parse("Hugetlb:\n", "Hugetlb", &val));
+	EXPECT_EQ(-EINVAL, ht_kv_parse("Hugetlb:  12 MB\n", "Hugetlb", &val));
+	EXPECT_EQ(-EINVAL, ht_kv_parse("Hugetlb:  12 kB x\n", "Hugetlb", &val));
+	EXPECT_EQ(-EINVAL, ht_kv_parse("Hugetlb: 18446744073709551616 kB\n",
+				       "Hugetlb", &val));
+	ASSERT_EQ(0, ht_kv_parse("Hugetlb: 18446744073709551615 kB\n",
+				 "Hugetlb", &val));
+	EXPECT_EQ(ULONG_MAX, val);
+	/* The last line need not end in a newline. */
+	ASSERT_EQ(0, ht_kv_parse("A: 1\nHugePages_Free: 9", "HugePages_Free",
+				 &val));
+	EXPECT_EQ(9, val);
+	EXPECT_EQ(-ENOENT, ht_kv_parse("", "HugePages_Free", &val));
+}
+
+/* ---- numa_maps ---- */
+
+TEST(numa_maps_real_hugetlb)
+{
+	struct ht_numa_maps nm;
+	int i;
+	LOAD(text, "numa_maps_real.txt");
+
+	ASSERT_EQ(0, ht_numa_maps_parse(text, HUGETLB_START, &nm));
+	EXPECT_EQ(HUGETLB_START, nm.addr);
+	EXPECT_STREQ("default", nm.policy);
+	EXPECT_TRUE(nm.huge);
+	EXPECT_TRUE(nm.file); /* file=/memfd:ht\040cap\040(deleted) */
+	EXPECT_EQ(HT_NM_DIRTY | HT_NM_KPS, nm.seen);
+	EXPECT_EQ(1, nm.dirty);
+	EXPECT_EQ(0, nm.anon);
+	EXPECT_EQ(0, nm.mapped);
+	EXPECT_EQ(0, nm.mapmax);
+	EXPECT_EQ(2048, nm.kernelpagesize_kb);
+	EXPECT_EQ(1, nm.node_pages[0]);
+	for (i = 1; i < HT_MAX_NODES; i++)
+		EXPECT_EQ(0, nm.node_pages[i]);
+	free(text);
+}
+
+TEST(numa_maps_real_other_lines)
+{
+	struct ht_numa_maps nm;
+	LOAD(text, "numa_maps_real.txt");
+
+	ASSERT_EQ(0, ht_numa_maps_parse(text, 0x7f03ceaca000UL, &nm));
+	EXPECT_FALSE(nm.huge);
+	EXPECT_TRUE(nm.file);
+	EXPECT_EQ(HT_NM_MAPPED | HT_NM_MAPMAX | HT_NM_KPS, nm.seen);
+	EXPECT_EQ(38, nm.mapped);
+	EXPECT_EQ(9, nm.mapmax);
+	EXPECT_EQ(38, nm.node_pages[0]);
+	EXPECT_EQ(4, nm.kernelpagesize_kb);
+
+	/* "heap", "active=": not ours, skipped. */
+	ASSERT_EQ(0, ht_numa_maps_parse(text, 0x556ad5127000UL, &nm));
+	EXPECT_FALSE(nm.file);
+	EXPECT_FALSE(nm.huge);
+	EXPECT_EQ(HT_NM_ANON | HT_NM_DIRTY | HT_NM_KPS, nm.seen);
+	EXPECT_EQ(2, nm.anon);
+	EXPECT_EQ(2, nm.dirty);
+	EXPECT_EQ(2, nm.node_pages[0]);
+
+	/* A VMA with nothing resident is the policy alone. */
+	ASSERT_EQ(0, ht_numa_maps_parse(text, 0x7f03cecb9000UL, &nm));
+	EXPECT_STREQ("default", nm.policy);
+	EXPECT_EQ(0, nm.seen);
+	EXPECT_FALSE(nm.huge);
+	EXPECT_FALSE(nm.file);
+	EXPECT_EQ(0, nm.node_pages[0]);
+
+	/* The last line. */
+	ASSERT_EQ(0, ht_numa_maps_parse(text, 0x7ffd3a685000UL, &nm));
+	EXPECT_EQ(6, nm.anon);
+
+	/* Inside a VMA is not its start. */
+	EXPECT_EQ(-ENOENT, ht_numa_maps_parse(text, HUGETLB_START + 4096, &nm));
+	EXPECT_EQ(-ENOENT, ht_numa_maps_parse(text, 0, &nm));
+	free(text);
+}
+
+TEST(numa_maps_escaped_name)
+{
+	struct ht_numa_maps nm;
+	int i;
+	LOAD(text, "numa_maps_handmade.txt");
+
+	/* file=/tmp/with\040two\040spaces huge dirty=1 mapmax=2 N0=1 N3=2 */
+	ASSERT_EQ(0, ht_numa_maps_parse(text, 0x7f0000000000UL, &nm));
+	EXPECT_STREQ("default", nm.policy);
+	EXPECT_TRUE(nm.file);
+	EXPECT_TRUE(nm.huge);
+	EXPECT_EQ(HT_NM_DIRTY | HT_NM_MAPMAX | HT_NM_KPS, nm.seen);
+	EXPECT_EQ(1, nm.dirty);
+	EXPECT_EQ(2, nm.mapmax);
+	EXPECT_EQ(0, nm.mapped);
+	EXPECT_EQ(0, nm.anon);
+	EXPECT_EQ(2048, nm.kernelpagesize_kb);
+	for (i = 0; i < HT_MAX_NODES; i++)
+		EXPECT_EQ(i == 0 ? 1 : i == 3 ? 2 : 0, nm.node_pages[i])
+	TH_LOG("N%d", i);
+	free(text);
+}
+
+TEST(numa_maps_sparse_nodes)
+{
+	struct ht_numa_maps nm;
+	int i;
+	LOAD(text, "numa_maps_handmade.txt");
+
+	/* bind:1,3,63 ... anon=1 dirty=1 mapped=1 N1=0 N63=5 kps=1048576 */
+	ASSERT_EQ(0, ht_numa_maps_parse(text, 0x7f0000200000UL, &nm));
+	EXPECT_STREQ("bind:1,3,63", nm.policy);
+	EXPECT_TRUE(nm.file);
+	EXPECT_TRUE(nm.huge);
+	EXPECT_EQ(HT_NM_ANON | HT_NM_DIRTY | HT_NM_MAPPED | HT_NM_KPS, nm.seen);
+	EXPECT_EQ(1, nm.anon);
+	EXPECT_EQ(1, nm.dirty);
+	EXPECT_EQ(1, nm.mapped);
+	EXPECT_EQ(0, nm.mapmax);
+	EXPECT_EQ(1048576, nm.kernelpagesize_kb);
+	for (i = 0; i < HT_MAX_NODES; i++)
+		EXPECT_EQ(i == HT_MAX_NODES - 1 ? 5 : 0, nm.node_pages[i])
+	TH_LOG("N%d", i);
+	free(text);
+}
+
+TEST(numa_maps_bad_lines)
+{
+	struct ht_numa_maps nm;
+	LOAD(text, "numa_maps_handmade.txt");
+	LOAD(garbage, "numa_maps_garbage.txt");
+
+	/* N99= is past HT_MAX_NODES. */
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse(text, 0x7f0000400000UL, &nm));
+	/* dirty=-1 */
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse(text, 0x7f0000600000UL, &nm));
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse("7f0000000000 default N64=1\n",
+					      0x7f0000000000UL, &nm));
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse("7f0000000000 default N1\n",
+					      0x7f0000000000UL, &nm));
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse("7f0000000000 default N1=\n",
+					      0x7f0000000000UL, &nm));
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse("7f0000000000 default mapmax=x\n",
+					      0x7f0000000000UL, &nm));
+	EXPECT_EQ(-EINVAL,
+		  ht_numa_maps_parse("7f0000000000\n", 0x7f0000000000UL, &nm));
+
+	/* A line that is not an address stops the search. */
+	ASSERT_EQ(0, ht_numa_maps_parse(garbage, 0x7f0000000000UL, &nm));
+	EXPECT_EQ(1, nm.node_pages[0]);
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse(garbage, 0x7f0000200000UL, &nm));
+	EXPECT_EQ(-EINVAL, ht_numa_maps_parse(garbage, 0x1000UL, &nm));
+	EXPECT_EQ(-ENOENT, ht_numa_maps_parse("", 0x1000UL, &nm));
+	free(text);
+	free(garbage);
+}
+
+/* ---- node lists ---- */
+
+#define NODES(s, max) ht_parse_nodelist((s), nodes, (max))
+
+TEST(nodelist_valid)
+{
+	int nodes[HT_MAX_NODES];
+	LOAD(text, "node_has_memory_real.txt");
+
+	ASSERT_EQ(1, NODES(text, HT_MAX_NODES)); /* "0\n" */
+	EXPECT_EQ(0, nodes[0]);
+
+	ASSERT_EQ(1, NODES("0", HT_MAX_NODES));
+	EXPECT_EQ(0, nodes[0]);
+
+	ASSERT_EQ(4, NODES("0-3", HT_MAX_NODES));
+	EXPECT_EQ(0, nodes[0]);
+	EXPECT_EQ(1, nodes[1]);
+	EXPECT_EQ(2, nodes[2]);
+	EXPECT_EQ(3, nodes[3]);
+
+	ASSERT_EQ(4, NODES("0,2,5-6\n", HT_MAX_NODES));
+	EXPECT_EQ(0, nodes[0]);
+	EXPECT_EQ(2, nodes[1]);
+	EXPECT_EQ(5, nodes[2]);
+	EXPECT_EQ(6, nodes[3]);
+
+	ASSERT_EQ(2, NODES("1,63", HT_MAX_NODES));
+	EXPECT_EQ(1, nodes[0]);
+	EXPECT_EQ(63, nodes[1]);
+
+	ASSERT_EQ(1, NODES("3-3", HT_MAX_NODES));
+	EXPECT_EQ(3, nodes[0]);
+
+	ASSERT_EQ(HT_MAX_NODES, NODES("0-63", HT_MAX_NODES));
+	EXPECT_EQ(63, nodes[63]);
+
+	/* Exactly @max fits. */
+	ASSERT_EQ(2, NODES("4-5", 2));
+
+	/* No memory node at all (an empty has_memory). */
+	ASSERT_EQ(0, NODES("", HT_MAX_NODES));
+	ASSERT_EQ(0, NODES("\n", HT_MAX_NODES));
+	free(text);
+}
+
+TEST(nodelist_invalid)
+{
+	int nodes[HT_MAX_NODES];
+
+	EXPECT_EQ(-EINVAL, NODES("3-1", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("a", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0,a", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0-1x", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("-1", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0,,1", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES(" 0", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0 1", HT_MAX_NODES));
+
+	/* Ids HT_MAX_NODES and up, and more nodes than slots. */
+	EXPECT_EQ(-ERANGE, NODES("64", HT_MAX_NODES));
+	EXPECT_EQ(-ERANGE, NODES("0-64", HT_MAX_NODES));
+	EXPECT_EQ(-ERANGE, NODES("0,99", HT_MAX_NODES));
+	EXPECT_EQ(-ERANGE, NODES("99999999999999999999999", HT_MAX_NODES));
+	EXPECT_EQ(-ERANGE, NODES("0-3", 3));
+	EXPECT_EQ(-ERANGE, NODES("0,2,5-6", 3));
+	EXPECT_EQ(-ERANGE, NODES("0", 0));
+}
+
+/* ---- ht_parse_ulong ---- */
+
+TEST(parse_ulong)
+{
+	unsigned long val;
+
+	ASSERT_EQ(0, ht_parse_ulong("0", &val));
+	EXPECT_EQ(0, val);
+	ASSERT_EQ(0, ht_parse_ulong(" \t42\n", &val)); /* a sysfs read */
+	EXPECT_EQ(42, val);
+	ASSERT_EQ(0, ht_parse_ulong("18446744073709551615", &val));
+	EXPECT_EQ(ULONG_MAX, val);
+
+	val = 7;
+	EXPECT_EQ(-ERANGE, ht_parse_ulong("18446744073709551616", &val));
+	EXPECT_EQ(-ERANGE, ht_parse_ulong("99999999999999999999999", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("-5", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("+5", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("\n", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("5 kB", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("5x", &val));
+	EXPECT_EQ(-EINVAL, ht_parse_ulong("0x10", &val));
+	EXPECT_EQ(7, val); /* untouched on failure */
+}
+
+HT_MAIN
