@@ -111,6 +111,9 @@ int ht_parse_nodelist(const char *s, int *nodes, int max)
 		a = strtol(s, &end, 10);
 		b = a;
 		if (*end == '-') {
+			/* strtol would take "-", "+3" or " 3": a range needs digits. */
+			if (end[1] < '0' || end[1] > '9')
+				return -EINVAL;
 			b = strtol(end + 1, &end, 10);
 			if (b < a)
 				return -EINVAL;
@@ -122,9 +125,11 @@ int ht_parse_nodelist(const char *s, int *nodes, int max)
 				return -ERANGE;
 			nodes[n++] = (int)a;
 		}
-		if (*end == ',')
+		if (*end == ',') {
 			end++;
-		else if (*end && *end != '\n')
+			if (*end < '0' || *end > '9')
+				return -EINVAL; /* "0," is cut off, not a list */
+		} else if (*end && *end != '\n')
 			return -EINVAL;
 		s = end;
 	}

@@ -141,12 +141,15 @@ int ht_smaps_parse(const char *text, struct ht_smaps_vma *vmas, int max)
 
 int ht_smaps_rollup_parse(const char *text, struct ht_smaps_vma *out)
 {
-	int n = ht_smaps_parse(text, out, 1);
+	struct ht_smaps_vma two[2];
+	int n = ht_smaps_parse(text, two, 2);
 
 	if (n < 0)
 		return n;
-	if (n != 1 || !(out->seen & (1u << HT_SMAPS_RSS)))
+	/* Room for two, so a whole smaps file is told from a rollup. */
+	if (n != 1 || !(two[0].seen & (1u << HT_SMAPS_RSS)))
 		return -EINVAL;
+	*out = two[0];
 	return 0;
 }
 

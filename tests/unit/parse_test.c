@@ -320,6 +320,16 @@ TEST(smaps_rollup_real)
 	free(text);
 }
 
+/* A whole smaps file is not a rollup. */
+TEST(smaps_rollup_rejects_smaps)
+{
+	struct ht_smaps_vma r;
+	LOAD(text, "smaps_real.txt");
+
+	ASSERT_EQ(-EINVAL, ht_smaps_rollup_parse(text, &r));
+	free(text);
+}
+
 TEST(smaps_rollup_truncated)
 {
 	struct ht_smaps_vma r;
@@ -701,6 +711,13 @@ TEST(nodelist_invalid)
 	EXPECT_EQ(-EINVAL, NODES("0,,1", HT_MAX_NODES));
 	EXPECT_EQ(-EINVAL, NODES(" 0", HT_MAX_NODES));
 	EXPECT_EQ(-EINVAL, NODES("0 1", HT_MAX_NODES));
+	/* Cut-off lists and ranges are errors, not a shorter list. */
+	EXPECT_EQ(-EINVAL, NODES("0-", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0--0", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0-+3", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0- 3", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0,", HT_MAX_NODES));
+	EXPECT_EQ(-EINVAL, NODES("0-3,", HT_MAX_NODES));
 
 	/* Ids HT_MAX_NODES and up, and more nodes than slots. */
 	EXPECT_EQ(-ERANGE, NODES("64", HT_MAX_NODES));
