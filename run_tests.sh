@@ -275,6 +275,7 @@ run_case() {
 	setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$RUN_DIR/current.pid"
+	echo "$1" >"$RUN_DIR/current.case"
 	(
 		i=0
 		while [ $i -lt "$TIMEOUT" ]; do
@@ -292,7 +293,7 @@ run_case() {
 	wait "$dog" 2>/dev/null
 	# Whatever the case left behind in its session goes too.
 	kill_session "$pid"
-	rm -f "$RUN_DIR/current.pid"
+	rm -f "$RUN_DIR/current.pid" "$RUN_DIR/current.case"
 
 	line=$(grep -E '^(not )?ok [0-9]+ ' "$out" | tail -n 1)
 	V=fail
@@ -516,6 +517,12 @@ on_signal() {
 	[ -r "$RUN_DIR/ktap.log.tmp" ] && mv "$RUN_DIR/ktap.log.tmp" "$RUN_DIR/ktap.log"
 	dmesg -r 2>/dev/null | tail -n +"$((LOG0 + 1))" >"$RUN_DIR/dmesg.log"
 	recount
+	# The case that was running is a failure: it never finished.
+	if [ -r "$RUN_DIR/current.case" ]; then
+		emit "$(cat "$RUN_DIR/current.case")" fail "interrupted by a signal" \
+			0 "" "$(pool_brief)" "" | tee -a "$RUN_DIR/ktap.log"
+		recount
+	fi
 	check_restored | tee -a "$RUN_DIR/ktap.log"
 	recount
 	finish
