@@ -358,8 +358,39 @@ FIXTURE_TEARDOWN_PARENT(mig_shared)
 	HT_TEARDOWN(&self->m.env);
 }
 
-#define SHARED_CASE(name, procs_, nocap_, api_)                              \
-	TEST_F_TIMEOUT(mig_shared, name, 300)                                \
+/*
+ * The whole matrix runs at 2 MiB.  Under TCG a 1 GiB case costs minutes
+ * (fill, copy and check a gigantic page), so mig_shared above keeps the
+ * cases that tell whether gigantic pages behave alike: a move, the
+ * shared refusal by move_pages and by mbind, MOVE_ALL, an empty target.
+ */
+FIXTURE(mig_shared_2M)
+{
+	struct mig m;
+};
+
+FIXTURE_VARIANT(mig_shared_2M)
+{
+	HT_VARIANT_FIELDS;
+};
+
+FIXTURE_VARIANT_ADD(mig_shared_2M, huge_2M){ .psize = 2 * HT_MB,
+					     .gran = HT_GRAN_HUGE };
+FIXTURE_VARIANT_ADD(mig_shared_2M, hgm_2M){ .psize = 2 * HT_MB,
+					    .gran = HT_GRAN_HGM };
+
+FIXTURE_SETUP(mig_shared_2M)
+{
+	mig_setup(_metadata, &self->m, variant->psize, variant->gran, true);
+}
+
+FIXTURE_TEARDOWN_PARENT(mig_shared_2M)
+{
+	HT_TEARDOWN(&self->m.env);
+}
+
+#define SHARED_CASE(fix, name, procs_, nocap_, api_)                         \
+	TEST_F_TIMEOUT(fix, name, 300)                                       \
 	{                                                                    \
 		struct scen s = { .procs = procs_, .nocap = nocap_,          \
 				  .api = api_ };                             \
@@ -367,30 +398,30 @@ FIXTURE_TEARDOWN_PARENT(mig_shared)
 			 &s);                                                \
 	}
 
-SHARED_CASE(one_proc_move_pages, 1, false, MOVE_PAGES)
-SHARED_CASE(one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
-SHARED_CASE(one_proc_move_pages_all, 1, false, MOVE_PAGES_ALL)
-SHARED_CASE(one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
-SHARED_CASE(two_procs_move_pages, 2, false, MOVE_PAGES)
-SHARED_CASE(two_procs_move_pages_nocap, 2, true, MOVE_PAGES)
-SHARED_CASE(two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
-SHARED_CASE(two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
-SHARED_CASE(one_proc_mbind_move, 1, false, MBIND_MOVE)
-SHARED_CASE(one_proc_mbind_move_nocap, 1, true, MBIND_MOVE)
-SHARED_CASE(one_proc_mbind_strict, 1, false, MBIND_STRICT)
-SHARED_CASE(one_proc_mbind_all_nocap, 1, true, MBIND_ALL)
-SHARED_CASE(two_procs_mbind_move, 2, false, MBIND_MOVE)
-SHARED_CASE(two_procs_mbind_strict, 2, false, MBIND_STRICT)
-SHARED_CASE(two_procs_mbind_strict_nocap, 2, true, MBIND_STRICT)
-SHARED_CASE(two_procs_mbind_all, 2, false, MBIND_ALL)
-SHARED_CASE(two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
-SHARED_CASE(one_proc_migrate_pages, 1, false, MIGRATE_PAGES)
-SHARED_CASE(one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
-SHARED_CASE(two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
-SHARED_CASE(two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
+SHARED_CASE(mig_shared, one_proc_move_pages, 1, false, MOVE_PAGES)
+SHARED_CASE(mig_shared, two_procs_move_pages, 2, false, MOVE_PAGES)
+SHARED_CASE(mig_shared, two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
+SHARED_CASE(mig_shared, one_proc_mbind_move, 1, false, MBIND_MOVE)
+SHARED_CASE(mig_shared, two_procs_mbind_strict, 2, false, MBIND_STRICT)
+SHARED_CASE(mig_shared_2M, one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
+SHARED_CASE(mig_shared_2M, one_proc_move_pages_all, 1, false, MOVE_PAGES_ALL)
+SHARED_CASE(mig_shared_2M, one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
+SHARED_CASE(mig_shared_2M, two_procs_move_pages_nocap, 2, true, MOVE_PAGES)
+SHARED_CASE(mig_shared_2M, two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
+SHARED_CASE(mig_shared_2M, one_proc_mbind_move_nocap, 1, true, MBIND_MOVE)
+SHARED_CASE(mig_shared_2M, one_proc_mbind_strict, 1, false, MBIND_STRICT)
+SHARED_CASE(mig_shared_2M, one_proc_mbind_all_nocap, 1, true, MBIND_ALL)
+SHARED_CASE(mig_shared_2M, two_procs_mbind_move, 2, false, MBIND_MOVE)
+SHARED_CASE(mig_shared_2M, two_procs_mbind_strict_nocap, 2, true, MBIND_STRICT)
+SHARED_CASE(mig_shared_2M, two_procs_mbind_all, 2, false, MBIND_ALL)
+SHARED_CASE(mig_shared_2M, two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
+SHARED_CASE(mig_shared_2M, one_proc_migrate_pages, 1, false, MIGRATE_PAGES)
+SHARED_CASE(mig_shared_2M, one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
+SHARED_CASE(mig_shared_2M, two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
+SHARED_CASE(mig_shared_2M, two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
 
 /* One call, two addresses: a faulted page and one never touched. */
-TEST_F_TIMEOUT(mig_shared, move_pages_status_unfaulted, 300)
+TEST_F_TIMEOUT(mig_shared_2M, move_pages_status_unfaulted, 300)
 {
 	unsigned long psize = variant->psize;
 	int nodes[2] = { self->m.dst, self->m.dst }, status[2] = { 99, 99 };
@@ -422,7 +453,7 @@ TEST_F_TIMEOUT(mig_shared, move_pages_status_unfaulted, 300)
 }
 
 /* A node id without memory: the whole call fails, nothing moves. */
-TEST_F_TIMEOUT(mig_shared, move_pages_invalid_node, 300)
+TEST_F_TIMEOUT(mig_shared_2M, move_pages_invalid_node, 300)
 {
 	unsigned long psize = variant->psize;
 	int bad = self->m.env.nodes[self->m.env.nnodes - 1] + 1;
@@ -545,7 +576,7 @@ static void *writer_fn(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(mig_shared, one_proc_move_pages_under_rw, 300)
+TEST_F_TIMEOUT(mig_shared_2M, one_proc_move_pages_under_rw, 300)
 {
 	unsigned long psize = variant->psize;
 	size_t region = psize / WRITERS;
@@ -632,8 +663,30 @@ FIXTURE_TEARDOWN_PARENT(mig_private)
 	HT_TEARDOWN(&self->m.env);
 }
 
-#define PRIVATE_CASE(name, procs_, nocap_, api_)                            \
-	TEST_F_TIMEOUT(mig_private, name, 300)                              \
+FIXTURE(mig_private_2M)
+{
+	struct mig m;
+};
+
+FIXTURE_VARIANT(mig_private_2M)
+{
+	unsigned long psize;
+};
+
+FIXTURE_VARIANT_ADD(mig_private_2M, huge_2M){ .psize = 2 * HT_MB };
+
+FIXTURE_SETUP(mig_private_2M)
+{
+	mig_setup(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, false);
+}
+
+FIXTURE_TEARDOWN_PARENT(mig_private_2M)
+{
+	HT_TEARDOWN(&self->m.env);
+}
+
+#define PRIVATE_CASE(fix, name, procs_, nocap_, api_)                       \
+	TEST_F_TIMEOUT(fix, name, 300)                                      \
 	{                                                                   \
 		struct scen s = { .priv = true, .procs = procs_,            \
 				  .nocap = nocap_, .api = api_ };           \
@@ -641,18 +694,18 @@ FIXTURE_TEARDOWN_PARENT(mig_private)
 			 &s);                                               \
 	}
 
-PRIVATE_CASE(one_proc_move_pages, 1, false, MOVE_PAGES)
-PRIVATE_CASE(one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
-PRIVATE_CASE(one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
-PRIVATE_CASE(two_procs_move_pages, 2, false, MOVE_PAGES)
-PRIVATE_CASE(two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
-PRIVATE_CASE(two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
-PRIVATE_CASE(one_proc_mbind_move, 1, false, MBIND_MOVE)
-PRIVATE_CASE(two_procs_mbind_strict, 2, false, MBIND_STRICT)
-PRIVATE_CASE(two_procs_mbind_all, 2, false, MBIND_ALL)
-PRIVATE_CASE(two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
-PRIVATE_CASE(one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
-PRIVATE_CASE(two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
-PRIVATE_CASE(two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
+PRIVATE_CASE(mig_private, one_proc_move_pages, 1, false, MOVE_PAGES)
+PRIVATE_CASE(mig_private, two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
+PRIVATE_CASE(mig_private_2M, one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
+PRIVATE_CASE(mig_private_2M, one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
+PRIVATE_CASE(mig_private_2M, two_procs_move_pages, 2, false, MOVE_PAGES)
+PRIVATE_CASE(mig_private_2M, two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
+PRIVATE_CASE(mig_private_2M, one_proc_mbind_move, 1, false, MBIND_MOVE)
+PRIVATE_CASE(mig_private_2M, two_procs_mbind_strict, 2, false, MBIND_STRICT)
+PRIVATE_CASE(mig_private_2M, two_procs_mbind_all, 2, false, MBIND_ALL)
+PRIVATE_CASE(mig_private_2M, two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
+PRIVATE_CASE(mig_private_2M, one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
+PRIVATE_CASE(mig_private_2M, two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
+PRIVATE_CASE(mig_private_2M, two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
 
 HT_MAIN
