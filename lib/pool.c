@@ -86,13 +86,24 @@ int ht_pool_ensure_free(unsigned long size, int node, unsigned long count)
 		return ret;
 	if (p.free >= count)
 		return 0;
-	ret = ht_pool_set_nr(size, node, p.nr + (count - p.free));
-	if (ret)
-		return ret;
-	ret = ht_pool_read(size, node, &p);
-	if (ret)
-		return ret;
-	return p.free >= count ? 0 : -ENOMEM;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		ret = ht_pool_set_nr(size, node, p.nr + (count - p.free));
+		if (ret)
+			return ret;
+		ret = ht_pool_read(size, node, &p);
+		if (ret)
+			return ret;
+		if (p.free >= count)
+			return 0;
+		/*
+		 * A gigantic page needs 1 GiB of contiguous memory, which a
+		 * machine that has run a while rarely has free: compact once
+		 * (changes no setting, only where pages are) and try again.
+		 */
+		if (attempt == 0)
+			ht_write_ulong("/proc/sys/vm/compact_memory", 1);
+	}
+	return -ENOMEM;
 }
 
 int ht_pool_snapshot(struct ht_pool_snapshot *s)

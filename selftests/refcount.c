@@ -507,6 +507,14 @@ TEST_F_TIMEOUT(refcount_limit, fork_private_past_limit_enomem, 120)
 	expect_count(_metadata, "at the limit", pfn, psize, LIMIT_K);
 	EXPECT_EQ(self->free0 - 1, ht_free_pages(_metadata, psize, -1));
 
+	/*
+	 * Measured on stock 6.18 (knob removed, so this fork succeeds): at
+	 * 1 GiB the SECOND fork below sometimes (2 of 5 runs) left the
+	 * child without page 0's entry (child pagemap 0, kpagecount K - 1)
+	 * when this first child exited at once; never at 2 MiB, never when
+	 * it lingered 300 ms.  Not explained yet: if this case flakes at
+	 * 1G on the patched kernel, look there first.
+	 */
 	pid = fork();
 	if (pid == 0)
 		_exit(0);
