@@ -263,7 +263,7 @@ now_ms() {
 	awk '{printf "%d\n", $1 * 1000}' /proc/uptime
 }
 
-sanitize() { tr '\t\n' '  ' | sed 's/  */ /g; s/ $//'; }
+sanitize() { tr -d '\r' | tr '\t\n' '  ' | sed 's/  */ /g; s/ $//'; }
 
 # Runs $1 (program:case); sets V (verdict), R (reason), LOG.
 run_case() {

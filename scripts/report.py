@@ -17,7 +17,7 @@ FIELDS = ["name", "program", "verdict", "reason", "duration_ms", "kernel",
 
 def read_records(path):
     cases = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line:

@@ -11,6 +11,8 @@
 # no case is silently lost.
 
 VMDIR="$TOP/scripts/vm"
+# The runner's own tests put fake programs here.
+STATIC_BIN=${HT_STATIC_BIN:-$TOP/build/static/selftests}
 
 vm_die() {
 	echo "$ME: $*" >&2
@@ -20,7 +22,7 @@ vm_die() {
 # Cases, in the order the guest runs them, from the static binaries.
 vm_cases() {
 	# shellcheck disable=SC2034 # list_cases reads BIN
-	BIN="$TOP/build/static/selftests"
+	BIN=$STATIC_BIN
 	list_cases
 }
 
@@ -28,7 +30,7 @@ vm_payload() { # dir
 	rm -rf "$1"
 	mkdir -p "$1"
 	for p in $PROGRAMS; do
-		cp "$TOP/build/static/selftests/$p" "$1/" || return 1
+		cp "$STATIC_BIN/$p" "$1/" || return 1
 	done
 	cp "$TOP/run_tests.sh" "$1/"
 	cp "$TOP/selftests/settings" "$1/settings"
@@ -114,8 +116,8 @@ vm_run_one() { # kernel-name
 			[ -n "$dead" ] || break
 		fi
 		why="guest died (qemu exit $qrc$([ "$qrc" = 124 ] && echo ", timeout ${VM_TIMEOUT}s")) in this case"
-		tailc=$(grep -aE 'Kernel panic|BUG|Oops|WARNING|RIP:|Call Trace' "$con" | tail -n 15)
-		[ -n "$tailc" ] || tailc=$(tail -n 15 "$con")
+		tailc=$(tr -d "\r" <"$con" | grep -aE 'Kernel panic|BUG|Oops|WARNING|RIP:|Call Trace' | tail -n 15)
+		[ -n "$tailc" ] || tailc=$(tr -d "\r" <"$con" | tail -n 15)
 		printf '%s\t%s\tfail\t%s\t0\t%s\t\t\t\t%s\n' "$dead" "${dead%%:*}" \
 			"$why" "$KREL" "$(printf '%s' "$tailc" | sed 's/$/ |/' | tr '\t\n' '  ')" \
 			>>"$RUN_DIR/records.tsv"
@@ -166,7 +168,7 @@ vm_matrix_table() { # kernel dirs...
 vm_main() {
 	command -v qemu-system-x86_64 >/dev/null ||
 		vm_die "qemu-system-x86_64 not installed (make deps)"
-	if [ "$LIST" = 0 ]; then
+	if [ "$LIST" = 0 ] && [ -z "${HT_STATIC_BIN:-}" ]; then
 		set --
 		for p in $PROGRAMS; do set -- "$@" "build/static/selftests/$p"; done
 		make -s -C "$TOP" "$@" >&2 || vm_die "static build failed (make static)"
