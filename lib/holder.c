@@ -27,12 +27,12 @@ static int holder_map(struct ht_holder *h, void **maps, int *uffds)
 	for (int i = 0; i < n; i++) {
 		if (h->private_map) {
 			maps[i] = mmap(NULL, h->len, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE, h->file->fd,
-				       (off_t)h->off);
+				       MAP_PRIVATE, h->file->fd, (off_t)h->off);
 			if (maps[i] != MAP_FAILED)
 				for (size_t o = 0; o < h->len;
 				     o += h->file->psize)
-					(void)*(volatile char *)((char *)maps[i] + o);
+					(void)*(volatile char
+							*)((char *)maps[i] + o);
 			uffds[i] = -1;
 		} else {
 			maps[i] = ht_map_populated(h->file, h->off, h->len,

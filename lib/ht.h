@@ -185,8 +185,7 @@ struct ht_sigbus {
 /* Reads (or writes) one byte at @addr; reports a SIGBUS instead of dying. */
 int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out);
 /* madvise() with a SIGBUS during the call captured (MADV_HWPOISON). */
-int ht_madvise_catch(void *addr, size_t len, int advice,
-		     struct ht_sigbus *out);
+int ht_madvise_catch(void *addr, size_t len, int advice, struct ht_sigbus *out);
 /*
  * An asynchronous SIGBUS (BUS_MCEERR_AO, early kill) is recorded here by a
  * handler that returns instead of dying.

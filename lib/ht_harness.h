@@ -14,41 +14,43 @@
  * One scenario, two granularities, every x86_64 huge page size.  A size
  * the kernel lacks SKIPs with that reason; CI pins which cases skip.
  */
-#define HT_VARIANT_FIELDS      \
-	unsigned long psize;   \
+#define HT_VARIANT_FIELDS    \
+	unsigned long psize; \
 	enum ht_gran gran
 
-#define HT_ADD_VARIANTS(fix)                                             \
-	FIXTURE_VARIANT_ADD(fix, huge_2M){ .psize = 2 * HT_MB,           \
-					   .gran = HT_GRAN_HUGE };       \
-	FIXTURE_VARIANT_ADD(fix, hgm_2M){ .psize = 2 * HT_MB,            \
-					  .gran = HT_GRAN_HGM };         \
-	FIXTURE_VARIANT_ADD(fix, huge_1G){ .psize = HT_GB,               \
-					   .gran = HT_GRAN_HUGE };       \
-	FIXTURE_VARIANT_ADD(fix, hgm_1G){ .psize = HT_GB,                \
-					  .gran = HT_GRAN_HGM }
+#define HT_ADD_VARIANTS(fix)                                       \
+	FIXTURE_VARIANT_ADD(fix, huge_2M){ .psize = 2 * HT_MB,     \
+					   .gran = HT_GRAN_HUGE }; \
+	FIXTURE_VARIANT_ADD(fix, hgm_2M){ .psize = 2 * HT_MB,      \
+					  .gran = HT_GRAN_HGM };   \
+	FIXTURE_VARIANT_ADD(fix, huge_1G){ .psize = HT_GB,         \
+					   .gran = HT_GRAN_HUGE }; \
+	FIXTURE_VARIANT_ADD(fix, hgm_1G)                           \
+	{                                                          \
+		.psize = HT_GB, .gran = HT_GRAN_HGM                \
+	}
 
 /*
  * In FIXTURE_SETUP: provide @needs or SKIP with the reason.  A reason
  * starting "error:" is a broken environment, not a missing feature.
  */
-#define HT_SETUP_OR_SKIP(needs, env)                                     \
-	do {                                                             \
-		const char *__r = ht_setup((needs), (env));              \
-		if (__r && !strncmp(__r, "error:", 6))                   \
-			ASSERT_EQ(NULL, __r) TH_LOG("%s", __r);          \
-		if (__r)                                                 \
-			SKIP(return, "%s", __r);                         \
+#define HT_SETUP_OR_SKIP(needs, env)                            \
+	do {                                                    \
+		const char *__r = ht_setup((needs), (env));     \
+		if (__r && !strncmp(__r, "error:", 6))          \
+			ASSERT_EQ(NULL, __r) TH_LOG("%s", __r); \
+		if (__r)                                        \
+			SKIP(return, "%s", __r);                \
 	} while (0)
 
 /* In FIXTURE_TEARDOWN_PARENT: restore, and fail the case if we could not. */
-#define HT_TEARDOWN(env)                                                 \
-	do {                                                             \
-		char __why[256] = "";                                    \
-		if (ht_teardown((env), __why, sizeof(__why))) {          \
-			TH_LOG("teardown did not restore: %s", __why);   \
-			_metadata->exit_code = KSFT_FAIL;                \
-		}                                                        \
+#define HT_TEARDOWN(env)                                               \
+	do {                                                           \
+		char __why[256] = "";                                  \
+		if (ht_teardown((env), __why, sizeof(__why))) {        \
+			TH_LOG("teardown did not restore: %s", __why); \
+			_metadata->exit_code = KSFT_FAIL;              \
+		}                                                      \
 	} while (0)
 
 /*
@@ -81,39 +83,64 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 	int ret;
 
 	ret = ht_observe(pid, addr, psize, &o);
-	ASSERT_EQ(0, ret) TH_LOG("%s: reading /proc views: %s", who,
-				 strerror(-ret));
-	EXPECT_EQ(kb, o.vma.val[HT_SMAPS_KERNELPAGESIZE]) TH_LOG("%s: KernelPageSize", who);
-	EXPECT_EQ(0, o.vma.val[HT_SMAPS_RSS]) TH_LOG("%s: Rss must exclude hugetlb", who);
-	EXPECT_EQ(0, o.vma.val[HT_SMAPS_PSS]) TH_LOG("%s: Pss must exclude hugetlb", who);
-	EXPECT_EQ(e->mapped && e->shared ? kb : 0, o.vma.val[HT_SMAPS_SHARED_HUGETLB])
-		TH_LOG("%s: smaps Shared_Hugetlb", who);
-	EXPECT_EQ(e->mapped && !e->shared ? kb : 0, o.vma.val[HT_SMAPS_PRIVATE_HUGETLB])
-		TH_LOG("%s: smaps Private_Hugetlb", who);
-	EXPECT_EQ(e->hugetlb_kb, o.hugetlb_kb) TH_LOG("%s: status HugetlbPages", who);
-	EXPECT_EQ(e->mapped, !!(o.pm & HT_PM_PRESENT)) TH_LOG("%s: pagemap present (entry %#llx)", who, (unsigned long long)o.pm);
-	EXPECT_EQ(e->mapped ? (long)npages : 0, o.present) TH_LOG("%s: PAGE_SIZE pieces present", who);
-	ASSERT_TRUE(o.nm_found) TH_LOG("%s: no numa_maps line for the VMA", who);
+	ASSERT_EQ(0, ret)
+	TH_LOG("%s: reading /proc views: %s", who, strerror(-ret));
+	EXPECT_EQ(kb, o.vma.val[HT_SMAPS_KERNELPAGESIZE])
+	TH_LOG("%s: KernelPageSize", who);
+	EXPECT_EQ(0, o.vma.val[HT_SMAPS_RSS])
+	TH_LOG("%s: Rss must exclude hugetlb", who);
+	EXPECT_EQ(0, o.vma.val[HT_SMAPS_PSS])
+	TH_LOG("%s: Pss must exclude hugetlb", who);
+	EXPECT_EQ(e->mapped && e->shared ? kb : 0,
+		  o.vma.val[HT_SMAPS_SHARED_HUGETLB])
+	TH_LOG("%s: smaps Shared_Hugetlb", who);
+	EXPECT_EQ(e->mapped && !e->shared ? kb : 0,
+		  o.vma.val[HT_SMAPS_PRIVATE_HUGETLB])
+	TH_LOG("%s: smaps Private_Hugetlb", who);
+	EXPECT_EQ(e->hugetlb_kb, o.hugetlb_kb)
+	TH_LOG("%s: status HugetlbPages", who);
+	EXPECT_EQ(e->mapped, !!(o.pm & HT_PM_PRESENT))
+	TH_LOG("%s: pagemap present (entry %#llx)", who,
+	       (unsigned long long)o.pm);
+	EXPECT_EQ(e->mapped ? (long)npages : 0, o.present)
+	TH_LOG("%s: PAGE_SIZE pieces present", who);
+	ASSERT_TRUE(o.nm_found)
+	TH_LOG("%s: no numa_maps line for the VMA", who);
 	EXPECT_TRUE(o.nm.huge) TH_LOG("%s: numa_maps lacks 'huge'", who);
 	if (!e->mapped)
 		return;
-	EXPECT_EQ(!e->anon, !!(o.pm & HT_PM_FILE)) TH_LOG("%s: pagemap PM_FILE", who);
-	EXPECT_EQ(!e->shared, !!(o.pm & HT_PM_MMAP_EXCLUSIVE)) TH_LOG("%s: pagemap PM_MMAP_EXCLUSIVE", who);
-	EXPECT_EQ(0, o.pfn % npages) TH_LOG("%s: head PFN %#llx not aligned", who, (unsigned long long)o.pfn);
+	EXPECT_EQ(!e->anon, !!(o.pm & HT_PM_FILE))
+	TH_LOG("%s: pagemap PM_FILE", who);
+	EXPECT_EQ(!e->shared, !!(o.pm & HT_PM_MMAP_EXCLUSIVE))
+	TH_LOG("%s: pagemap PM_MMAP_EXCLUSIVE", who);
+	EXPECT_EQ(0, o.pfn % npages)
+	TH_LOG("%s: head PFN %#llx not aligned", who,
+	       (unsigned long long)o.pfn);
 	EXPECT_EQ(o.pfn + npages - 1, o.pfn_tail) TH_LOG("%s: tail PFN", who);
-	EXPECT_EQ(e->mapcount, o.count_head) TH_LOG("%s: kpagecount(head)", who);
-	EXPECT_EQ(e->mapcount, o.count_tail) TH_LOG("%s: kpagecount(tail)", who);
-	EXPECT_EQ(1, (o.flags_head >> KPF_HUGE_BIT) & 1) TH_LOG("%s: KPF_HUGE head", who);
-	EXPECT_EQ(1, (o.flags_tail >> KPF_HUGE_BIT) & 1) TH_LOG("%s: KPF_HUGE tail", who);
-	EXPECT_EQ(1, (o.flags_head >> KPF_HEAD_BIT) & 1) TH_LOG("%s: KPF_COMPOUND_HEAD", who);
-	EXPECT_EQ(1, (o.flags_tail >> KPF_TAIL_BIT) & 1) TH_LOG("%s: KPF_COMPOUND_TAIL", who);
-	EXPECT_EQ(e->anon, (o.flags_head >> KPF_ANON_BIT) & 1) TH_LOG("%s: KPF_ANON", who);
-	EXPECT_EQ(0, (o.flags_head >> KPF_HWPOISON_BIT) & 1) TH_LOG("%s: KPF_HWPOISON", who);
-	EXPECT_EQ(e->anon ? 1 : 0, o.nm.anon) TH_LOG("%s: numa_maps anon=", who);
+	EXPECT_EQ(e->mapcount, o.count_head)
+	TH_LOG("%s: kpagecount(head)", who);
+	EXPECT_EQ(e->mapcount, o.count_tail)
+	TH_LOG("%s: kpagecount(tail)", who);
+	EXPECT_EQ(1, (o.flags_head >> KPF_HUGE_BIT) & 1)
+	TH_LOG("%s: KPF_HUGE head", who);
+	EXPECT_EQ(1, (o.flags_tail >> KPF_HUGE_BIT) & 1)
+	TH_LOG("%s: KPF_HUGE tail", who);
+	EXPECT_EQ(1, (o.flags_head >> KPF_HEAD_BIT) & 1)
+	TH_LOG("%s: KPF_COMPOUND_HEAD", who);
+	EXPECT_EQ(1, (o.flags_tail >> KPF_TAIL_BIT) & 1)
+	TH_LOG("%s: KPF_COMPOUND_TAIL", who);
+	EXPECT_EQ(e->anon, (o.flags_head >> KPF_ANON_BIT) & 1)
+	TH_LOG("%s: KPF_ANON", who);
+	EXPECT_EQ(0, (o.flags_head >> KPF_HWPOISON_BIT) & 1)
+	TH_LOG("%s: KPF_HWPOISON", who);
+	EXPECT_EQ(e->anon ? 1 : 0, o.nm.anon)
+	TH_LOG("%s: numa_maps anon=", who);
 	EXPECT_EQ(1, o.nm.dirty) TH_LOG("%s: numa_maps dirty=", who);
-	EXPECT_EQ(e->mapcount > 1 ? e->mapcount : 0, o.nm.mapmax) TH_LOG("%s: numa_maps mapmax=", who);
+	EXPECT_EQ(e->mapcount > 1 ? e->mapcount : 0, o.nm.mapmax)
+	TH_LOG("%s: numa_maps mapmax=", who);
 	if (e->node >= 0)
-		EXPECT_EQ(1, o.nm.node_pages[e->node]) TH_LOG("%s: numa_maps N%d=", who, e->node);
+		EXPECT_EQ(1, o.nm.node_pages[e->node])
+		TH_LOG("%s: numa_maps N%d=", who, e->node);
 }
 
 /* Free huge pages of @psize, globally; fails the test if unreadable. */
@@ -141,12 +168,12 @@ static inline int ht_list_cases(void)
 }
 
 /* --list-cases prints the names that -r accepts, one per line. */
-#define HT_MAIN                                                          \
-	int main(int argc, char **argv)                                  \
-	{                                                                \
-		if (argc == 2 && !strcmp(argv[1], "--list-cases"))       \
-			return ht_list_cases();                          \
-		return test_harness_run(argc, argv);                     \
+#define HT_MAIN                                                    \
+	int main(int argc, char **argv)                            \
+	{                                                          \
+		if (argc == 2 && !strcmp(argv[1], "--list-cases")) \
+			return ht_list_cases();                    \
+		return test_harness_run(argc, argv);               \
 	}
 
 #endif

@@ -15,7 +15,7 @@
 #include "ht.h"
 
 static const char *const complaints[] = {
-	"WARNING:",	   "BUG:",	 "Oops",	"Bad page",
+	"WARNING:",	   "BUG:",	 "Oops",       "Bad page",
 	"bad rss-counter", "refcount_t", "kernel BUG", "general protection",
 	"Call Trace",	   "Tainted:",
 };

@@ -54,10 +54,11 @@ static const char *provide_pools(const struct ht_needs *n, struct ht_env *env)
 		ret = ht_pool_ensure_free(n->page_size, -1, n->pages);
 		if (ret) {
 			ht_pool_read(n->page_size, -1, &p);
-			snprintf(why, sizeof(why),
-				 "cannot get %lu free %s huge pages (pool has %lu free of %lu): %s",
-				 n->pages, ht_size_name(n->page_size), p.free,
-				 p.nr, strerror(-ret));
+			snprintf(
+				why, sizeof(why),
+				"cannot get %lu free %s huge pages (pool has %lu free of %lu): %s",
+				n->pages, ht_size_name(n->page_size), p.free,
+				p.nr, strerror(-ret));
 			return why;
 		}
 	}
@@ -66,10 +67,11 @@ static const char *provide_pools(const struct ht_needs *n, struct ht_env *env)
 					  n->pages_per_node);
 		if (ret) {
 			ht_pool_read(n->page_size, env->nodes[i], &p);
-			snprintf(why, sizeof(why),
-				 "cannot get %lu free %s huge pages on node %d (has %lu free): %s",
-				 n->pages_per_node, ht_size_name(n->page_size),
-				 env->nodes[i], p.free, strerror(-ret));
+			snprintf(
+				why, sizeof(why),
+				"cannot get %lu free %s huge pages on node %d (has %lu free): %s",
+				n->pages_per_node, ht_size_name(n->page_size),
+				env->nodes[i], p.free, strerror(-ret));
 			return why;
 		}
 	}

@@ -76,7 +76,8 @@ static int parse_vma_header(const char *line, struct ht_smaps_vma *v)
 
 	memset(v, 0, sizeof(*v));
 	if (sscanf(line, "%lx-%lx %4s %lx %*s %*u %n", &v->start, &v->end,
-		   v->perms, &v->pgoff, &name_off) < 4 || v->end < v->start)
+		   v->perms, &v->pgoff, &name_off) < 4 ||
+	    v->end < v->start)
 		return -EINVAL;
 	if (name_off > 0)
 		snprintf(v->name, sizeof(v->name), "%s", line + name_off);

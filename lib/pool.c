@@ -12,12 +12,14 @@ static void pool_path(char *buf, size_t len, unsigned long size, int node,
 		      const char *file)
 {
 	if (node < 0)
-		snprintf(buf, len, "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
+		snprintf(buf, len,
+			 "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
 			 size / HT_KB, file);
 	else
-		snprintf(buf, len,
-			 "/sys/devices/system/node/node%d/hugepages/hugepages-%lukB/%s",
-			 node, size / HT_KB, file);
+		snprintf(
+			buf, len,
+			"/sys/devices/system/node/node%d/hugepages/hugepages-%lukB/%s",
+			node, size / HT_KB, file);
 }
 
 static bool node_pools_exist(unsigned long size, int node)
@@ -176,16 +178,19 @@ int ht_pool_diff(const struct ht_pool_snapshot *a,
 		return 1;
 	}
 	for (i = 0; i < a->nsizes; i++) {
-		if (a->nr[i] != b->nr[i] || a->overcommit[i] != b->overcommit[i]) {
-			snprintf(why, len,
-				 "%s pool: nr %lu -> %lu, overcommit %lu -> %lu",
-				 ht_size_name(a->size[i]), a->nr[i], b->nr[i],
-				 a->overcommit[i], b->overcommit[i]);
+		if (a->nr[i] != b->nr[i] ||
+		    a->overcommit[i] != b->overcommit[i]) {
+			snprintf(
+				why, len,
+				"%s pool: nr %lu -> %lu, overcommit %lu -> %lu",
+				ht_size_name(a->size[i]), a->nr[i], b->nr[i],
+				a->overcommit[i], b->overcommit[i]);
 			return 1;
 		}
 		for (j = 0; j < a->nnodes; j++) {
 			if (a->node_nr[i][j] != b->node_nr[i][j]) {
-				snprintf(why, len, "%s pool node %d: %lu -> %lu",
+				snprintf(why, len,
+					 "%s pool node %d: %lu -> %lu",
 					 ht_size_name(a->size[i]), a->node[j],
 					 a->node_nr[i][j], b->node_nr[i][j]);
 				return 1;

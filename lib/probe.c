@@ -54,9 +54,10 @@ const char *ht_probe_hgm(void)
 	munmap(p, sizes[0]);
 	if (!err)
 		return NULL;
-	snprintf(reason, sizeof(reason),
-		 "kernel has no HGM: madvise(MADV_SPLIT=%d) on a shared hugetlb mapping: %s",
-		 MADV_SPLIT, strerror(err));
+	snprintf(
+		reason, sizeof(reason),
+		"kernel has no HGM: madvise(MADV_SPLIT=%d) on a shared hugetlb mapping: %s",
+		MADV_SPLIT, strerror(err));
 	return reason;
 }
 
@@ -124,7 +125,8 @@ bool ht_has_cap(int cap)
 const char *ht_probe_cap(int cap)
 {
 	static const char *const names[] = {
-		[21] = "CAP_SYS_ADMIN", [23] = "CAP_SYS_NICE",
+		[21] = "CAP_SYS_ADMIN",
+		[23] = "CAP_SYS_NICE",
 		[24] = "CAP_SYS_RESOURCE",
 	};
 

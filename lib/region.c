@@ -77,8 +77,8 @@ long ht_pattern_check(const void *addr, size_t len, size_t file_off,
 			(const uint32_t *)((const char *)addr + piece);
 
 		for (size_t i = 0; i < HT_STAMP / 4; i++)
-			if (w[i] != ht_pattern_word(seed,
-						    file_off + piece + i * 4))
+			if (w[i] !=
+			    ht_pattern_word(seed, file_off + piece + i * 4))
 				return (long)(piece + i * 4);
 	}
 	return -1;
@@ -105,8 +105,8 @@ void *ht_mmap_aligned(size_t len, size_t align, int prot, int flags, int fd,
 	unsigned long base, aligned;
 	void *res, *p;
 
-	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
-						  MAP_NORESERVE, -1, 0);
+	res = mmap(NULL, span, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		return MAP_FAILED;
 	base = (unsigned long)res;

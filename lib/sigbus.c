@@ -68,8 +68,7 @@ int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out)
 	return 0;
 }
 
-int ht_madvise_catch(void *addr, size_t len, int advice,
-		     struct ht_sigbus *out)
+int ht_madvise_catch(void *addr, size_t len, int advice, struct ht_sigbus *out)
 {
 	volatile int ret = 0;
 	struct sigaction old;

@@ -18,8 +18,8 @@ int ht_uffd_open(uint64_t features)
 	int fd, err;
 
 	/* UFFD_USER_MODE_ONLY lets a process without CAP_SYS_PTRACE in. */
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK |
-						UFFD_USER_MODE_ONLY);
+	fd = syscall(__NR_userfaultfd,
+		     O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0 && errno == EINVAL)
 		fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)

@@ -146,8 +146,8 @@ static int rc_holder_fn(int sock, void *arg)
 			return ht_send(sock, uffd), 1;
 	}
 	for (int i = 0; i < h->nmaps && !ret; i++) {
-		maps[i] = mmap(NULL, psize, PROT_READ, MAP_SHARED,
-			       h->file->fd, 0);
+		maps[i] = mmap(NULL, psize, PROT_READ, MAP_SHARED, h->file->fd,
+			       0);
 		if (maps[i] == MAP_FAILED)
 			ret = -errno;
 		else
@@ -202,9 +202,9 @@ static void stop(struct __test_metadata *_metadata, struct ht_child *c)
  * pinned by the design; the byte counts are checked at huge granularity
  * only (smaps_accounting checks fully mapped HGM pages).
  */
-static void expect_proc_kb(struct __test_metadata *_metadata,
-			   const char *who, pid_t pid, enum ht_gran g,
-			   unsigned long shared_kb, unsigned long status_kb)
+static void expect_proc_kb(struct __test_metadata *_metadata, const char *who,
+			   pid_t pid, enum ht_gran g, unsigned long shared_kb,
+			   unsigned long status_kb)
 {
 	struct ht_smaps_vma roll;
 	unsigned long kb = ~0UL;
@@ -213,9 +213,9 @@ static void expect_proc_kb(struct __test_metadata *_metadata,
 		return;
 	ASSERT_EQ(0, ht_smaps_rollup_read(pid, &roll));
 	EXPECT_EQ(shared_kb, roll.val[HT_SMAPS_SHARED_HUGETLB])
-		TH_LOG("%s: smaps_rollup Shared_Hugetlb", who);
+	TH_LOG("%s: smaps_rollup Shared_Hugetlb", who);
 	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB])
-		TH_LOG("%s: smaps_rollup Private_Hugetlb", who);
+	TH_LOG("%s: smaps_rollup Private_Hugetlb", who);
 	ASSERT_EQ(0, ht_status_read(pid, "HugetlbPages", &kb));
 	EXPECT_EQ(status_kb, kb) TH_LOG("%s: status HugetlbPages", who);
 }
@@ -248,8 +248,8 @@ FIXTURE_SETUP(refcount_scale)
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	self->free_start = ht_free_pages(_metadata, variant->psize, -1);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    variant->psize));
+	ASSERT_EQ(0,
+		  ht_file_create(&self->file, variant->psize, variant->psize));
 	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
 	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
 	ASSERT_EQ(self->free_start - 1, self->free0);
@@ -265,7 +265,8 @@ TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 	unsigned long psize = variant->psize, kb = psize / HT_KB;
 	size_t ps = ht_base_page_size();
 	long pieces = variant->gran == HT_GRAN_HUGE ? (long)(psize / ps) : 2;
-	struct rc_holder h = { .file = &self->file, .gran = variant->gran,
+	struct rc_holder h = { .file = &self->file,
+			       .gran = variant->gran,
 			       .nmaps = NVMAS };
 	unsigned long addr[NPROCS];
 	struct ht_child c[NPROCS], gc;
@@ -279,19 +280,18 @@ TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 		addr[i] = (unsigned long)v;
 	}
 	pfn = pfn_at(_metadata, c[0].pid, addr[0]);
-	EXPECT_EQ(0, pfn % (psize / ps)) TH_LOG("head PFN %#llx",
-					       (unsigned long long)pfn);
+	EXPECT_EQ(0, pfn % (psize / ps))
+	TH_LOG("head PFN %#llx", (unsigned long long)pfn);
 	EXPECT_EQ(pfn + psize / ps - 1,
 		  pfn_at(_metadata, c[0].pid, addr[0] + psize - ps));
-	EXPECT_EQ(pfn, pfn_at(_metadata, c[NPROCS - 1].pid,
-			      addr[NPROCS - 1]));
+	EXPECT_EQ(pfn, pfn_at(_metadata, c[NPROCS - 1].pid, addr[NPROCS - 1]));
 	EXPECT_EQ(pieces, ht_pagemap_count_present(c[1].pid, addr[1], psize));
 	want = (uint64_t)NPROCS * NVMAS;
 	expect_count(_metadata, "all mapped", pfn, psize, want);
 	expect_proc_kb(_metadata, "holder 1", c[1].pid, variant->gran,
 		       NVMAS * kb, NVMAS * kb);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
-		TH_LOG("mapping a cached page must not allocate");
+	TH_LOG("mapping a cached page must not allocate");
 
 	/* fork: the shared VMAs come along without their page tables. */
 	v = cmd(_metadata, &c[0], RC_FORK);
@@ -299,8 +299,8 @@ TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 	gc = (struct ht_child){ .pid = (pid_t)v, .sock = c[0].sock };
 	expect_count(_metadata, "after fork", pfn, psize, want);
 	EXPECT_EQ(0, ht_pagemap_count_present(gc.pid, addr[0], psize));
-	expect_proc_kb(_metadata, "untouched fork child", gc.pid,
-		       variant->gran, 0, 0);
+	expect_proc_kb(_metadata, "untouched fork child", gc.pid, variant->gran,
+		       0, 0);
 	EXPECT_EQ(0, cmd(_metadata, &gc, RC_TOUCH)) TH_LOG("SIGBUS code");
 	want += NVMAS;
 	expect_count(_metadata, "fork child touched", pfn, psize, want);
@@ -331,10 +331,10 @@ TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 			stop(_metadata, &c[i]);
 	expect_count(_metadata, "all exited", pfn, psize, 0);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
-		TH_LOG("the page stays cached while the file is open");
+	TH_LOG("the page stays cached while the file is open");
 	ht_file_close(&self->file);
 	EXPECT_EQ(self->free_start, ht_free_pages(_metadata, psize, -1))
-		TH_LOG("closing the last fd frees the page");
+	TH_LOG("closing the last fd frees the page");
 }
 
 /*
@@ -452,8 +452,8 @@ TEST_F_TIMEOUT(refcount_limit, fault_past_limit_sigbus, 120)
 	}
 	for (int i = 0; i < LIMIT_K; i++) {
 		ht_touch(maps[i], false, &sb);
-		ASSERT_FALSE(sb.hit) TH_LOG("mapping %d of %d: SIGBUS %d",
-					    i + 1, LIMIT_K, sb.code);
+		ASSERT_FALSE(sb.hit)
+		TH_LOG("mapping %d of %d: SIGBUS %d", i + 1, LIMIT_K, sb.code);
 		if (!i)
 			pfn = pfn_at(_metadata, 0, (unsigned long)maps[0]);
 		expect_count(_metadata, "within the limit", pfn, psize, i + 1);
@@ -464,8 +464,7 @@ TEST_F_TIMEOUT(refcount_limit, fault_past_limit_sigbus, 120)
 	EXPECT_EQ((unsigned long)maps[LIMIT_K] + 100, sb.addr);
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)maps[LIMIT_K],
 					      psize));
-	expect_count(_metadata, "after the refused fault", pfn, psize,
-		     LIMIT_K);
+	expect_count(_metadata, "after the refused fault", pfn, psize, LIMIT_K);
 	/* A mapping that exists takes no new reference. */
 	ht_touch(maps[0] + psize - 1, false, &sb);
 	EXPECT_FALSE(sb.hit);
@@ -522,8 +521,7 @@ TEST_F_TIMEOUT(refcount_limit, fork_private_past_limit_enomem, 120)
 		waitpid(pid, NULL, 0);
 	EXPECT_EQ(-1, pid) TH_LOG("fork past the limit succeeded");
 	EXPECT_EQ(ENOMEM, pid < 0 ? errno : 0);
-	expect_count(_metadata, "after the refused fork", pfn, psize,
-		     LIMIT_K);
+	expect_count(_metadata, "after the refused fork", pfn, psize, LIMIT_K);
 
 	/* One reference below the limit, the same fork fits. */
 	munmap(maps[LIMIT_K - 2], psize);
@@ -582,8 +580,8 @@ FIXTURE_SETUP(refcount_limit_uffd)
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	knob_set(_metadata, &self->knob, LIMIT_K);
 	self->free_start = ht_free_pages(_metadata, variant->psize, -1);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    variant->psize));
+	ASSERT_EQ(0,
+		  ht_file_create(&self->file, variant->psize, variant->psize));
 	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
 	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
 }
@@ -613,8 +611,8 @@ TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 	/* HGM maps head and tail 4 KiB of each: still one reference each. */
 	for (int i = 0; i < LIMIT_K; i++) {
 		ret = map_in(maps[i], psize, variant->gran, uffd);
-		ASSERT_EQ(0, ret) TH_LOG("mapping %d: %s", i + 1,
-					 strerror(-ret));
+		ASSERT_EQ(0, ret)
+		TH_LOG("mapping %d: %s", i + 1, strerror(-ret));
 	}
 	pfn = pfn_at(_metadata, 0, (unsigned long)maps[0]);
 	expect_count(_metadata, "at the limit", pfn, psize, LIMIT_K);
@@ -623,9 +621,9 @@ TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 		ASSERT_EQ(0, madvise(maps[LIMIT_K], psize, MADV_SPLIT));
 	ASSERT_EQ(0, ht_uffd_register(uffd, maps[LIMIT_K], psize,
 				      UFFDIO_REGISTER_MODE_MINOR));
-	EXPECT_EQ(-ENOMEM, ht_uffd_continue(uffd, maps[LIMIT_K],
-					    hgm ? ps : psize))
-		TH_LOG("CONTINUE of a (K + 1)-th mapping");
+	EXPECT_EQ(-ENOMEM,
+		  ht_uffd_continue(uffd, maps[LIMIT_K], hgm ? ps : psize))
+	TH_LOG("CONTINUE of a (K + 1)-th mapping");
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)maps[LIMIT_K],
 					      psize));
 	expect_count(_metadata, "after the refused CONTINUE", pfn, psize,
@@ -633,8 +631,8 @@ TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 	if (hgm) {
 		/* A third PTE in a counted (VMA, folio): no new reference. */
 		ret = ht_uffd_continue(uffd, maps[0] + ps, ps);
-		EXPECT_EQ(0, ret) TH_LOG("CONTINUE inside a mapped VMA: %s",
-					 strerror(-ret));
+		EXPECT_EQ(0, ret)
+		TH_LOG("CONTINUE inside a mapped VMA: %s", strerror(-ret));
 		EXPECT_EQ(3, ht_pagemap_count_present(0, (unsigned long)maps[0],
 						      psize));
 		expect_count(_metadata, "third PTE", pfn, psize, LIMIT_K);

@@ -53,8 +53,8 @@ FIXTURE_SETUP(smaps_shared)
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    variant->psize));
+	ASSERT_EQ(0,
+		  ht_file_create(&self->file, variant->psize, variant->psize));
 	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
 	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
 	/* The node of the cached page, through a short-lived mapping. */
@@ -87,17 +87,15 @@ static struct ht_expect shared_expect(unsigned long psize, int node,
 
 static const struct ht_expect unmapped = { .node = -1 };
 
-static void start_holder(struct __test_metadata *_metadata,
-			 struct ht_child *c, struct ht_holder *h,
-			 unsigned long *addr)
+static void start_holder(struct __test_metadata *_metadata, struct ht_child *c,
+			 struct ht_holder *h, unsigned long *addr)
 {
 	int ret = ht_holder_start(c, h, addr);
 
 	ASSERT_EQ(0, ret) TH_LOG("holder could not map: %s", strerror(-ret));
 }
 
-static void stop_holder(struct __test_metadata *_metadata,
-			struct ht_child *c)
+static void stop_holder(struct __test_metadata *_metadata, struct ht_child *c)
 {
 	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
 	ASSERT_EQ(0, ht_reap(c, 10000));
@@ -105,7 +103,7 @@ static void stop_holder(struct __test_metadata *_metadata,
 
 /* After the last mapper is gone: mapcount 0, pool as after the fill. */
 static void expect_all_unmapped(struct __test_metadata *_metadata,
-				FIXTURE_DATA(smaps_shared) *self,
+				FIXTURE_DATA(smaps_shared) * self,
 				unsigned long psize, uint64_t pfn)
 {
 	uint64_t count = ~0ULL;
@@ -126,7 +124,8 @@ static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
 
 TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 {
-	struct ht_holder h = { .file = &self->file, .len = variant->psize,
+	struct ht_holder h = { .file = &self->file,
+			       .len = variant->psize,
 			       .gran = variant->gran };
 	unsigned long psize = variant->psize, addr;
 	struct ht_expect e = shared_expect(psize, self->node, 1, false, 1);
@@ -140,7 +139,7 @@ TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 	EXPECT_EQ(psize / HT_KB, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
 	EXPECT_EQ(0, roll.val[HT_SMAPS_SHARED_HUGETLB]);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
-		TH_LOG("mapping a cached page must not allocate");
+	TH_LOG("mapping a cached page must not allocate");
 	pfn = pfn_of(_metadata, a.pid, addr);
 	stop_holder(_metadata, &a);
 	expect_all_unmapped(_metadata, self, psize, pfn);
@@ -182,7 +181,8 @@ TEST_F_TIMEOUT(smaps_shared, fork_child_untouched_then_touched, 300)
 
 TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 {
-	struct ht_holder h = { .file = &self->file, .len = variant->psize,
+	struct ht_holder h = { .file = &self->file,
+			       .len = variant->psize,
 			       .gran = variant->gran };
 	unsigned long psize = variant->psize, addr_a, addr_b;
 	struct ht_expect two = shared_expect(psize, self->node, 2, true, 1);
@@ -202,8 +202,7 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
 	stop_holder(_metadata, &b);
 	/* The survivor is the only mapper again: private once more. */
-	ht_expect_page(_metadata, "A after B exit", a.pid, addr_a, psize,
-		       &one);
+	ht_expect_page(_metadata, "A after B exit", a.pid, addr_a, psize, &one);
 	pfn = pfn_of(_metadata, a.pid, addr_a);
 	stop_holder(_metadata, &a);
 	expect_all_unmapped(_metadata, self, psize, pfn);
@@ -212,8 +211,10 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 /* Two VMAs of one process count as two mappings: shared (6.12 rmap.h). */
 TEST_F_TIMEOUT(smaps_shared, two_vmas_one_process, 300)
 {
-	struct ht_holder h = { .file = &self->file, .len = variant->psize,
-			       .gran = variant->gran, .nmaps = 2 };
+	struct ht_holder h = { .file = &self->file,
+			       .len = variant->psize,
+			       .gran = variant->gran,
+			       .nmaps = 2 };
 	unsigned long psize = variant->psize, addr;
 	struct ht_expect two = shared_expect(psize, self->node, 2, true, 2);
 	struct ht_smaps_vma roll;
@@ -272,8 +273,11 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 {
 	unsigned long psize = variant->psize, free0;
 	int shift = ht_size_shift(psize);
-	struct ht_expect own = { .mapped = true, .anon = true, .mapcount = 1,
-				 .hugetlb_kb = psize / HT_KB, .node = -1 };
+	struct ht_expect own = { .mapped = true,
+				 .anon = true,
+				 .mapcount = 1,
+				 .hugetlb_kb = psize / HT_KB,
+				 .node = -1 };
 	struct ht_expect both = own;
 	struct ht_holder h = { .len = psize };
 	struct ht_file none = { .fd = -1, .psize = psize };
@@ -353,7 +357,9 @@ FIXTURE(pmd_share)
 FIXTURE_SETUP(pmd_share)
 {
 	struct ht_needs needs = {
-		.page_size = 2 * HT_MB, .pages = 2, .caps = { 21 },
+		.page_size = 2 * HT_MB,
+		.pages = 2,
+		.caps = { 21 },
 	};
 
 	self->file.fd = -1;
@@ -372,8 +378,11 @@ TEST_F_TIMEOUT(pmd_share, huge_2M_two_processes, 120)
 {
 	unsigned long psize = 2 * HT_MB;
 	struct ht_expect shared_installer = {
-		.mapped = true, .shared = true, .mapcount = 1,
-		.hugetlb_kb = psize / HT_KB, .node = -1,
+		.mapped = true,
+		.shared = true,
+		.mapcount = 1,
+		.hugetlb_kb = psize / HT_KB,
+		.node = -1,
 	};
 	struct ht_expect shared_sharer = shared_installer;
 	struct ht_child a, b;

@@ -140,9 +140,9 @@ TEST_F_TIMEOUT(minor, register_reports_continue, 60)
 	ret = ht_uffd_register_ioctls(uffd, p, variant->psize,
 				      UFFDIO_REGISTER_MODE_MINOR, &got);
 	ASSERT_EQ(0, ret) TH_LOG("register MINOR: %s", strerror(-ret));
-	EXPECT_EQ(want, got) TH_LOG("ioctls %#llx, model %#llx",
-				    (unsigned long long)got,
-				    (unsigned long long)want);
+	EXPECT_EQ(want, got)
+	TH_LOG("ioctls %#llx, model %#llx", (unsigned long long)got,
+	       (unsigned long long)want);
 	/* Nothing is mapped by registering. */
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)p,
 					      variant->psize));
@@ -179,8 +179,7 @@ TEST_F_TIMEOUT(minor, fault_then_continue_wakes, 120)
 	ret = ht_uffd_continue(uffd, p, psize);
 	ASSERT_EQ(0, ret) TH_LOG("CONTINUE: %s", strerror(-ret));
 	ASSERT_EQ(0, pthread_join(t.tid, NULL));
-	EXPECT_EQ(-1, t.bad) TH_LOG("toucher saw wrong contents at %ld",
-				    t.bad);
+	EXPECT_EQ(-1, t.bad) TH_LOG("toucher saw wrong contents at %ld", t.bad);
 	EXPECT_EQ((long)(psize / ht_base_page_size()),
 		  ht_pagemap_count_present(0, (unsigned long)p, psize));
 	/* The page-cache folio, mapped once: no allocation, mapcount 1. */
@@ -212,7 +211,7 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
 	/* mfill_atomic_hugetlb: start and len must be huge multiples. */
 	EXPECT_EQ(-EINVAL, ht_uffd_continue(uffd, p, ps)) TH_LOG("4 KiB long");
 	EXPECT_EQ(-EINVAL, ht_uffd_continue(uffd, p + ps, psize))
-		TH_LOG("start not huge-aligned");
+	TH_LOG("start not huge-aligned");
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)p, psize));
 
 	/*
@@ -220,16 +219,16 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
 	 * -EFAULT (measured: 6.18 returns EFAULT, as the source says).
 	 */
 	EXPECT_EQ(-EFAULT, ht_uffd_continue(uffd, p + psize, psize))
-		TH_LOG("no page cache page");
+	TH_LOG("no page cache page");
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
-		TH_LOG("a failed CONTINUE must not allocate");
-	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)p + psize,
-					      psize));
+	TH_LOG("a failed CONTINUE must not allocate");
+	EXPECT_EQ(0,
+		  ht_pagemap_count_present(0, (unsigned long)p + psize, psize));
 
 	ret = ht_uffd_continue(uffd, p, psize);
 	EXPECT_EQ(0, ret) TH_LOG("first CONTINUE: %s", strerror(-ret));
 	EXPECT_EQ(-EEXIST, ht_uffd_continue(uffd, p, psize))
-		TH_LOG("already mapped");
+	TH_LOG("already mapped");
 
 	/*
 	 * mfill_atomic: a VMA not registered with this uffd, and no VMA at
@@ -238,10 +237,10 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
 	other = map_shared(_metadata, self->file.fd, psize);
 	ASSERT_NE(MAP_FAILED, other);
 	EXPECT_EQ(-ENOENT, ht_uffd_continue(uffd, other, psize))
-		TH_LOG("unregistered hugetlb VMA");
+	TH_LOG("unregistered hugetlb VMA");
 	munmap(other, psize);
 	EXPECT_EQ(-ENOENT, ht_uffd_continue(uffd, other, psize))
-		TH_LOG("no VMA");
+	TH_LOG("no VMA");
 	close(uffd);
 	munmap(p, 2 * psize);
 }
@@ -307,8 +306,8 @@ FIXTURE_SETUP(hgm_api)
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    variant->psize));
+	ASSERT_EQ(0,
+		  ht_file_create(&self->file, variant->psize, variant->psize));
 	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
 	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
 }
@@ -371,9 +370,9 @@ TEST_F_TIMEOUT(hgm_api, split_refused_unaligned, 60)
 
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ(-EINVAL, split_errno(p + ps, psize - ps))
-		TH_LOG("start not huge-aligned");
+	TH_LOG("start not huge-aligned");
 	EXPECT_EQ(-EINVAL, split_errno(p, psize - ps))
-		TH_LOG("length not huge-aligned");
+	TH_LOG("length not huge-aligned");
 	/* The same VMA, aligned: accepted, so the refusals were about alignment. */
 	EXPECT_EQ(0, split_errno(p, psize));
 	munmap(p, psize);
@@ -452,8 +451,8 @@ TEST_F_TIMEOUT(hgm_api, neighbour_minor_fault_4k, 120)
 	EXPECT_EQ(UFFD_PAGEFAULT_FLAG_MINOR, flags);
 	EXPECT_EQ(0, t.done);
 	ret = ht_uffd_continue(uffd, next, ps);
-	ASSERT_EQ(0, ret) TH_LOG("CONTINUE of the neighbour: %s",
-				 strerror(-ret));
+	ASSERT_EQ(0, ret)
+	TH_LOG("CONTINUE of the neighbour: %s", strerror(-ret));
 	ASSERT_EQ(0, pthread_join(t.tid, NULL));
 	EXPECT_EQ(-1, t.bad);
 	EXPECT_EQ(2, ht_pagemap_count_present(0, (unsigned long)p, psize));

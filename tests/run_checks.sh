@@ -1,0 +1,78 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# make check: the project's own tests, then the battery against the
+# expected outcomes of this machine's kernel and of the VM kernels.
+#
+#   HT_CHECK_VM=0      skip the VM part (no qemu runs)
+#   HT_CHECK_KERNELS   VM kernels to check (default: debian-6.12,debian-6.1)
+set -u
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP" || exit 2
+N=0 FAILS=0
+step() { # name command...
+	name=$1
+	shift
+	N=$((N + 1))
+	echo "# --- $name"
+	if "$@"; then
+		echo "ok $N $name"
+	else
+		FAILS=$((FAILS + 1))
+		echo "not ok $N $name"
+	fi
+}
+
+shell_scripts() {
+	echo run_tests.sh
+	find scripts tests kernel-patches stress -name '*.sh' 2>/dev/null
+	echo tests/runner/fake/fake_battery
+}
+
+lint_shell() {
+	# shellcheck disable=SC2046 # one word per file
+	shellcheck -x $(shell_scripts)
+}
+
+lint_c() {
+	# shellcheck disable=SC2046
+	clang-format --dry-run -Werror $(find lib selftests stress tests/unit -name '*.[ch]')
+}
+
+results_valid() { # dir
+	python3 -m json.tool "$1/results.json" >/dev/null &&
+		xmllint --noout --schema tests/runner/junit.xsd "$1/junit.xml" 2>/dev/null &&
+		tests/runner/ktap_check.sh "$1/ktap.log"
+}
+
+battery_host() {
+	./run_tests.sh --expect auto >/tmp/ht-check-host.log 2>&1
+	rc=$?
+	tail -n 1 /tmp/ht-check-host.log
+	grep -E '^not ok|^# [a-z_]+:.*: ' /tmp/ht-check-host.log | head -n 40
+	[ "$rc" = 0 ] && results_valid results/latest
+}
+
+battery_vm() { # kernel
+	./run_tests.sh --vm="$1" --expect auto >"/tmp/ht-check-$1.log" 2>&1
+	rc=$?
+	tail -n 1 "/tmp/ht-check-$1.log"
+	grep -E '^not ok|^# [a-z_]+:.*: ' "/tmp/ht-check-$1.log" | head -n 40
+	[ "$rc" = 0 ] && results_valid results/latest
+}
+
+echo "TAP version 13"
+step "shellcheck" lint_shell
+step "clang-format (kernel style)" lint_c
+step "parser unit tests" build/unit/parse_test
+step "runner tests" tests/runner/test_runner.sh
+step "battery on this kernel ($(uname -r)) vs expected/" battery_host
+if [ "${HT_CHECK_VM:-1}" = 1 ]; then
+	step "VM runner tests" tests/runner/test_vm.sh
+	for k in $(echo "${HT_CHECK_KERNELS:-debian-6.12,debian-6.1}" | tr ',' ' '); do
+		step "battery in the VM on $k vs expected/" battery_vm "$k"
+	done
+fi
+echo "1..$N"
+echo "$((N - FAILS)) passed, $FAILS failed"
+[ "$FAILS" = 0 ]
