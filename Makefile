@@ -95,7 +95,7 @@ install: all
 	mkdir -p $(INSTALL_PATH)/hugetlb_hgm
 	cp $(PROGS) $(INSTALL_PATH)/hugetlb_hgm/
 	cp selftests/settings selftests/config $(INSTALL_PATH)/hugetlb_hgm/
-	cp run_tests.sh $(INSTALL_PATH)/hugetlb_hgm/
+	cp run_tests.sh scripts/report.py $(INSTALL_PATH)/hugetlb_hgm/
 	for t in $(SELFTESTS); do echo "hugetlb_hgm:$$t"; done > $(INSTALL_PATH)/kselftest-list.txt
 	@echo "installed into $(INSTALL_PATH)"
 

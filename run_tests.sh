@@ -447,7 +447,9 @@ finish() {
 		rc=125 # only the runner's own case ran: the kernel cannot test
 	fi
 	if [ "$IN_VM" = 0 ] && command -v python3 >/dev/null; then
-		python3 "$TOP/scripts/report.py" "$RUN_DIR" ||
+		report="$TOP/scripts/report.py"
+		[ -f "$report" ] || report="$TOP/report.py" # installed layout
+		python3 "$report" "$RUN_DIR" ||
 			echo "# report.py failed; records.tsv is still there" >&2
 		ln -sfn "$(basename "$RUN_DIR")" "$RESULTS_ROOT/latest"
 	fi
