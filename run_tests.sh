@@ -182,6 +182,12 @@ snapshot() { # file
 	fi
 }
 
+# Per-node pool files exist (node ids may be sparse)?
+NODE_POOLS=0
+for d in /sys/devices/system/node/node*/hugepages; do
+	[ -d "$d" ] && NODE_POOLS=1 && break
+done
+
 # Writes back everything the snapshot holds; per-node pools shrink first so
 # growing another node is not refused, and global counts only where no
 # per-node file speaks for them.
@@ -192,18 +198,19 @@ restore() { # file
 		case "$f" in
 		mount | */hugepages/hugepages-*/nr_hugepages) continue ;;
 		esac
-		[ "$(cat "$f" 2>/dev/null)" = "$v" ] || echo "$v" >"$f" 2>/dev/null
+		cur=""
+		read -r cur <"$f" 2>/dev/null
+		[ "$cur" = "$v" ] || echo "$v" >"$f" 2>/dev/null
 	done <"$1"
 	for pass in shrink grow; do
 		while read -r f v; do
 			case "$f" in
 			/sys/devices/system/node/*/nr_hugepages) ;;
 			/sys/kernel/mm/hugepages/*/nr_hugepages)
-				ls /sys/devices/system/node/node*/hugepages >/dev/null 2>&1 &&
-					continue ;;
+				[ "$NODE_POOLS" = 1 ] && continue ;;
 			*) continue ;;
 			esac
-			cur=$(cat "$f" 2>/dev/null) || continue
+			read -r cur <"$f" 2>/dev/null || continue
 			[ "$cur" = "$v" ] && continue
 			if [ "$pass" = shrink ] && [ "$cur" -gt "$v" ]; then
 				echo "$v" >"$f" 2>/dev/null
@@ -225,7 +232,9 @@ pool_brief() {
 		[ -d "$d" ] || continue
 		kb=${d##*-}
 		kb=${kb%kB}
-		out="$out${out:+ }${kb}kB:$(cat "$d/nr_hugepages")/$(cat "$d/free_hugepages")"
+		read -r nr <"$d/nr_hugepages"
+		read -r fr <"$d/free_hugepages"
+		out="$out${out:+ }${kb}kB:$nr/$fr"
 	done
 	echo "$out"
 }
@@ -250,11 +259,12 @@ log_complaints() {
 }
 
 # ---- one case --------------------------------------------------------------
+# Kills every process of session $1: a harness case runs in a process group
+# of its own (setpgrp), so the runner's setsid session is what holds all.
 kill_session() { # sid
-	for d in /proc/[0-9]*; do
-		s=$(sed 's/.*) //' "$d/stat" 2>/dev/null | cut -d' ' -f4)
-		[ "$s" = "$1" ] && kill -KILL "${d#/proc/}" 2>/dev/null
-	done
+	# shellcheck disable=SC2046 # one pid per word
+	kill -KILL $(cat /proc/[0-9]*/stat 2>/dev/null | awk -v s="$1" '
+		{ pid = $1; sub(/.*\) /, ""); if ($4 == s) print pid }') 2>/dev/null
 	return 0
 }
 
@@ -501,9 +511,10 @@ fi
 # which run in sessions of their own: kill_session handles those).
 # shellcheck disable=SC2317 # reached through the trap
 kill_tree() {
-	for d in /proc/[0-9]*; do
-		pp=$(sed 's/.*) //' "$d/stat" 2>/dev/null | cut -d' ' -f2)
-		[ "$pp" = "$1" ] && kill_tree "${d#/proc/}"
+	# shellcheck disable=SC2013 # pids are words
+	for c in $(cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '
+		{ pid = $1; sub(/.*\) /, ""); if ($2 == p) print pid }'); do
+		kill_tree "$c"
 	done
 	kill -KILL "$1" 2>/dev/null
 	return 0

@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ht_harness.h"
@@ -102,6 +103,17 @@ static struct outcome model(const struct scen *s, int dst)
 		break;
 	}
 	return o;
+}
+
+/* Kernel version as major * 100 + minor: 612, 601. */
+static int ht_kver(void)
+{
+	struct utsname u;
+	int a = 0, b = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
+		return 0;
+	return a * 100 + b;
 }
 
 static int drop_cap(int cap)
@@ -439,10 +451,20 @@ TEST_F_TIMEOUT(mig_shared_2M, move_pages_status_unfaulted, 300)
 	ASSERT_NE(MAP_FAILED, q);
 	pages[0] = p + psize / 2;
 	pages[1] = q;
+	/*
+	 * pages[0] is not the first 4 KiB of the huge page (an HGM-style
+	 * address).  6.12 resolves it to the folio and moves it.  6.1
+	 * (measured) answers -EACCES and leaves the page: its
+	 * add_page_for_migration() only isolates a hugetlb HEAD page, and a
+	 * tail keeps the -EACCES it was initialised with; the folio
+	 * conversion of mm/migrate.c fixed it (boundary not bisected).
+	 */
+	int moved = ht_kver() >= 612 ? self->m.dst : self->m.src;
+
 	EXPECT_EQ(0, move_pages(0, 2, pages, nodes, status, MPOL_MF_MOVE));
-	EXPECT_EQ(self->m.dst, status[0]);
+	EXPECT_EQ(moved == self->m.dst ? self->m.dst : -EACCES, status[0]);
 	EXPECT_EQ(-ENOENT, status[1]);
-	EXPECT_EQ(self->m.dst, ht_page_node(0, p));
+	EXPECT_EQ(moved, ht_page_node(0, p));
 	EXPECT_EQ(-ENOENT, ht_page_node(0, q));
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
 	munmap(q, psize);
