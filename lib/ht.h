@@ -357,4 +357,26 @@ bool ht_kmsg_line_is_complaint(int level, const char *line);
 int ht_uffd_register_ioctls(int uffd, void *addr, size_t len, uint64_t mode,
 			    uint64_t *ioctls);
 
+/* ---- kernel memory of a mapping run (kmem.c) ---- */
+/*
+ * Per VMA: vm_area_struct with its per-VMA lock, the hugetlb_vma_lock
+ * and the VMA's share of maple tree nodes, about 0.35 KiB.  Per process:
+ * task, kernel stack, mm, its own small mappings' tables.
+ */
+#define HT_KMEM_VMA_BYTES 358UL
+#define HT_KMEM_PROC_BYTES (256UL * 1024)
+struct ht_kmem_est {
+	unsigned long vmas, pte_tables, pmd_tables, pud_tables;
+	unsigned long vma_bytes, table_bytes, proc_bytes, total_bytes;
+};
+/*
+ * @procs processes, each mapping @vmas adjacent one-page mappings of a
+ * @psize huge page at granularity @g.
+ */
+void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
+		      unsigned long psize, enum ht_gran g,
+		      struct ht_kmem_est *e);
+/* VMAs of @pid (0: self), counted from /proc/<pid>/maps; or -errno. */
+long ht_vma_count(pid_t pid);
+
 #endif

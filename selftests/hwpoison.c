@@ -85,7 +85,8 @@ static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
 	uint64_t e = 0;
 
 	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
-	EXPECT_TRUE(e & HT_PM_PRESENT) TH_LOG("pid %d %#lx not present", pid, addr);
+	EXPECT_TRUE(e & HT_PM_PRESENT)
+	TH_LOG("pid %d %#lx not present", pid, addr);
 	return e & HT_PM_PFN_MASK;
 }
 
@@ -156,11 +157,14 @@ static void expect_gone(struct __test_metadata *_metadata, const char *who,
 
 	ret = ht_observe(pid, addr, psize, &o);
 	ASSERT_EQ(0, ret) TH_LOG("%s: /proc views: %s", who, strerror(-ret));
-	EXPECT_EQ(0, o.pm & HT_PM_PRESENT) TH_LOG("%s: pagemap %#llx", who, (unsigned long long)o.pm);
+	EXPECT_EQ(0, o.pm & HT_PM_PRESENT)
+	TH_LOG("%s: pagemap %#llx", who, (unsigned long long)o.pm);
 	EXPECT_EQ(0, o.present) TH_LOG("%s: 4 KiB pieces still present", who);
 	EXPECT_EQ(0, o.hugetlb_kb) TH_LOG("%s: HugetlbPages", who);
-	EXPECT_EQ(shared_kb, o.vma.val[HT_SMAPS_SHARED_HUGETLB]) TH_LOG("%s: Shared_Hugetlb", who);
-	EXPECT_EQ(private_kb, o.vma.val[HT_SMAPS_PRIVATE_HUGETLB]) TH_LOG("%s: Private_Hugetlb", who);
+	EXPECT_EQ(shared_kb, o.vma.val[HT_SMAPS_SHARED_HUGETLB])
+	TH_LOG("%s: Shared_Hugetlb", who);
+	EXPECT_EQ(private_kb, o.vma.val[HT_SMAPS_PRIVATE_HUGETLB])
+	TH_LOG("%s: Private_Hugetlb", who);
 }
 
 /* ---- MADV_HWPOISON of a MAP_SHARED page ---- */
@@ -216,7 +220,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 
 	ASSERT_LE(nh, MAX_HOLDERS);
 	for (int i = 0; i < nh; i++) {
-		hold[i] = (struct ht_holder){ .file = &h->file, .len = psize,
+		hold[i] = (struct ht_holder){ .file = &h->file,
+					      .len = psize,
 					      .gran = gran,
 					      .early_kill = i < t->early };
 		ret = ht_holder_start(&c[i], &hold[i], &haddr[i]);
@@ -243,7 +248,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		 * the caller sees the address in its FIRST mapping of the file
 		 * (i_mmap order), not necessarily the one it passed to madvise.
 		 */
-		EXPECT_TRUE(sb.hit) TH_LOG("caller got no SIGBUS during madvise");
+		EXPECT_TRUE(sb.hit)
+		TH_LOG("caller got no SIGBUS during madvise");
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
 			      (unsigned long)p[0] + POISON_OFF, lsb);
 	} else {
@@ -252,7 +258,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		 * madvise_inject_error() does not pass MF_ACTION_REQUIRED
 		 * (6.12 does), so the caller is one more late-kill mapper.
 		 */
-		EXPECT_FALSE(sb.hit) TH_LOG("6.1 caller got si_code %d", sb.code);
+		EXPECT_FALSE(sb.hit)
+		TH_LOG("6.1 caller got si_code %d", sb.code);
 	}
 
 	for (int i = 0; i < nh; i++) {
@@ -262,14 +269,18 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		ASSERT_EQ(0, ht_recv(c[i].sock, &code, 10000));
 		ASSERT_EQ(0, ht_recv(c[i].sock, &addr, 10000));
 		ASSERT_EQ(0, ht_recv(c[i].sock, &r, 10000));
-		EXPECT_EQ(early ? BUS_MCEERR_AO : 0, code) TH_LOG("holder %d (%s kill) si_code", i, early ? "early" : "late");
+		EXPECT_EQ(early ? BUS_MCEERR_AO : 0, code)
+		TH_LOG("holder %d (%s kill) si_code", i,
+		       early ? "early" : "late");
 		/*
 		 * 6.12 names the poisoned 4 KiB; 6.1 (measured) the start of
 		 * the huge page: its collect_procs() gets the head page.
 		 */
 		EXPECT_EQ(early ? haddr[i] + (v >= 612 ? POISON_OFF : 0) : 0,
-			  (unsigned long)addr) TH_LOG("holder %d si_addr", i);
-		EXPECT_EQ(early ? lsb : 0, r) TH_LOG("holder %d si_addr_lsb", i);
+			  (unsigned long)addr)
+		TH_LOG("holder %d si_addr", i);
+		EXPECT_EQ(early ? lsb : 0, r)
+		TH_LOG("holder %d si_addr_lsb", i);
 	}
 
 	/* Every mapping of every process is gone. */
@@ -284,8 +295,12 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 * flag, and the raw tail page has none.
 	 */
 	EXPECT_EQ(1, (kpf(_metadata, pfn) >> KPF_HWPOISON_BIT) & 1);
-	EXPECT_EQ(v >= 612, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) & 1);
-	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1) TH_LOG("a file page is not dissolved");
+	EXPECT_EQ(v >= 612,
+		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
+			  1);
+	EXPECT_EQ(1,
+		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1)
+	TH_LOG("a file page is not dissolved");
 
 	/* Touching any address of the huge page now: SIGBUS AR. */
 	for (int i = 0; i < nh; i++) {
@@ -304,7 +319,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	errno = 0;
 	ret = pread(h->file.fd, buf, sizeof(buf), 0);
 	if (v >= 604) {
-		EXPECT_EQ((int)POISON_OFF, ret) TH_LOG("pread before: %s", strerror(errno));
+		EXPECT_EQ((int)POISON_OFF, ret)
+		TH_LOG("pread before: %s", strerror(errno));
 		EXPECT_EQ(-1, ht_pattern_check(buf, POISON_OFF, 0, SEED));
 	} else {
 		EXPECT_EQ(-1, ret);
@@ -316,7 +332,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	errno = 0;
 	ret = pread(h->file.fd, buf, PS, POISON_OFF + PS);
 	if (v >= 604) {
-		EXPECT_EQ((int)PS, ret) TH_LOG("pread after: %s", strerror(errno));
+		EXPECT_EQ((int)PS, ret)
+		TH_LOG("pread after: %s", strerror(errno));
 		EXPECT_EQ(-1, ht_pattern_check(buf, PS, POISON_OFF + PS, SEED));
 	} else {
 		EXPECT_EQ(-1, ret);
@@ -324,7 +341,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	}
 
 	/* The page is still the file's: a new mapping faults to SIGBUS. */
-	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd, 0);
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd,
+		 0);
 	ASSERT_NE(MAP_FAILED, q);
 	ht_touch(q + psize - PS, false, &sb);
 	expect_sigbus(_metadata, "new mapping", &sb, BUS_MCEERR_AR,
@@ -335,16 +353,20 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 * no FOLL_HWPOISON), and no signal is sent.
 	 */
 	ret = ht_madvise_catch(q + POISON_OFF, PS, MADV_HWPOISON, &sb);
-	EXPECT_EQ(-EFAULT, ret) TH_LOG("second MADV_HWPOISON: %s", strerror(-ret));
-	EXPECT_FALSE(sb.hit) TH_LOG("second MADV_HWPOISON raised si_code %d", sb.code);
+	EXPECT_EQ(-EFAULT, ret)
+	TH_LOG("second MADV_HWPOISON: %s", strerror(-ret));
+	EXPECT_FALSE(sb.hit)
+	TH_LOG("second MADV_HWPOISON raised si_code %d", sb.code);
 	munmap(q, psize);
 
 	/* UFFDIO_CONTINUE of the poisoned page: EIO. */
-	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd, 0);
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd,
+		 0);
 	ASSERT_NE(MAP_FAILED, q);
 	qfd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
 	ASSERT_GE(qfd, 0);
-	ASSERT_EQ(0, ht_uffd_register(qfd, q, psize, UFFDIO_REGISTER_MODE_MINOR));
+	ASSERT_EQ(0,
+		  ht_uffd_register(qfd, q, psize, UFFDIO_REGISTER_MODE_MINOR));
 	EXPECT_EQ(-EIO, ht_uffd_continue(qfd, q, psize));
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)q, psize));
 	close(qfd);
@@ -496,10 +518,12 @@ FIXTURE_SETUP(hwp_soft)
 	 * soft offline is always on and nothing needs saving.
 	 */
 	const char *sysctl = access(SOFT_OFFLINE_SYSCTL, F_OK) ?
-				     NULL : "vm.enable_soft_offline";
+				     NULL :
+				     "vm.enable_soft_offline";
 
 	/* The page, and the page it migrates to. */
-	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 2, sysctl);
+	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 2,
+		  sysctl);
 	if (_metadata->exit_code) /* skipped */
 		return;
 	if (sysctl)
@@ -514,10 +538,15 @@ FIXTURE_TEARDOWN_PARENT(hwp_soft)
 TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 {
 	unsigned long psize = variant->psize, haddr, hc0;
-	struct ht_holder hold = { .file = &self->h.file, .len = psize,
-				  .gran = variant->gran, .early_kill = true };
-	struct ht_expect e = { .mapped = true, .shared = true, .mapcount = 2,
-			       .hugetlb_kb = psize / HT_KB, .node = -1 };
+	struct ht_holder hold = { .file = &self->h.file,
+				  .len = psize,
+				  .gran = variant->gran,
+				  .early_kill = true };
+	struct ht_expect e = { .mapped = true,
+			       .shared = true,
+			       .mapcount = 2,
+			       .hugetlb_kb = psize / HT_KB,
+			       .node = -1 };
 	uint64_t pfn0, pfn1;
 	struct ht_pool g0, g1;
 	struct ht_sigbus sb;
@@ -551,8 +580,11 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &code));
 	EXPECT_EQ(-1, code) TH_LOG("holder's contents at %ld", (long)code);
 	/* The old page: dissolved, its raw piece poisoned. */
-	EXPECT_EQ(1, (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HWPOISON_BIT) & 1);
-	EXPECT_EQ(0, (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
+	EXPECT_EQ(1,
+		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
+			  1);
+	EXPECT_EQ(0,
+		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
 	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
 	/* The new page came from the free pool, the old one left the pool. */
 	g1 = pool(_metadata, psize, -1);
@@ -657,7 +689,8 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 	char *p;
 
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (lsb << MAP_HUGE_SHIFT),
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			 (lsb << MAP_HUGE_SHIFT),
 		 -1, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	p[0] = 1;
@@ -679,19 +712,24 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 		 * page reports EBUSY although it is unmapped and dissolved
 		 * all the same (checked below).
 		 */
-		EXPECT_EQ(psize == HT_GB ? -EBUSY : 0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
+		EXPECT_EQ(psize == HT_GB ? -EBUSY : 0, ret)
+		TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 		EXPECT_FALSE(sb.hit);
 	}
 	expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
 	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
 	/* Dissolved: the raw page is poisoned and no longer part of a huge page. */
-	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) & 1);
-	EXPECT_EQ(0, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
+	EXPECT_EQ(1,
+		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
+			  1);
+	EXPECT_EQ(0,
+		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
 	p1 = pool(_metadata, psize, node);
 	EXPECT_EQ(p0.nr - 1, p1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free");
 	ht_touch(p, false, &sb);
-	expect_sigbus(_metadata, "touch", &sb, BUS_MCEERR_AR, (unsigned long)p, lsb);
+	expect_sigbus(_metadata, "touch", &sb, BUS_MCEERR_AR, (unsigned long)p,
+		      lsb);
 	munmap(p, psize);
 	p2 = pool(_metadata, psize, node);
 	EXPECT_EQ(p1.nr, p2.nr);

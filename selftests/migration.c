@@ -118,8 +118,9 @@ static int ht_kver(void)
 
 static int drop_cap(int cap)
 {
-	struct __user_cap_header_struct h = { .version =
-						      _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3
+	};
 	struct __user_cap_data_struct d[2];
 
 	if (syscall(SYS_capget, &h, d))
@@ -179,7 +180,8 @@ static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
 	uint64_t e = 0;
 
 	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
-	EXPECT_TRUE(e & HT_PM_PRESENT) TH_LOG("pid %d %#lx not present", pid, addr);
+	EXPECT_TRUE(e & HT_PM_PRESENT)
+	TH_LOG("pid %d %#lx not present", pid, addr);
 	return e & HT_PM_PFN_MASK;
 }
 
@@ -201,13 +203,14 @@ static void expect_numa_maps(struct __test_metadata *_metadata, pid_t pid,
 
 	ASSERT_EQ(0, ht_smaps_read(pid, addr, &v));
 	ASSERT_EQ(0, ht_numa_maps_read(pid, v.start, &nm));
-	EXPECT_EQ(1, nm.node_pages[node]) TH_LOG("pid %d numa_maps N%d=", pid, node);
-	EXPECT_EQ(0, nm.node_pages[other]) TH_LOG("pid %d numa_maps N%d=", pid, other);
+	EXPECT_EQ(1, nm.node_pages[node])
+	TH_LOG("pid %d numa_maps N%d=", pid, node);
+	EXPECT_EQ(0, nm.node_pages[other])
+	TH_LOG("pid %d numa_maps N%d=", pid, other);
 }
 
-static void start_holder(struct __test_metadata *_metadata,
-			 struct ht_child *c, struct ht_holder *h,
-			 unsigned long *addr)
+static void start_holder(struct __test_metadata *_metadata, struct ht_child *c,
+			 struct ht_holder *h, unsigned long *addr)
 {
 	int ret = ht_holder_start(c, h, addr);
 
@@ -221,8 +224,8 @@ static void stop_holder(struct __test_metadata *_metadata, struct ht_child *c)
 }
 
 static const char *const api_name[] = {
-	"move_pages(MOVE)", "move_pages(MOVE_ALL)", "mbind(MOVE)",
-	"mbind(MOVE|STRICT)", "mbind(MOVE_ALL)", "migrate_pages",
+	"move_pages(MOVE)",   "move_pages(MOVE_ALL)", "mbind(MOVE)",
+	"mbind(MOVE|STRICT)", "mbind(MOVE_ALL)",      "migrate_pages",
 };
 
 /*
@@ -236,10 +239,13 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 	struct outcome want = model(s, m->dst);
 	struct ht_file none = { .fd = -1, .psize = psize };
 	struct ht_holder h = { .file = s->priv ? &none : &m->file,
-			       .len = psize, .gran = gran };
+			       .len = psize,
+			       .gran = gran };
 	struct ht_pool src0, dst0, src1, dst1;
-	struct ht_expect e = { .mapped = true, .shared = s->procs > 1,
-			       .anon = s->priv, .mapcount = s->procs,
+	struct ht_expect e = { .mapped = true,
+			       .shared = s->procs > 1,
+			       .anon = s->priv,
+			       .mapcount = s->procs,
 			       .hugetlb_kb = psize / HT_KB };
 	uint64_t pfn0, pfn1, hpfn;
 	unsigned long haddr = 0;
@@ -275,20 +281,24 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN_NR));
 	}
 	e.node = m->src;
-	ht_expect_page(_metadata, "caller before", 0, (unsigned long)p, psize, &e);
+	ht_expect_page(_metadata, "caller before", 0, (unsigned long)p, psize,
+		       &e);
 	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
 	src0 = pool(_metadata, psize, m->src);
 	dst0 = pool(_metadata, psize, m->dst);
 
 	ret = do_api(s->api, p, psize, m->src, m->dst, &status);
 
-	EXPECT_EQ(-want.err, ret) TH_LOG("%s returned %d", api_name[s->api], ret);
+	EXPECT_EQ(-want.err, ret)
+	TH_LOG("%s returned %d", api_name[s->api], ret);
 	if (s->api == MOVE_PAGES || s->api == MOVE_PAGES_ALL)
 		EXPECT_EQ(want.status, status) TH_LOG("move_pages status");
 	node = want.moves ? m->dst : m->src;
-	EXPECT_EQ(node, ht_page_node(0, p)) TH_LOG("node after %s", api_name[s->api]);
+	EXPECT_EQ(node, ht_page_node(0, p))
+	TH_LOG("node after %s", api_name[s->api]);
 	e.node = node;
-	ht_expect_page(_metadata, "caller after", 0, (unsigned long)p, psize, &e);
+	ht_expect_page(_metadata, "caller after", 0, (unsigned long)p, psize,
+		       &e);
 	expect_numa_maps(_metadata, 0, (unsigned long)p, node,
 			 want.moves ? m->src : m->dst);
 	pfn1 = pfn_of(_metadata, 0, (unsigned long)p);
@@ -303,7 +313,8 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 	EXPECT_EQ(dst0.nr, dst1.nr);
 	EXPECT_EQ(src0.free + want.moves, src1.free) TH_LOG("source node free");
 	EXPECT_EQ(dst0.free - want.moves, dst1.free) TH_LOG("target node free");
-	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED)) TH_LOG("caller's contents");
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED))
+	TH_LOG("caller's contents");
 	if (s->procs > 1) {
 		hpfn = pfn_of(_metadata, c.pid, haddr);
 		EXPECT_EQ(pfn1, hpfn) TH_LOG("other mapper's PFN");
@@ -312,7 +323,8 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 		expect_numa_maps(_metadata, c.pid, haddr, node,
 				 want.moves ? m->src : m->dst);
 		ASSERT_EQ(0, ht_holder_check(&c, SEED, &bad));
-		EXPECT_EQ(-1, bad) TH_LOG("other mapper's contents at %ld", (long)bad);
+		EXPECT_EQ(-1, bad)
+		TH_LOG("other mapper's contents at %ld", (long)bad);
 		stop_holder(_metadata, &c);
 	}
 	munmap(p, psize);
@@ -404,7 +416,8 @@ FIXTURE_TEARDOWN_PARENT(mig_shared_2M)
 #define SHARED_CASE(fix, name, procs_, nocap_, api_)                         \
 	TEST_F_TIMEOUT(fix, name, 300)                                       \
 	{                                                                    \
-		struct scen s = { .procs = procs_, .nocap = nocap_,          \
+		struct scen s = { .procs = procs_,                           \
+				  .nocap = nocap_,                           \
 				  .api = api_ };                             \
 		run_scen(_metadata, &self->m, variant->psize, variant->gran, \
 			 &s);                                                \
@@ -417,9 +430,11 @@ SHARED_CASE(mig_shared, one_proc_mbind_move, 1, false, MBIND_MOVE)
 SHARED_CASE(mig_shared, two_procs_mbind_strict, 2, false, MBIND_STRICT)
 SHARED_CASE(mig_shared_2M, one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
 SHARED_CASE(mig_shared_2M, one_proc_move_pages_all, 1, false, MOVE_PAGES_ALL)
-SHARED_CASE(mig_shared_2M, one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
+SHARED_CASE(mig_shared_2M, one_proc_move_pages_all_nocap, 1, true,
+	    MOVE_PAGES_ALL)
 SHARED_CASE(mig_shared_2M, two_procs_move_pages_nocap, 2, true, MOVE_PAGES)
-SHARED_CASE(mig_shared_2M, two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
+SHARED_CASE(mig_shared_2M, two_procs_move_pages_all_nocap, 2, true,
+	    MOVE_PAGES_ALL)
 SHARED_CASE(mig_shared_2M, one_proc_mbind_move_nocap, 1, true, MBIND_MOVE)
 SHARED_CASE(mig_shared_2M, one_proc_mbind_strict, 1, false, MBIND_STRICT)
 SHARED_CASE(mig_shared_2M, one_proc_mbind_all_nocap, 1, true, MBIND_ALL)
@@ -430,7 +445,8 @@ SHARED_CASE(mig_shared_2M, two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
 SHARED_CASE(mig_shared_2M, one_proc_migrate_pages, 1, false, MIGRATE_PAGES)
 SHARED_CASE(mig_shared_2M, one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
 SHARED_CASE(mig_shared_2M, two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
-SHARED_CASE(mig_shared_2M, two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
+SHARED_CASE(mig_shared_2M, two_procs_migrate_pages_nocap, 2, true,
+	    MIGRATE_PAGES)
 
 /* One call, two addresses: a faulted page and one never touched. */
 TEST_F_TIMEOUT(mig_shared_2M, move_pages_status_unfaulted, 300)
@@ -524,8 +540,8 @@ TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
 	ASSERT_GE(n, 1);
 	ASSERT_EQ(0, ht_file_create(&hog, psize, n * psize));
 	ASSERT_EQ(0, bind_task(self->m.dst));
-	hp = mmap(NULL, n * psize, PROT_READ | PROT_WRITE, MAP_SHARED,
-		  hog.fd, 0);
+	hp = mmap(NULL, n * psize, PROT_READ | PROT_WRITE, MAP_SHARED, hog.fd,
+		  0);
 	ASSERT_NE(MAP_FAILED, hp);
 	for (unsigned long i = 0; i < n; i++)
 		hp[i * psize] = 1;
@@ -660,15 +676,17 @@ TEST_F_TIMEOUT(mig_shared_2M, one_proc_move_pages_under_rw, 300)
 		unsigned int last = atomic_load(&w[i].last);
 		long first_bad = -1;
 
-		EXPECT_EQ(0, atomic_load(&w[i].bad)) TH_LOG("writer %d saw a lost write", i);
+		EXPECT_EQ(0, atomic_load(&w[i].bad))
+		TH_LOG("writer %d saw a lost write", i);
 		for (size_t k = 0; k < SLICE / 4 && first_bad < 0; k++)
 			if (w[i].slice[k] != last)
 				first_bad = (long)k * 4;
-		EXPECT_EQ(-1, first_bad) TH_LOG("slice %d != last value %u", i, last);
+		EXPECT_EQ(-1, first_bad)
+		TH_LOG("slice %d != last value %u", i, last);
 		EXPECT_EQ(-1, ht_pattern_check(p + i * region + SLICE,
 					       region - SLICE,
 					       i * region + SLICE, SEED))
-			TH_LOG("pattern beyond slice %d", i);
+		TH_LOG("pattern beyond slice %d", i);
 	}
 	munmap(p, psize);
 	if (uffd >= 0)
@@ -725,8 +743,10 @@ FIXTURE_TEARDOWN_PARENT(mig_private_2M)
 #define PRIVATE_CASE(fix, name, procs_, nocap_, api_)                       \
 	TEST_F_TIMEOUT(fix, name, 300)                                      \
 	{                                                                   \
-		struct scen s = { .priv = true, .procs = procs_,            \
-				  .nocap = nocap_, .api = api_ };           \
+		struct scen s = { .priv = true,                             \
+				  .procs = procs_,                          \
+				  .nocap = nocap_,                          \
+				  .api = api_ };                            \
 		run_scen(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, \
 			 &s);                                               \
 	}
@@ -734,15 +754,19 @@ FIXTURE_TEARDOWN_PARENT(mig_private_2M)
 PRIVATE_CASE(mig_private, one_proc_move_pages, 1, false, MOVE_PAGES)
 PRIVATE_CASE(mig_private, two_procs_move_pages_all, 2, false, MOVE_PAGES_ALL)
 PRIVATE_CASE(mig_private_2M, one_proc_move_pages_nocap, 1, true, MOVE_PAGES)
-PRIVATE_CASE(mig_private_2M, one_proc_move_pages_all_nocap, 1, true, MOVE_PAGES_ALL)
+PRIVATE_CASE(mig_private_2M, one_proc_move_pages_all_nocap, 1, true,
+	     MOVE_PAGES_ALL)
 PRIVATE_CASE(mig_private_2M, two_procs_move_pages, 2, false, MOVE_PAGES)
-PRIVATE_CASE(mig_private_2M, two_procs_move_pages_all_nocap, 2, true, MOVE_PAGES_ALL)
+PRIVATE_CASE(mig_private_2M, two_procs_move_pages_all_nocap, 2, true,
+	     MOVE_PAGES_ALL)
 PRIVATE_CASE(mig_private_2M, one_proc_mbind_move, 1, false, MBIND_MOVE)
 PRIVATE_CASE(mig_private_2M, two_procs_mbind_strict, 2, false, MBIND_STRICT)
 PRIVATE_CASE(mig_private_2M, two_procs_mbind_all, 2, false, MBIND_ALL)
 PRIVATE_CASE(mig_private_2M, two_procs_mbind_all_nocap, 2, true, MBIND_ALL)
-PRIVATE_CASE(mig_private_2M, one_proc_migrate_pages_nocap, 1, true, MIGRATE_PAGES)
+PRIVATE_CASE(mig_private_2M, one_proc_migrate_pages_nocap, 1, true,
+	     MIGRATE_PAGES)
 PRIVATE_CASE(mig_private_2M, two_procs_migrate_pages, 2, false, MIGRATE_PAGES)
-PRIVATE_CASE(mig_private_2M, two_procs_migrate_pages_nocap, 2, true, MIGRATE_PAGES)
+PRIVATE_CASE(mig_private_2M, two_procs_migrate_pages_nocap, 2, true,
+	     MIGRATE_PAGES)
 
 HT_MAIN

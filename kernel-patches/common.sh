@@ -1,0 +1,155 @@
+# shellcheck shell=sh
+# Sourced by build.sh and check.sh: the kernel tree, the series, the config.
+#
+# Layout under ${HGMT_CACHE:-$HOME/.cache/hgmt}:
+#   kernel-src/linux-source-6.12/   Debian's tarball, unpacked once (KSRC default)
+#   kernel-build/src/               git copy of KSRC: commit "pristine" + the series
+#   kernel-build/obj/               the O= object tree (kept: incremental builds)
+#   kernel-build/conf/              scratch O= tree where the .config is merged
+#   kernel-build/applied            hash of the patches applied in src/
+#   kernel-build/bzImage, kernel-build/modules/lib/modules/<release>/
+#   ccache/                         CCACHE_DIR
+# $me must be set by the caller.
+
+die() { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
+usage_error() { printf '%s: %s\n' "$me" "$*" >&2; exit 2; }
+note() { printf '%s: %s\n' "$me" "$*" >&2; }
+
+kp=$(cd "$(dirname "$0")" && pwd -P)
+cache=${HGMT_CACHE:-${HOME:-/root}/.cache/hgmt}
+kb=$cache/kernel-build
+src=$kb/src
+obj=$kb/obj
+tarball=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+case $jobs in '' | *[!0-9]*) usage_error "JOBS must be a positive integer: $jobs" ;; esac
+
+export CCACHE_DIR="${CCACHE_DIR:-$cache/ccache}"
+# src/ and obj/ are siblings wherever the cache is: relative paths hit.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$cache}"
+export KBUILD_BUILD_USER=hgmt KBUILD_BUILD_HOST=hgmt
+command -v ccache >/dev/null 2>&1 || die "ccache not found (apt-get install ccache)"
+command -v git >/dev/null 2>&1 || die "git not found (apt-get install git)"
+
+# One build at a time in kernel-build/.
+take_lock() {
+	mkdir -p "$kb" || die "cannot create $kb"
+	exec 9>"$kb/lock"
+	if command -v flock >/dev/null 2>&1; then
+		flock -n 9 || die "another build.sh/check.sh holds $kb/lock"
+	fi
+}
+
+# KSRC: given, or Debian's linux-source-6.12 unpacked once into the cache.
+find_ksrc() {
+	if [ -n "${KSRC:-}" ]; then
+		[ -f "$KSRC/Makefile" ] && [ -f "$KSRC/mm/hugetlb.c" ] ||
+			usage_error "KSRC=$KSRC is not a kernel source tree"
+		ksrc=$(cd "$KSRC" && pwd -P)
+		return 0
+	fi
+	ksrc=$cache/kernel-src/linux-source-6.12
+	[ -f "$cache/kernel-src/.complete" ] && return 0
+	[ -r "$tarball" ] || die "no $tarball: apt-get install linux-source-6.12, or give KSRC=/path/to/linux"
+	note "unpacking $tarball into $cache/kernel-src (once)"
+	rm -rf "$cache/kernel-src"
+	mkdir -p "$cache/kernel-src.tmp" || die "cannot create $cache/kernel-src.tmp"
+	nice -n 19 tar -xJf "$tarball" -C "$cache/kernel-src.tmp" || die "cannot unpack $tarball"
+	[ -f "$cache/kernel-src.tmp/linux-source-6.12/Makefile" ] || die "$tarball holds no linux-source-6.12/"
+	mv "$cache/kernel-src.tmp" "$cache/kernel-src" || die "cannot move the unpacked tree"
+	: >"$cache/kernel-src/.complete"
+}
+
+g() { git -C "$src" -c user.name=hgmt -c user.email=hgmt@localhost "$@"; }
+
+# src/: a git copy of $ksrc whose first commit is the pristine tree; made
+# again only when KSRC changes.
+prepare_src() {
+	if [ -d "$src/.git" ] && [ "$(cat "$kb/ksrc" 2>/dev/null)" = "$ksrc" ] &&
+		g rev-parse -q --verify refs/tags/hgmt-pristine >/dev/null; then
+		return 0
+	fi
+	note "copying $ksrc into $src (once per KSRC)"
+	rm -rf "$src" "$obj" "$kb/applied" "$kb/ksrc"
+	mkdir -p "$src" || die "cannot create $src"
+	(cd "$ksrc" && tar --exclude=.git -cf - .) | (cd "$src" && tar -xf -) ||
+		die "cannot copy $ksrc to $src"
+	[ ! -f "$src/.config" ] || die "$ksrc has a .config: give a clean tree (make mrproper)"
+	g init -q && g config gc.auto 0 && g add -A -f . &&
+		g commit -q -m pristine && g tag hgmt-pristine ||
+		die "cannot make a git repository in $src"
+	printf '%s\n' "$ksrc" >"$kb/ksrc"
+}
+
+# The patch names of kernel-patches/series, in order (quilt format).
+series_patches() {
+	[ -f "$kp/series" ] || die "no $kp/series"
+	sed -e 's/#.*//' "$kp/series" | awk 'NF { print $1 }'
+}
+
+# apply_patches NAME...: src/ = pristine + exactly these patches.  Only
+# redone when the patches changed; git reset keeps untouched files' mtimes,
+# so the object tree stays valid.
+apply_patches() {
+	stamp=$( (printf '%s\n' "$ksrc" "$@"; for p in "$@"; do
+		[ -f "$kp/$p" ] || die "series names $p, which is not in $kp"
+		cat "$kp/$p"
+	done) | sha256sum | cut -d' ' -f1)
+	[ "$(cat "$kb/applied" 2>/dev/null)" = "$stamp" ] && return 0
+	rm -f "$kb/applied"
+	g reset -q --hard hgmt-pristine && g clean -fdq || die "cannot reset $src"
+	for p in "$@"; do
+		g apply --whitespace=error-all "$kp/$p" >"$kb/apply.log" 2>&1 ||
+			die "patch $p does not apply: $(head -n 1 "$kb/apply.log")"
+	done
+	printf '%s\n' "$stamp" >"$kb/applied"
+}
+
+kmake() {
+	nice -n 19 make -C "$src" O="$obj" -j"$jobs" CC="ccache gcc" \
+		HOSTCC="ccache gcc" LOCALVERSION= "$@"
+}
+
+# obj/.config = x86_64_defconfig + kvm_guest.config + qemu-base.config +
+# battery.config, merged in a scratch tree and copied only when it changed
+# (an unchanged .config rebuilds nothing).
+make_config() {
+	conf=$kb/conf
+	mkdir -p "$conf" "$obj" || die "cannot create $conf"
+	for f in qemu-base.config battery.config; do
+		[ -f "$kp/config/$f" ] || die "no $kp/config/$f"
+	done
+	kvm=$src/kernel/configs/kvm_guest.config
+	[ -f "$kvm" ] || kvm=$src/arch/x86/configs/kvm_guest.config
+	[ -f "$kvm" ] || die "no kvm_guest.config in $src"
+	rm -f "$conf/.config"
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$conf" \
+		"$src/arch/x86/configs/x86_64_defconfig" "$kvm" \
+		"$kp/config/qemu-base.config" "$kp/config/battery.config" \
+		>"$kb/merge_config.log" 2>&1 || die "merge_config.sh failed: see $kb/merge_config.log"
+	nice -n 19 make -s -C "$src" O="$conf" HOSTCC="ccache gcc" olddefconfig \
+		>>"$kb/merge_config.log" 2>&1 || die "make olddefconfig failed: see $kb/merge_config.log"
+	bad=
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*)
+			grep -qxF -- "$line" "$conf/.config" || bad="$bad ${line%%=*}"
+			;;
+		'# CONFIG_'*' is not set')
+			sym=${line#\# }
+			sym=${sym%% *}
+			! grep -q "^$sym=" "$conf/.config" || bad="$bad $sym"
+			;;
+		esac
+	done <"$kp/config/battery.config"
+	if [ -n "$bad" ]; then
+		for s in $bad; do
+			want=$(grep -E "^(# )?${s}[= ]" "$kp/config/battery.config")
+			got=$(grep -E "^(# )?${s}[= ]" "$conf/.config" || echo "$s undefined")
+			note "battery.config asks '$want', olddefconfig gave '$got'"
+		done
+		die "battery.config options not set as asked:$bad"
+	fi
+	cmp -s "$conf/.config" "$obj/.config" || cp "$conf/.config" "$obj/.config" ||
+		die "cannot write $obj/.config"
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel memory a mapping run will need, estimated before the run so a
+ * stress that cannot fit is refused instead of driving the machine into
+ * the OOM killer, and the VMA count of a process.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ht.h"
+
+static unsigned long div_up(unsigned long a, unsigned long b)
+{
+	return (a + b - 1) / b;
+}
+
+/*
+ * x86_64 4-level paging: a PTE table maps 2 MiB, a PMD table 1 GiB, a PUD
+ * table 512 GiB.  The @vmas mappings lie next to each other from a 1 GiB
+ * aligned start (one mapping per huge page), so huge-mapped 2 MiB pages
+ * need one PMD entry each and share PMD tables; 1 GiB pages need one PUD
+ * entry each.  HGM maps every 4 KiB: one PTE table per 2 MiB, and 1 GiB
+ * pages also need their own PMD table.
+ */
+void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
+		      unsigned long psize, enum ht_gran g,
+		      struct ht_kmem_est *e)
+{
+	unsigned long span = vmas * psize;
+
+	memset(e, 0, sizeof(*e));
+	e->vmas = procs * vmas;
+	e->pud_tables = procs * div_up(span, 512 * HT_GB);
+	if (psize >= HT_GB) {
+		if (g == HT_GRAN_HGM) {
+			e->pmd_tables = procs * vmas * (psize / HT_GB);
+			e->pte_tables = procs * vmas * (psize / (2 * HT_MB));
+		}
+	} else {
+		e->pmd_tables = procs * div_up(span, HT_GB);
+		if (g == HT_GRAN_HGM)
+			e->pte_tables = procs * div_up(span, 2 * HT_MB);
+	}
+	e->vma_bytes = e->vmas * HT_KMEM_VMA_BYTES;
+	e->table_bytes =
+		(e->pte_tables + e->pmd_tables + e->pud_tables) * 4096;
+	e->proc_bytes = procs * HT_KMEM_PROC_BYTES;
+	e->total_bytes = e->vma_bytes + e->table_bytes + e->proc_bytes;
+}
+
+long ht_vma_count(pid_t pid)
+{
+	char path[64];
+	char *buf, *p;
+	long n = 0;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/maps");
+	buf = ht_slurp(path, NULL);
+	if (!buf)
+		return -errno;
+	for (p = buf; *p; p++)
+		n += *p == '\n';
+	free(buf);
+	return n;
+}
