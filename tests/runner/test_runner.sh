@@ -89,6 +89,19 @@ check "junit.xml validates against the JUnit schema" \
 	xmllint --noout --schema "$HERE/junit.xsd" "$d/junit.xml"
 check "ktap.log is well-formed KTAP" "$HERE/ktap_check.sh" "$d/ktap.log"
 
+# --- flaky: pass, or fail with the pinned text; any other failure is red ---
+printf 'flaky *f.fails Expected 1\n' >"$WORK/flaky1"
+"$RUN" --results "$WORK/f1" --expect "$WORK/flaky1" f.fails >/dev/null 2>&1
+check "flaky with the pinned text is xfail (exit 0)" [ $? = 0 ]
+printf 'flaky *f.fails some other text\n' >"$WORK/flaky2"
+"$RUN" --results "$WORK/f2" --expect "$WORK/flaky2" f.fails >/dev/null 2>&1
+check "flaky failing differently is a failure" [ $? = 1 ]
+printf 'skip *f.skips another reason\n' >"$WORK/skip2"
+"$RUN" --results "$WORK/f3" --expect "$WORK/skip2" f.skips >/dev/null 2>&1
+check "a skip whose reason changed is a failure" [ $? = 1 ]
+"$RUN" --results "$WORK/f4" --expect "$WORK/flaky1" f.skips >/dev/null 2>&1
+check "an unexpected skip is a failure" [ $? = 1 ]
+
 # --- timeout: the case's whole session is killed ---
 "$RUN" --results "$WORK/t" --timeout 2 f.hangs >"$WORK/out2" 2>&1
 check "a hanging case fails with a timeout" grep -q 'timeout after 2s' "$WORK/t/latest/records.tsv"

@@ -35,6 +35,16 @@ check "two boots happened" [ -f "$WORK/r/latest/console.2.log" ]
 check "within the timeout (took ${took}s)" [ "$took" -lt 300 ]
 check "the summary is the last line" [ "$(tail -n 1 "$WORK/out")" = "2 passed, 1 failed, 1 skipped" ]
 [ "$FAILS" = 0 ] || sed 's/^/# /' "$WORK/out"
+
+# --matrix: one table of cases x kernels.
+"$TOP/run_tests.sh" --matrix debian-6.12,debian-6.1 --results "$WORK/m" \
+	f.passes f.skips >"$WORK/mout" 2>&1
+check "--matrix exits 0" [ $? = 0 ]
+table=$(find "$WORK/m" -name "*-matrix.txt" | head -n 1)
+check "--matrix saves its table" [ -s "$table" ]
+check "the table has a row per case and a column per kernel" \
+	grep -Eq '^fake_battery:f.skips +skip +skip' "$table"
+check "--matrix summary line" [ "$(tail -n 1 "$WORK/mout")" = "4 passed, 0 failed, 2 skipped" ]
 echo "1..$N"
 [ "$FAILS" = 0 ] && rm -rf "$WORK"
 echo "$((N - FAILS)) passed, $FAILS failed"
