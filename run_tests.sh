@@ -454,9 +454,11 @@ check_restored() {
 	if cmp -s "$SNAP" "$after"; then
 		emit "runner:state_restored" pass "" 0 "" "" ""
 	else
-		diff "$SNAP" "$after" | grep '^[<>]' | sed 's/^/# /'
+		# busybox diff prints unified diffs: compare lines with grep.
+		was=$(grep -vxFf "$after" "$SNAP" | sanitize)
+		now=$(grep -vxFf "$SNAP" "$after" | sanitize)
 		emit "runner:state_restored" fail \
-			"machine state differs after the run: $(diff "$SNAP" "$after" | grep '^>' | head -n 3 | sanitize)" 0 "" "" ""
+			"machine state differs after the run: was: $was; now: $now" 0 "" "" ""
 	fi
 }
 

@@ -50,7 +50,8 @@ kmake INSTALL_MOD_PATH="$kb/modules.new" DEPMOD=/sbin/depmod modules_install \
 rm -f "$kb/modules.new/lib/modules/$release/build" "$kb/modules.new/lib/modules/$release/source"
 rm -rf "$kb/modules"
 mv "$kb/modules.new" "$kb/modules" || die "cannot move the modules into $kb/modules"
-cp "$obj/arch/x86/boot/bzImage" "$kb/bzImage.new" && mv "$kb/bzImage.new" "$kb/bzImage" ||
+if ! { cp "$obj/arch/x86/boot/bzImage" "$kb/bzImage.new" && mv "$kb/bzImage.new" "$kb/bzImage"; }; then
 	die "cannot copy bzImage"
+fi
 printf '%s\n' "$release" >"$kb/release"
 note "built $release in $(($(date +%s) - start)) s: $kb/bzImage, $kb/modules/lib/modules/$release"

@@ -11,6 +11,7 @@
 #   ccache/                         CCACHE_DIR
 # $me must be set by the caller.
 
+me=${me:-common.sh}
 die() { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
 usage_error() { printf '%s: %s\n' "$me" "$*" >&2; exit 2; }
 note() { printf '%s: %s\n' "$me" "$*" >&2; }
@@ -43,8 +44,9 @@ take_lock() {
 # KSRC: given, or Debian's linux-source-6.12 unpacked once into the cache.
 find_ksrc() {
 	if [ -n "${KSRC:-}" ]; then
-		[ -f "$KSRC/Makefile" ] && [ -f "$KSRC/mm/hugetlb.c" ] ||
+		if [ ! -f "$KSRC/Makefile" ] || [ ! -f "$KSRC/mm/hugetlb.c" ]; then
 			usage_error "KSRC=$KSRC is not a kernel source tree"
+		fi
 		ksrc=$(cd "$KSRC" && pwd -P)
 		return 0
 	fi
@@ -75,9 +77,10 @@ prepare_src() {
 	(cd "$ksrc" && tar --exclude=.git -cf - .) | (cd "$src" && tar -xf -) ||
 		die "cannot copy $ksrc to $src"
 	[ ! -f "$src/.config" ] || die "$ksrc has a .config: give a clean tree (make mrproper)"
-	g init -q && g config gc.auto 0 && g add -A -f . &&
-		g commit -q -m pristine && g tag hgmt-pristine ||
+	if ! { g init -q && g config gc.auto 0 && g add -A -f . &&
+		g commit -q -m pristine && g tag hgmt-pristine; }; then
 		die "cannot make a git repository in $src"
+	fi
 	printf '%s\n' "$ksrc" >"$kb/ksrc"
 }
 
@@ -97,7 +100,9 @@ apply_patches() {
 	done) | sha256sum | cut -d' ' -f1)
 	[ "$(cat "$kb/applied" 2>/dev/null)" = "$stamp" ] && return 0
 	rm -f "$kb/applied"
-	g reset -q --hard hgmt-pristine && g clean -fdq || die "cannot reset $src"
+	if ! { g reset -q --hard hgmt-pristine && g clean -fdq; }; then
+		die "cannot reset $src"
+	fi
 	for p in "$@"; do
 		g apply --whitespace=error-all "$kp/$p" >"$kb/apply.log" 2>&1 ||
 			die "patch $p does not apply: $(head -n 1 "$kb/apply.log")"
