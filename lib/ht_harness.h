@@ -140,7 +140,7 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 	TH_LOG("%s: numa_maps mapmax=", who);
 	if (e->node >= 0)
 		EXPECT_EQ(1, o.nm.node_pages[e->node])
-		TH_LOG("%s: numa_maps N%d=", who, e->node);
+	TH_LOG("%s: numa_maps N%d=", who, e->node);
 }
 
 /* Free huge pages of @psize, globally; fails the test if unreadable. */
@@ -151,6 +151,28 @@ static inline unsigned long ht_free_pages(struct __test_metadata *_metadata,
 
 	ASSERT_EQ(0, ht_pool_read(psize, node, &p));
 	return p.free;
+}
+
+/* The PFN @addr maps in @pid; the page must be present. */
+static inline uint64_t ht_pfn_of(struct __test_metadata *_metadata, pid_t pid,
+				 unsigned long addr)
+{
+	uint64_t e = 0;
+
+	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
+	EXPECT_TRUE(e & HT_PM_PRESENT)
+	TH_LOG("pid %d %#lx not present", pid, addr);
+	return e & HT_PM_PFN_MASK;
+}
+
+/* Pool counters of @psize (@node < 0: global); fails the test if unreadable. */
+static inline struct ht_pool ht_pool_get(struct __test_metadata *_metadata,
+					 unsigned long psize, int node)
+{
+	struct ht_pool p;
+
+	EXPECT_EQ(0, ht_pool_read(psize, node, &p));
+	return p;
 }
 
 static inline int ht_list_cases(void)

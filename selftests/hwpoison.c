@@ -79,26 +79,6 @@ static uint64_t kpf(struct __test_metadata *_metadata, uint64_t pfn)
 	return f;
 }
 
-static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
-		       unsigned long addr)
-{
-	uint64_t e = 0;
-
-	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
-	EXPECT_TRUE(e & HT_PM_PRESENT)
-	TH_LOG("pid %d %#lx not present", pid, addr);
-	return e & HT_PM_PFN_MASK;
-}
-
-static struct ht_pool pool(struct __test_metadata *_metadata,
-			   unsigned long psize, int node)
-{
-	struct ht_pool p;
-
-	EXPECT_EQ(0, ht_pool_read(psize, node, &p));
-	return p;
-}
-
 /*
  * A poisoned page is never given back: the state teardown restores must
  * include what is lost.  Per node, the pool to restore is the snapshot,
@@ -233,9 +213,9 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	}
 	node = ht_page_node(0, p[0]);
 	ASSERT_GE(node, 0);
-	pfn = pfn_of(_metadata, 0, (unsigned long)p[0]);
+	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p[0]);
 	hc0 = hw_corrupted_kb(_metadata);
-	p0 = pool(_metadata, psize, node);
+	p0 = ht_pool_get(_metadata, psize, node);
 
 	/* Through the caller's last mapping of the page. */
 	target = (unsigned long)p[t->vmas - 1] + POISON_OFF;
@@ -382,7 +362,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 			close(uffd[i]);
 	}
 	/* Unmapped everywhere, still in the file: the pool is unchanged. */
-	p1 = pool(_metadata, psize, node);
+	p1 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p0.nr, p1.nr);
 	EXPECT_EQ(p0.free, p1.free);
 	/*
@@ -393,7 +373,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 * and the page never comes back to the free pool.
 	 */
 	ASSERT_EQ(0, ftruncate(h->file.fd, 0));
-	p1 = pool(_metadata, psize, node);
+	p1 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p0.nr, p1.nr) TH_LOG("HugePages_Total after truncate");
 	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free after truncate");
 	ht_file_close(&h->file);
@@ -558,9 +538,9 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	ASSERT_EQ(0, ht_holder_start(&c, &hold, &haddr));
 	p = ht_map_populated(&self->h.file, 0, psize, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
-	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	hc0 = hw_corrupted_kb(_metadata);
-	g0 = pool(_metadata, psize, -1);
+	g0 = ht_pool_get(_metadata, psize, -1);
 
 	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_SOFT_OFFLINE, &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_SOFT_OFFLINE: %s", strerror(-ret));
@@ -571,9 +551,10 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	ASSERT_EQ(0, ht_recv(c.sock, &lsb, 10000));
 	EXPECT_EQ(0, code) TH_LOG("early-kill holder got a signal");
 
-	pfn1 = pfn_of(_metadata, 0, (unsigned long)p);
+	pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	EXPECT_NE(pfn0, pfn1);
-	EXPECT_EQ(pfn1, pfn_of(_metadata, c.pid, haddr)) TH_LOG("holder's PFN");
+	EXPECT_EQ(pfn1, ht_pfn_of(_metadata, c.pid, haddr))
+	TH_LOG("holder's PFN");
 	ht_expect_page(_metadata, "caller", 0, (unsigned long)p, psize, &e);
 	ht_expect_page(_metadata, "holder", c.pid, haddr, psize, &e);
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
@@ -587,7 +568,7 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
 	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
 	/* The new page came from the free pool, the old one left the pool. */
-	g1 = pool(_metadata, psize, -1);
+	g1 = ht_pool_get(_metadata, psize, -1);
 	EXPECT_EQ(g0.nr - 1, g1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(g0.free - 1, g1.free) TH_LOG("HugePages_Free");
 
@@ -631,15 +612,15 @@ TEST_F_TIMEOUT(hwp_soft_disabled, huge_2M_eopnotsupp, 120)
 
 	p = ht_map_populated(&self->h.file, 0, psize, HT_GRAN_HUGE, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
-	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	hc0 = hw_corrupted_kb(_metadata);
-	g0 = pool(_metadata, psize, -1);
+	g0 = ht_pool_get(_metadata, psize, -1);
 	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_SOFT_OFFLINE, &sb);
 	EXPECT_EQ(-EOPNOTSUPP, ret);
 	EXPECT_FALSE(sb.hit);
-	EXPECT_EQ(pfn0, pfn_of(_metadata, 0, (unsigned long)p));
+	EXPECT_EQ(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p));
 	EXPECT_EQ(hc0, hw_corrupted_kb(_metadata));
-	g1 = pool(_metadata, psize, -1);
+	g1 = ht_pool_get(_metadata, psize, -1);
 	EXPECT_EQ(g0.nr, g1.nr);
 	EXPECT_EQ(g0.free, g1.free);
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
@@ -696,8 +677,8 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 	p[0] = 1;
 	node = ht_page_node(0, p);
 	ASSERT_GE(node, 0);
-	pfn = pfn_of(_metadata, 0, (unsigned long)p);
-	p0 = pool(_metadata, psize, node);
+	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	p0 = ht_pool_get(_metadata, psize, node);
 	hc0 = hw_corrupted_kb(_metadata);
 
 	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_HWPOISON, &sb);
@@ -724,14 +705,14 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 			  1);
 	EXPECT_EQ(0,
 		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
-	p1 = pool(_metadata, psize, node);
+	p1 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p0.nr - 1, p1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free");
 	ht_touch(p, false, &sb);
 	expect_sigbus(_metadata, "touch", &sb, BUS_MCEERR_AR, (unsigned long)p,
 		      lsb);
 	munmap(p, psize);
-	p2 = pool(_metadata, psize, node);
+	p2 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p1.nr, p2.nr);
 	EXPECT_EQ(p1.free, p2.free);
 	keep_lost_pages(&self->env, psize);

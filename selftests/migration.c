@@ -174,26 +174,6 @@ static int do_api(enum api api, void *addr, size_t len, int src, int dst,
 	return r < 0 ? -errno : (int)r;
 }
 
-static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
-		       unsigned long addr)
-{
-	uint64_t e = 0;
-
-	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
-	EXPECT_TRUE(e & HT_PM_PRESENT)
-	TH_LOG("pid %d %#lx not present", pid, addr);
-	return e & HT_PM_PFN_MASK;
-}
-
-static struct ht_pool pool(struct __test_metadata *_metadata,
-			   unsigned long psize, int node)
-{
-	struct ht_pool p;
-
-	EXPECT_EQ(0, ht_pool_read(psize, node, &p));
-	return p;
-}
-
 /* numa_maps of the VMA: N<node>=1 and nothing on the other node. */
 static void expect_numa_maps(struct __test_metadata *_metadata, pid_t pid,
 			     unsigned long addr, int node, int other)
@@ -283,9 +263,9 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 	e.node = m->src;
 	ht_expect_page(_metadata, "caller before", 0, (unsigned long)p, psize,
 		       &e);
-	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
-	src0 = pool(_metadata, psize, m->src);
-	dst0 = pool(_metadata, psize, m->dst);
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	src0 = ht_pool_get(_metadata, psize, m->src);
+	dst0 = ht_pool_get(_metadata, psize, m->dst);
 
 	ret = do_api(s->api, p, psize, m->src, m->dst, &status);
 
@@ -301,14 +281,14 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 		       &e);
 	expect_numa_maps(_metadata, 0, (unsigned long)p, node,
 			 want.moves ? m->src : m->dst);
-	pfn1 = pfn_of(_metadata, 0, (unsigned long)p);
+	pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	if (want.moves) {
 		EXPECT_NE(pfn0, pfn1) TH_LOG("moved page kept its PFN");
 	} else {
 		EXPECT_EQ(pfn0, pfn1) TH_LOG("page that stays changed PFN");
 	}
-	src1 = pool(_metadata, psize, m->src);
-	dst1 = pool(_metadata, psize, m->dst);
+	src1 = ht_pool_get(_metadata, psize, m->src);
+	dst1 = ht_pool_get(_metadata, psize, m->dst);
 	EXPECT_EQ(src0.nr, src1.nr);
 	EXPECT_EQ(dst0.nr, dst1.nr);
 	EXPECT_EQ(src0.free + want.moves, src1.free) TH_LOG("source node free");
@@ -316,7 +296,7 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED))
 	TH_LOG("caller's contents");
 	if (s->procs > 1) {
-		hpfn = pfn_of(_metadata, c.pid, haddr);
+		hpfn = ht_pfn_of(_metadata, c.pid, haddr);
 		EXPECT_EQ(pfn1, hpfn) TH_LOG("other mapper's PFN");
 		ht_expect_page(_metadata, "other mapper after", c.pid, haddr,
 			       psize, &e);
@@ -503,13 +483,13 @@ TEST_F_TIMEOUT(mig_shared_2M, move_pages_invalid_node, 300)
 	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
 	page = p;
-	src0 = pool(_metadata, psize, self->m.src);
+	src0 = ht_pool_get(_metadata, psize, self->m.src);
 	errno = 0;
 	EXPECT_EQ(-1, move_pages(0, 1, &page, &bad, &status, MPOL_MF_MOVE));
 	EXPECT_EQ(ENODEV, errno) TH_LOG("node %d: %s", bad, strerror(errno));
 	EXPECT_EQ(99, status) TH_LOG("status written for a refused call");
 	EXPECT_EQ(self->m.src, ht_page_node(0, p));
-	src1 = pool(_metadata, psize, self->m.src);
+	src1 = ht_pool_get(_metadata, psize, self->m.src);
 	EXPECT_EQ(src0.free, src1.free);
 	munmap(p, psize);
 	if (uffd >= 0)
@@ -536,7 +516,7 @@ TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
 	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
 	page = p;
-	n = pool(_metadata, psize, self->m.dst).free;
+	n = ht_pool_get(_metadata, psize, self->m.dst).free;
 	ASSERT_GE(n, 1);
 	ASSERT_EQ(0, ht_file_create(&hog, psize, n * psize));
 	ASSERT_EQ(0, bind_task(self->m.dst));
@@ -546,15 +526,15 @@ TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
 	for (unsigned long i = 0; i < n; i++)
 		hp[i * psize] = 1;
 	ASSERT_EQ(0, bind_task(-1));
-	src0 = pool(_metadata, psize, self->m.src);
-	dst0 = pool(_metadata, psize, self->m.dst);
+	src0 = ht_pool_get(_metadata, psize, self->m.src);
+	dst0 = ht_pool_get(_metadata, psize, self->m.dst);
 	ASSERT_EQ(0, dst0.free);
 
 	ret = move_pages(0, 1, &page, &self->m.dst, &status, MPOL_MF_MOVE);
 	ret = ret < 0 ? -errno : ret;
 
-	src1 = pool(_metadata, psize, self->m.src);
-	dst1 = pool(_metadata, psize, self->m.dst);
+	src1 = ht_pool_get(_metadata, psize, self->m.src);
+	dst1 = ht_pool_get(_metadata, psize, self->m.dst);
 	if (gigantic) {
 		EXPECT_EQ(-ENOMEM, ret);
 		EXPECT_EQ(99, status);
@@ -629,7 +609,7 @@ TEST_F_TIMEOUT(mig_shared_2M, one_proc_move_pages_under_rw, 300)
 	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
 	page = p;
-	pfn0 = pfn_of(_metadata, 0, (unsigned long)p);
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	for (int i = 0; i < WRITERS; i++) {
 		w[i].slice = (uint32_t *)(p + i * region);
 		memset(w[i].slice, 0, SLICE);
@@ -670,7 +650,7 @@ TEST_F_TIMEOUT(mig_shared_2M, one_proc_move_pages_under_rw, 300)
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(w[i].tid, NULL);
 	EXPECT_EQ(self->m.dst, ht_page_node(0, p));
-	pfn1 = pfn_of(_metadata, 0, (unsigned long)p);
+	pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	EXPECT_NE(pfn0, pfn1);
 	for (int i = 0; i < WRITERS; i++) {
 		unsigned int last = atomic_load(&w[i].last);

@@ -113,15 +113,6 @@ static void expect_all_unmapped(struct __test_metadata *_metadata,
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
 }
 
-static uint64_t pfn_of(struct __test_metadata *_metadata, pid_t pid,
-		       unsigned long addr)
-{
-	uint64_t e = 0;
-
-	EXPECT_EQ(0, ht_pagemap_read(pid, addr, &e));
-	return e & HT_PM_PFN_MASK;
-}
-
 TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 {
 	struct ht_holder h = { .file = &self->file,
@@ -140,7 +131,7 @@ TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 	EXPECT_EQ(0, roll.val[HT_SMAPS_SHARED_HUGETLB]);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("mapping a cached page must not allocate");
-	pfn = pfn_of(_metadata, a.pid, addr);
+	pfn = ht_pfn_of(_metadata, a.pid, addr);
 	stop_holder(_metadata, &a);
 	expect_all_unmapped(_metadata, self, psize, pfn);
 }
@@ -195,15 +186,15 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 	start_holder(_metadata, &b, &h, &addr_b);
 	ht_expect_page(_metadata, "A", a.pid, addr_a, psize, &two);
 	ht_expect_page(_metadata, "B", b.pid, addr_b, psize, &two);
-	EXPECT_EQ(pfn_of(_metadata, a.pid, addr_a),
-		  pfn_of(_metadata, b.pid, addr_b));
+	EXPECT_EQ(ht_pfn_of(_metadata, a.pid, addr_a),
+		  ht_pfn_of(_metadata, b.pid, addr_b));
 	ASSERT_EQ(0, ht_smaps_rollup_read(b.pid, &roll));
 	EXPECT_EQ(psize / HT_KB, roll.val[HT_SMAPS_SHARED_HUGETLB]);
 	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
 	stop_holder(_metadata, &b);
 	/* The survivor is the only mapper again: private once more. */
 	ht_expect_page(_metadata, "A after B exit", a.pid, addr_a, psize, &one);
-	pfn = pfn_of(_metadata, a.pid, addr_a);
+	pfn = ht_pfn_of(_metadata, a.pid, addr_a);
 	stop_holder(_metadata, &a);
 	expect_all_unmapped(_metadata, self, psize, pfn);
 }
@@ -228,7 +219,7 @@ TEST_F_TIMEOUT(smaps_shared, two_vmas_one_process, 300)
 	ASSERT_EQ(0, ht_smaps_rollup_read(a.pid, &roll));
 	EXPECT_EQ(2 * psize / HT_KB, roll.val[HT_SMAPS_SHARED_HUGETLB]);
 	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
-	pfn = pfn_of(_metadata, a.pid, addr);
+	pfn = ht_pfn_of(_metadata, a.pid, addr);
 	ASSERT_EQ(0, ht_holder_cmd(&a, HT_CMD_UNMAP, &r));
 	ASSERT_EQ(0, ht_status_read(a.pid, "HugetlbPages", &kb));
 	EXPECT_EQ(0, kb) TH_LOG("HugetlbPages after munmap of both VMAs");
@@ -313,8 +304,8 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 	ASSERT_EQ(0, r) TH_LOG("child's COW raised SIGBUS code %ld", (long)r);
 	ht_expect_page(_metadata, "parent after COW", 0, addr, psize, &own);
 	ht_expect_page(_metadata, "child after COW", c.pid, addr, psize, &own);
-	pfn_parent = pfn_of(_metadata, 0, addr);
-	pfn_child = pfn_of(_metadata, c.pid, addr);
+	pfn_parent = ht_pfn_of(_metadata, 0, addr);
+	pfn_child = ht_pfn_of(_metadata, c.pid, addr);
 	EXPECT_NE(pfn_parent, pfn_child);
 	EXPECT_EQ(free0 - 2, ht_free_pages(_metadata, psize, -1));
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
