@@ -32,6 +32,9 @@ vm_payload() { # dir
 	for p in $PROGRAMS; do
 		cp "$STATIC_BIN/$p" "$1/" || return 1
 	done
+	if [ "$STRESS" = 1 ]; then
+		cp "$TOP/build/static/stress/refcount_stress" "$1/" || return 1
+	fi
 	cp "$TOP/run_tests.sh" "$1/"
 	cp "$TOP/selftests/settings" "$1/settings"
 	printf '%s\n' "$CASES" >"$1/cases"
@@ -42,7 +45,7 @@ vm_payload() { # dir
 from=\$(sed -n 's/.*ht_from=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 cd /suite || exit 1
 export HT_ALLOW_DESTRUCTIVE=1 HT_PROGRAMS="$PROGRAMS"
-exec ./run_tests.sh --in-vm --timeout $TIMEOUT \$(tail -n +"\${from:-1}" cases)
+exec ./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) \$(tail -n +"\${from:-1}" cases)
 EOF
 	chmod +x "$1/guest-run"
 }
@@ -171,6 +174,7 @@ vm_main() {
 	if [ "$LIST" = 0 ] && [ -z "${HT_STATIC_BIN:-}" ]; then
 		set --
 		for p in $PROGRAMS; do set -- "$@" "build/static/selftests/$p"; done
+		[ "$STRESS" = 0 ] || set -- "$@" build/static/stress/refcount_stress
 		make -s -C "$TOP" "$@" >&2 || vm_die "static build failed (make static)"
 	fi
 	CASES=$(vm_cases)
