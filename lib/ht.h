@@ -44,6 +44,11 @@ int ht_parse_ulong(const char *s, unsigned long *val);
 /* Loose allocation of a whole /proc file; caller frees.  NULL + errno. */
 char *ht_slurp(const char *path, size_t *len);
 size_t ht_base_page_size(void);
+/*
+ * Running kernel older than @major.@minor?  For expectations that name a
+ * version boundary; every use says which kernel change moved it.
+ */
+bool ht_kernel_before(int major, int minor);
 
 /* ---- huge page sizes (hugetlb.c) ---- */
 /* Sizes in bytes from /sys/kernel/mm/hugepages, ascending. */

@@ -65,6 +65,8 @@ struct ht_expect {
 	unsigned long mapcount; /* kpagecount, head and tail */
 	unsigned long hugetlb_kb; /* status HugetlbPages */
 	int node; /* N<node>=1 in numa_maps; -1: not checked */
+	/* PM_MMAP_EXCLUSIVE when it is not simply !shared: 1 set, -1 clear */
+	int pm_exclusive;
 };
 
 #define KPF_ANON_BIT 12
@@ -111,7 +113,8 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 		return;
 	EXPECT_EQ(!e->anon, !!(o.pm & HT_PM_FILE))
 	TH_LOG("%s: pagemap PM_FILE", who);
-	EXPECT_EQ(!e->shared, !!(o.pm & HT_PM_MMAP_EXCLUSIVE))
+	EXPECT_EQ(e->pm_exclusive ? e->pm_exclusive > 0 : !e->shared,
+		  !!(o.pm & HT_PM_MMAP_EXCLUSIVE))
 	TH_LOG("%s: pagemap PM_MMAP_EXCLUSIVE", who);
 	EXPECT_EQ(0, o.pfn % npages)
 	TH_LOG("%s: head PFN %#llx not aligned", who,
