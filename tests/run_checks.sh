@@ -14,8 +14,13 @@ step() { # name command...
 	name=$1
 	shift
 	N=$((N + 1))
-	echo "# --- $name"
-	if "$@"; then
+	# One KTAP stream: a step's own output becomes diagnostics.
+	log=$(mktemp)
+	"$@" >"$log" 2>&1
+	rc=$?
+	sed 's/^/# /' "$log"
+	rm -f "$log"
+	if [ "$rc" = 0 ]; then
 		echo "ok $N $name"
 	else
 		FAILS=$((FAILS + 1))
