@@ -496,9 +496,11 @@ hw_corrupted_kb() {
 	awk '/^HardwareCorrupted:/ { print $2; f = 1 } END { if (!f) print 0 }' /proc/meminfo
 }
 
-# A poisoned huge page can never go back to the pool: destructive cases
-# (VM, --allow-destructive) may leave the pools larger by at most one huge
-# page per poisoned raw page.  Anything else is a real difference.
+# A poisoned huge page never goes back to the pool: a shared one stays
+# allocated (the pool cannot shrink), an anonymous one is dissolved (the
+# pool cannot grow back).  Destructive cases (VM, --allow-destructive) may
+# so move the pools by at most one huge page per poisoned raw page.
+# Anything else is a real difference.
 poisoned_explains() { # before after
 	poisoned=$((($(hw_corrupted_kb) - HWC0) / 4))
 	[ "$poisoned" -gt 0 ] || return 1
@@ -511,8 +513,8 @@ poisoned_explains() { # before after
 		*) echo bad; exit ;;
 		esac
 		was=$(grep -F "$f " "$1" | cut -d' ' -f2)
-		[ "$v" -gt "$was" ] || { echo bad; exit; }
-		echo $((v - was))
+		# In use for ever (shared, poisoned) or dissolved (anonymous).
+		if [ "$v" -gt "$was" ]; then echo $((v - was)); else echo $((was - v)); fi
 	done | awk '$1 == "bad" { bad = 1 } { s += $1 } END { print bad ? "bad" : s + 0 }')
 	[ "$extra" != bad ] || return 1
 	[ "$extra" -le "$poisoned" ] || return 1
