@@ -21,7 +21,7 @@ field() { awk -F'\t' -v c="fake_battery:$1" '$1 == c { print $'"$2"' }' "$WORK/r
 echo "TAP version 13"
 start=$(date +%s)
 "$TOP/run_tests.sh" --vm=debian-6.12 --vm-timeout 300 --results "$WORK/r" \
-	f.passes f.panics f.skips >"$WORK/out" 2>&1
+	f.passes f.panics f.skips f.warns >"$WORK/out" 2>&1
 rc=$?
 took=$(($(date +%s) - start))
 check "a run with a panicking case exits 1" [ "$rc" = 1 ]
@@ -30,10 +30,12 @@ check "the panicking case failed" [ "$(field f.panics 3)" = fail ]
 check "its reason names the dead guest" sh -c "echo '$(field f.panics 4)' | grep -q 'guest died'"
 check "the panic lines are attached" grep -q 'Kernel panic' "$WORK/r/latest/records.tsv"
 check "the case after the panic ran after a reboot" [ "$(field f.skips 3)" = skip ]
+check "the guest's log watch fails a case that logs a WARNING" [ "$(field f.warns 3)" = fail ]
+check "the WARNING line came back from the guest" grep -q 'injected by the runner' "$WORK/r/latest/records.tsv"
 check "results.json and junit.xml were written" [ -s "$WORK/r/latest/results.json" ] && [ -s "$WORK/r/latest/junit.xml" ]
 check "two boots happened" [ -f "$WORK/r/latest/console.2.log" ]
 check "within the timeout (took ${took}s)" [ "$took" -lt 300 ]
-check "the summary is the last line" [ "$(tail -n 1 "$WORK/out")" = "2 passed, 1 failed, 1 skipped" ]
+check "the summary is the last line" [ "$(tail -n 1 "$WORK/out")" = "2 passed, 2 failed, 1 skipped" ]
 [ "$FAILS" = 0 ] || sed 's/^/# /' "$WORK/out"
 
 # --matrix: one table of cases x kernels.
