@@ -5,14 +5,21 @@
 # the cost of the reverse-map walk (migration, hwpoison where they can run)
 # against the number of mappings, and writes
 #   results/bench-<UTC time>/{run-<mappings>.json,run-<mappings>.txt,figures.json,plot.svg}
+# When this host has fewer than 2 memory nodes (move_pages has nowhere to
+# go), the rmap-walk figures come from a qemu guest instead (bench_vm.sh:
+# debian-6.12, 2 nodes, hwpoison allowed), as vm-run-<mappings>.{json,txt}
+# in the same folder, printed and plotted as VM figures.
 # Speed figures are printed, never judged; the exit status is 1 only when a
-# run's own verdict is FAIL (wrong count, kernel complaint, leftovers).
+# run's own verdict is FAIL (wrong count, kernel complaint, leftovers) or the
+# guest died.
 #
 # Environment:
 #   BENCH_COUNTS   "PROCSxVMAS ..." (default: 1x1000 1x10000 2x50000 16x62500)
 #   BENCH_ARGS     extra refcount_stress options (e.g. "--populate read")
 #   RESULTS        results root (default: results/ next to this script's parent)
 #   HT_ALLOW_DESTRUCTIVE=1   also time hwpoison (the VM sets it)
+#   BENCH_VM       0: no VM part; 1: always; unset: when < 2 memory nodes
+#   BENCH_VM_*     the VM's counts, kernel, memory, timeout (see bench_vm.sh)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,8 +39,22 @@ for c in $counts; do
 	*) echo "bench: BENCH_COUNTS entry '$c' is not PROCSxVMAS" >&2; exit 2 ;;
 	esac
 done
+case ${BENCH_VM:-} in
+'' | 0 | 1) ;;
+*) echo "bench: BENCH_VM must be 0 or 1: $BENCH_VM" >&2; exit 2 ;;
+esac
 mkdir -p "$out" || exit 2
 echo "bench: results in $out"
+
+# Memory nodes: the nodes whose meminfo has MemTotal > 0 (one without NUMA).
+memory_nodes() {
+	n=0
+	for m in /sys/devices/system/node/node[0-9]*/meminfo; do
+		[ -r "$m" ] || continue
+		awk '/MemTotal:/ { exit !($4 > 0) }' "$m" && n=$((n + 1))
+	done
+	echo $((n > 0 ? n : 1))
+}
 
 fail=0
 for c in $counts; do
@@ -53,135 +74,269 @@ for c in $counts; do
 	[ "$rc" = 1 ] && grep -E '^verdict' "$out/run-$n.txt" | sed 's/^/bench:   /'
 done
 
-python3 - "$out" <<'EOF'
-import glob, json, math, os, sys
+nodes=$(memory_nodes)
+vm=${BENCH_VM:-}
+if [ -z "$vm" ]; then
+	if [ "$nodes" -lt 2 ]; then vm=1; else vm=0; fi
+fi
+vmnote=
+if [ "$vm" = 1 ]; then
+	[ -n "${BENCH_VM_COUNTS:-}" ] || BENCH_VM_COUNTS=$counts
+	export BENCH_VM_COUNTS
+	echo "bench: host has $nodes memory node(s): rmap-walk figures from a VM"
+	"$here/bench_vm.sh" "$out"
+	case $? in
+	0) ;;
+	1) fail=1; vmnote="the guest died or lost counts (see $out/vm-console.log)" ;;
+	*) vmnote="VM part did not run (bench_vm.sh setup failed)" ;;
+	esac
+elif [ -n "${BENCH_VM:-}" ]; then
+	vmnote="VM part skipped (BENCH_VM=0)"
+fi
 
-out = sys.argv[1]
-runs = []
-for f in glob.glob(os.path.join(out, "run-*.json")):
-    try:
-        with open(f) as fh:
-            runs.append(json.load(fh))
-    except (OSError, ValueError):
-        pass
-runs.sort(key=lambda r: r["stress"]["mappings"])
+python3 - "$out" "$vmnote" <<'EOF' || fail=1
+import glob, json, math, os, re, sys
 
-rows = []
-mig_skip = hwp_skip = None
-for r in runs:
-    m, h = r.get("migration"), r.get("hwpoison")
-    row = {
-        "mappings": r["stress"]["mappings"],
-        "processes": r["config"]["processes"],
-        "vmas_per_process": r["config"]["vmas_per_process"],
-        "rate": r["stress"]["rate"],
-        "baseline_rate": r["baseline"]["rate"],
-        "ratio_to_baseline": r["stress"]["ratio_to_baseline"],
-        "seconds": r["stress"]["seconds"],
-        "teardown_seconds": r["teardown"]["seconds"],
-        "kpagecount": (r.get("peak") or {}).get("kpagecount"),
-        "slab_delta_kb": (r.get("peak") or {}).get("slab_delta_kb"),
-        "pagetables_delta_kb": (r.get("peak") or {}).get("pagetables_delta_kb"),
-        "verdict": r["verdict"],
-        "migration_ms": None, "migratepages_ms": None, "hwpoison_ms": None,
-    }
-    if m and "skipped" not in m:
-        row["migration_ms"] = m["move_ms"]
-        row["migratepages_ms"] = m["migratepages_ms"]
-    elif m:
-        mig_skip = m["skipped"]
-    if h and "skipped" not in h:
-        row["hwpoison_ms"] = h["ms"]
-    elif h:
-        hwp_skip = h["skipped"]
-    rows.append(row)
+out, vmnote = sys.argv[1], sys.argv[2]
 
-fig = {"runs": rows, "migration_skipped": mig_skip, "hwpoison_skipped": hwp_skip}
+def load(pattern):
+    runs = []
+    for f in glob.glob(os.path.join(out, pattern)):
+        try:
+            with open(f) as fh:
+                runs.append(json.load(fh))
+        except (OSError, ValueError):
+            pass
+    runs.sort(key=lambda r: r["stress"]["mappings"])
+    return runs
+
+# A destructive run leaves its poisoned huge page allocated for ever, so
+# the pool cannot be put back: with hwpoison done, a FAIL whose only
+# failures are pool differences is not the stress failing.
+def poison_explained(r):
+    h = r.get("hwpoison") or {}
+    if r["verdict"] != "FAIL" or "ms" not in h:
+        return False
+    parts = [p.strip() for p in r.get("failures", "").split(";") if p.strip()]
+    return bool(parts) and all(
+        re.match(r"^(not restored: )?\w+ pool: [^;]*$", p) and "max_map_count" not in p
+        for p in parts)
+
+def rows_of(runs):
+    rows = []
+    skip = {"migration": None, "hwpoison": None}
+    for r in runs:
+        m, h = r.get("migration"), r.get("hwpoison")
+        verdict = r["verdict"]
+        if poison_explained(r):
+            verdict = "PASS (pool keeps the poisoned page)"
+        row = {
+            "mappings": r["stress"]["mappings"],
+            "processes": r["config"]["processes"],
+            "vmas_per_process": r["config"]["vmas_per_process"],
+            "rate": r["stress"]["rate"],
+            "baseline_rate": r["baseline"]["rate"],
+            "ratio_to_baseline": r["stress"]["ratio_to_baseline"],
+            "seconds": r["stress"]["seconds"],
+            "teardown_seconds": r["teardown"]["seconds"],
+            "kpagecount": (r.get("peak") or {}).get("kpagecount"),
+            "slab_delta_kb": (r.get("peak") or {}).get("slab_delta_kb"),
+            "pagetables_delta_kb": (r.get("peak") or {}).get("pagetables_delta_kb"),
+            "verdict": verdict,
+            "failures": r.get("failures", ""),
+            "migration_ms": None, "migratepages_ms": None, "hwpoison_ms": None,
+        }
+        if m and "skipped" not in m:
+            if m.get("errno", 0) == 0:
+                row["migration_ms"] = m["move_ms"]
+            if m["migratepages_ms"] >= 0:
+                row["migratepages_ms"] = m["migratepages_ms"]
+        elif m:
+            skip["migration"] = m["skipped"]
+        if h and "skipped" not in h:
+            row["hwpoison_ms"] = h["ms"]
+        elif h:
+            skip["hwpoison"] = h["skipped"]
+        rows.append(row)
+    return rows, skip
+
+host_runs, vm_runs = load("run-*.json"), load("vm-run-*.json")
+host_rows, host_skip = rows_of(host_runs)
+vm_rows, vm_skip = rows_of(vm_runs)
+host_kernel = os.uname().release
+vm_info = vm_runs[0]["vm"] if vm_runs else None
+vm_label = None
+if vm_info:
+    vm_label = "VM %s (%s, %s, %d nodes)" % (
+        vm_info["kernel_name"], vm_info["kernel"], vm_info["accel"], vm_info["nodes"])
+
+fig = {
+    # the host's figures stay at the top level, as before the VM part
+    "kernel": host_kernel,
+    "runs": host_rows,
+    "migration_skipped": host_skip["migration"],
+    "hwpoison_skipped": host_skip["hwpoison"],
+    "vm": None if not vm_runs else {
+        "kernel": vm_info["kernel"], "kernel_name": vm_info["kernel_name"],
+        "accel": vm_info["accel"], "nodes": vm_info["nodes"],
+        "runs": vm_rows,
+        "migration_skipped": vm_skip["migration"],
+        "hwpoison_skipped": vm_skip["hwpoison"],
+    },
+    "vm_note": vmnote or None,
+}
 with open(os.path.join(out, "figures.json"), "w") as fh:
     json.dump(fig, fh, indent=2)
 
-print("bench: %10s %5s %12s %12s %8s %12s %12s %12s" % (
-    "mappings", "procs", "maps/s", "baseline/s", "ratio", "migrate ms",
-    "migr.pages ms", "hwpoison ms"))
 fmt = lambda v: "-" if v is None else "%.3f" % v
-for r in rows:
-    print("bench: %10d %5d %12.0f %12.0f %8.2f %12s %12s %12s" % (
-        r["mappings"], r["processes"], r["rate"], r["baseline_rate"],
-        r["ratio_to_baseline"], fmt(r["migration_ms"]),
-        fmt(r["migratepages_ms"]), fmt(r["hwpoison_ms"])))
-if mig_skip:
-    print("bench: migration curve not available here: " + mig_skip)
-if hwp_skip:
-    print("bench: hwpoison curve not available here: " + hwp_skip)
+def table(title, rows):
+    print("bench: %s" % title)
+    print("bench: %10s %5s %12s %12s %8s %12s %13s %12s  %s" % (
+        "mappings", "procs", "maps/s", "baseline/s", "ratio", "migrate ms",
+        "migr.pages ms", "hwpoison ms", "verdict"))
+    for r in rows:
+        print("bench: %10d %5d %12.0f %12.0f %8.2f %12s %13s %12s  %s" % (
+            r["mappings"], r["processes"], r["rate"], r["baseline_rate"],
+            r["ratio_to_baseline"], fmt(r["migration_ms"]),
+            fmt(r["migratepages_ms"]), fmt(r["hwpoison_ms"]), r["verdict"]))
 
-# The plot: log-x mappings; y = rmap-walk times where they exist, else
-# the mapping rate (and the baseline's) so the page is never empty.
-series = []
-if any(r["migration_ms"] is not None for r in rows):
-    ylabel, title = "milliseconds", "reverse-map walk cost vs mappings of one huge page"
-    for key, name, col in (("migration_ms", "move_pages MOVE_ALL", "#c0392b"),
-                           ("migratepages_ms", "migratepages back", "#8e44ad"),
-                           ("hwpoison_ms", "MADV_HWPOISON", "#2471a3")):
-        pts = [(r["mappings"], r[key]) for r in rows if r[key] is not None and r[key] >= 0]
-        if pts:
-            series.append((name, col, pts))
-    note = ""
-else:
-    ylabel, title = "mappings per second", "mapping rate vs mappings of one huge page"
-    series.append(("stress (all processes)", "#c0392b",
-                   [(r["mappings"], r["rate"]) for r in rows if r["rate"] > 0]))
-    series.append(("single-process baseline", "#2471a3",
-                   [(r["mappings"], r["baseline_rate"]) for r in rows if r["baseline_rate"] > 0]))
-    note = "migration curve not available here" + (": " + mig_skip if mig_skip else "")
+table("host (%s)" % host_kernel, host_rows)
+if host_skip["migration"]:
+    print("bench: migration curve not available on the host: " + host_skip["migration"])
+if host_skip["hwpoison"]:
+    print("bench: hwpoison curve not available on the host: " + host_skip["hwpoison"])
+if vm_rows:
+    table(vm_label + " (rates under emulation: not comparable with the host's)", vm_rows)
+    if vm_skip["migration"]:
+        print("bench: migration curve not available in the VM: " + vm_skip["migration"])
+    if vm_skip["hwpoison"]:
+        print("bench: hwpoison curve not available in the VM: " + vm_skip["hwpoison"])
+    for r in vm_rows:
+        if r["verdict"].startswith("PASS ("):
+            print("bench: VM %d mappings: %s (%s)" % (r["mappings"], r["verdict"], r["failures"].strip()))
+if vmnote:
+    print("bench: " + vmnote)
 
-W, H, L, R, T, B = 760, 460, 90, 30, 50, 70
-pts = [p for s in series for p in s[2]]
-svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H),
-       '<rect width="100%" height="100%" fill="white"/>',
-       '<text x="%d" y="24" font-size="15" text-anchor="middle">%s</text>' % (W // 2, title)]
-if pts:
+# The plot.  Panel 1 (when any rmap-walk time exists, host or VM): time vs
+# mappings, log-log.  Panel 2 (always): the mapping rate and the baseline's.
+esc = lambda s: s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def xlab(d):
+    if d >= 1e6:
+        return "%dM" % (d // 1000000)
+    if d >= 1000:
+        return "%dk" % (d // 1000)
+    return "%d" % d
+
+def ylab(y):
+    for div, suf in ((1e6, "M"), (1e3, "k")):
+        if y >= div:
+            return "%.3g%s" % (y / div, suf)
+    return "%.3g" % y
+
+def panel(svg, top, W, H, title, ylabel, series, ylog, note=""):
+    L, R, T, B = 90, 30, 40, 60
+    svg.append('<text x="%d" y="%d" font-size="15" text-anchor="middle">%s</text>' % (W // 2, top + 24, esc(title)))
+    pts = [p for s in series for p in s[3]]
+    if not pts:
+        svg.append('<text x="%d" y="%d" text-anchor="middle">no runs produced figures</text>' % (W // 2, top + H // 2))
+        return
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
     x0 = 10 ** math.floor(math.log10(min(xs)))
     x1 = 10 ** math.ceil(math.log10(max(xs)))
     if x1 <= x0:
         x1 = x0 * 10
-    y1 = max(ys) * 1.1 or 1.0
+    if ylog:
+        y0 = 10 ** math.floor(math.log10(min(ys)))
+        y1 = 10 ** math.ceil(math.log10(max(ys)))
+        if y1 <= y0:
+            y1 = y0 * 10
+        fy = lambda y: (math.log10(y) - math.log10(y0)) / (math.log10(y1) - math.log10(y0))
+    else:
+        y0, y1 = 0.0, max(ys) * 1.1 or 1.0
+        fy = lambda y: y / y1
     px = lambda x: L + (math.log10(x) - math.log10(x0)) / (math.log10(x1) - math.log10(x0)) * (W - L - R)
-    py = lambda y: H - B - y / y1 * (H - T - B)
-    svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, H - B, W - R, H - B))
-    svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, T, L, H - B))
+    py = lambda y: top + H - B - fy(y) * (H - T - B)
+    bot = top + H - B
+    svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, bot, W - R, bot))
+    svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, top + T, L, bot))
     d = x0
     while d <= x1:
         x = px(d)
-        svg.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (x, T, x, H - B))
-        lab = "%dk" % (d // 1000) if d < 1e6 and d >= 1000 else ("%dM" % (d // 1000000) if d >= 1e6 else "%d" % d)
-        svg.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x, H - B + 18, lab))
+        svg.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (x, top + T, x, bot))
+        svg.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x, bot + 18, xlab(d)))
         d *= 10
-    for i in range(6):
-        y = y1 * i / 5
+    if ylog:
+        ticks = []
+        d = y0
+        while d <= y1 * 1.0001:
+            ticks.append(d)
+            d *= 10
+    else:
+        ticks = [y1 * i / 5 for i in range(6)]
+    for y in ticks:
         svg.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>' % (L, py(y), W - R, py(y)))
-        svg.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (L - 6, py(y) + 4, ("%.3g" % y)))
-    svg.append('<text x="%d" y="%d" text-anchor="middle">mappings of the page (log scale)</text>' % ((L + W - R) // 2, H - 30))
-    svg.append('<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">%s</text>' % ((T + H - B) // 2, (T + H - B) // 2, ylabel))
-    for i, (name, col, sp) in enumerate(series):
+        svg.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (L - 6, py(y) + 4, ylab(y)))
+    svg.append('<text x="%d" y="%d" text-anchor="middle">mappings of the page (log scale)</text>' % ((L + W - R) // 2, bot + 36))
+    cy = top + (T + H - B) // 2
+    svg.append('<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">%s</text>' % (cy, cy, esc(ylabel)))
+    for i, (name, col, dash, sp) in enumerate(series):
         sp = sorted(sp)
         if not sp:
             continue
-        svg.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
-            col, " ".join("%.1f,%.1f" % (px(x), py(y)) for x, y in sp)))
+        da = ' stroke-dasharray="6,4"' if dash else ""
+        svg.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>' % (
+            col, da, " ".join("%.1f,%.1f" % (px(x), py(y)) for x, y in sp)))
         for x, y in sp:
-            svg.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%d: %.4g</title></circle>' % (px(x), py(y), col, x, y))
-        svg.append('<rect x="%d" y="%d" width="14" height="3" fill="%s"/>' % (L + 12, T + 10 + 16 * i, col))
-        svg.append('<text x="%d" y="%d">%s</text>' % (L + 32, T + 15 + 16 * i, name))
-else:
-    svg.append('<text x="%d" y="%d" text-anchor="middle">no runs produced figures</text>' % (W // 2, H // 2))
-if note:
-    esc = note.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    svg.append('<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>' % (W // 2, H - 8, esc))
+            svg.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s, %d mappings: %.4g</title></circle>' % (
+                px(x), py(y), col, esc(name), x, y))
+        ly = top + T + 8 + 16 * i
+        svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"%s/>' % (L + 12, ly, L + 30, ly, col, da))
+        svg.append('<text x="%d" y="%d">%s</text>' % (L + 36, ly + 4, esc(name)))
+    if note:
+        svg.append('<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>' % (W // 2, bot + 52, esc(note)))
+
+walk = []
+for rows, who, dash in ((host_rows, "host", False), (vm_rows, vm_label, True)):
+    for key, name, col in (("migration_ms", "move_pages MOVE_ALL", "#c0392b"),
+                           ("migratepages_ms", "migratepages back", "#8e44ad"),
+                           ("hwpoison_ms", "MADV_HWPOISON", "#2471a3")):
+        pts = [(r["mappings"], r[key]) for r in rows if r[key] is not None and r[key] > 0]
+        if pts:
+            walk.append(("%s: %s" % (who, name), col, dash, pts))
+rate = [("host %s: stress (all processes)" % host_kernel, "#c0392b", False,
+         [(r["mappings"], r["rate"]) for r in host_rows if r["rate"] > 0]),
+        ("host %s: single-process baseline" % host_kernel, "#2471a3", False,
+         [(r["mappings"], r["baseline_rate"]) for r in host_rows if r["baseline_rate"] > 0])]
+if vm_rows:
+    rate += [(vm_label + ": stress", "#e59866", True,
+              [(r["mappings"], r["rate"]) for r in vm_rows if r["rate"] > 0]),
+             (vm_label + ": baseline", "#7fb3d5", True,
+              [(r["mappings"], r["baseline_rate"]) for r in vm_rows if r["baseline_rate"] > 0])]
+W, PH = 820, 460
+panels = []
+if walk:
+    who = sorted(set(s[0].split(":")[0] for s in walk))
+    panels.append(("reverse-map walk cost vs mappings of one huge page", "milliseconds (log scale)",
+                   walk, True, "source: " + ", ".join(who) + ("; TCG times are emulated, compare their growth, not their size"
+                                                              if vm_info and vm_info["accel"] == "tcg" else "")))
+rnote = ""
+if not walk:
+    rnote = "migration curve not available here" + (": " + host_skip["migration"] if host_skip["migration"] else "")
+    if vmnote:
+        rnote += "; " + vmnote
+# log y when the VM's emulated rates (an order of magnitude lower) are there
+panels.append(("mapping rate vs mappings of one huge page",
+               "mappings per second" + (" (log scale)" if vm_rows else ""),
+               rate, bool(vm_rows), rnote))
+svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, PH * len(panels)),
+       '<rect width="100%" height="100%" fill="white"/>']
+for i, (title, ylabel, series, ylog, note) in enumerate(panels):
+    panel(svg, i * PH, W, PH, title, ylabel, series, ylog, note)
 svg.append("</svg>")
 with open(os.path.join(out, "plot.svg"), "w") as fh:
     fh.write("\n".join(svg) + "\n")
 print("bench: wrote %s and %s" % (os.path.join(out, "figures.json"), os.path.join(out, "plot.svg")))
+sys.exit(1 if any(r["verdict"] == "FAIL" for r in host_rows + vm_rows) else 0)
 EOF
 exit $fail
