@@ -33,6 +33,7 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
                          debian-6.1, patched, or PATH[:MODDIR] to a bzImage
   --vm-nodes N           NUMA nodes with memory in the VM (default 2)
   --vm-timeout SECONDS   whole-VM timeout per boot (default 3600)
+  --vm-append ARGS       extra guest kernel command line arguments
   --matrix K1,K2,...     run in the VM on each kernel; print a table
 EOF
 }
@@ -45,7 +46,7 @@ die() {
 # ---- options ---------------------------------------------------------------
 LIST=0 BISECT=0 RESULTS_ROOT="$TOP/results" EXPECT="" TIMEOUT=""
 DESTRUCTIVE=0 STRESS=0 BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
-IN_VM=0 FILTERS=""
+IN_VM=0 FILTERS="" VM_APPEND=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h | --help) usage; exit 0 ;;
@@ -71,6 +72,9 @@ while [ $# -gt 0 ]; do
 	--vm-timeout) [ $# -ge 2 ] || die "--vm-timeout needs seconds"
 		VM_TIMEOUT=$2; shift ;;
 	--vm-timeout=*) VM_TIMEOUT=${1#*=} ;;
+	--vm-append) [ $# -ge 2 ] || die "--vm-append needs arguments"
+		VM_APPEND=$2; shift ;;
+	--vm-append=*) VM_APPEND=${1#*=} ;;
 	--matrix) [ $# -ge 2 ] || die "--matrix needs a kernel list"
 		MATRIX=$2; shift ;;
 	--matrix=*) MATRIX=${1#*=} ;;

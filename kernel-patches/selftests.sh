@@ -149,7 +149,13 @@ for k in $kernels; do
 	kinfo=$("$vm/kernel.sh" "$k") || die "kernel.sh $k failed"
 	kernel=$(printf '%s\n' "$kinfo" | sed -n 's/^KERNEL=//p')
 	moddir=$(printf '%s\n' "$kinfo" | sed -n 's/^MODDIR=//p')
-	n=$(printf '%s' "$k" | tr -c 'A-Za-z0-9._-' '_')
+	# a column name: the kernel's name, or for a path the bzImage's directory
+	case $k in
+	*/*) n=$(basename "$(dirname "${k%%:*}")") ;;
+	*) n=$k ;;
+	esac
+	n=$(printf '%s' "$n" | tr -c 'A-Za-z0-9._-' '_')
+	case " $names " in *" $n "*) n=$n.$(($(printf '%s' "$names" | wc -w) + 1)) ;; esac
 	names="$names $n"
 	"$vm/initramfs.sh" --payload "$out/payload" --out "$out/initrd.$n.gz" \
 		${moddir:+--modules "$moddir"} >"$out/initramfs.$n.log" 2>&1 ||

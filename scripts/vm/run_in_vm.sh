@@ -101,7 +101,8 @@ vm_run_one() { # kernel-name
 		str="$RUN_DIR/stream.$boot.log"
 		"$VMDIR/boot.sh" --kernel "$KIMG" --initrd "$RUN_DIR/initramfs.cpio.gz" \
 			--nodes "$VM_NODES" --timeout "$VM_TIMEOUT" \
-			--append "ht_from=$from" --console "$con" --stream "$str" \
+			--append "ht_from=$from${VM_APPEND:+ $VM_APPEND}" \
+			--console "$con" --stream "$str" \
 			>"$RUN_DIR/qemu.$boot.log" 2>&1
 		qrc=$?
 		echo "# vm: boot $boot from case $from: $(tail -n 1 "$RUN_DIR/qemu.$boot.log")"
