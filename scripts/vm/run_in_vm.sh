@@ -144,6 +144,7 @@ vm_run_one() { # kernel-name
 	done
 	if [ -s "$RUN_DIR/lost" ]; then
 		# The replay numbered its cases in a subshell of its own.
+		# shellcheck disable=SC2034 # emit() numbers from N
 		N=$(wc -l <"$RUN_DIR/records.tsv")
 		while read -r c; do
 			emit "$c" fail "never reported by the guest" 0 "" "" ""
