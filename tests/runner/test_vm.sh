@@ -33,6 +33,7 @@ check "the case after the panic ran after a reboot" [ "$(field f.skips 3)" = ski
 check "the guest's log watch fails a case that logs a WARNING" [ "$(field f.warns 3)" = fail ]
 check "the WARNING line came back from the guest" grep -q 'injected by the runner' "$WORK/r/latest/records.tsv"
 check "results.json and junit.xml were written" [ -s "$WORK/r/latest/results.json" ] && [ -s "$WORK/r/latest/junit.xml" ]
+check "ktap.log is well-formed KTAP" "$HERE/ktap_check.sh" "$WORK/r/latest/ktap.log"
 check "two boots happened" [ -f "$WORK/r/latest/console.2.log" ]
 check "within the timeout (took ${took}s)" [ "$took" -lt 300 ]
 check "the summary is the last line" [ "$(tail -n 1 "$WORK/out")" = "2 passed, 2 failed, 1 skipped" ]
