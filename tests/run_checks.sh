@@ -84,11 +84,8 @@ if [ "${HT_CHECK_VM:-1}" = 1 ]; then
 		step "patched kernel builds (make kernel)" make -s kernel
 		step "every patch builds alone, checkpatch clean (make kernel-check)" \
 			make -s kernel-check
-		# HVO off: Debian's 6.12.117 tree (patched or not) prints "Bad
-		# page state" when a vmemmap-optimised pool page is freed with
-		# DEBUG_VM on (kernel-patches/README.md, known problems).
 		step "battery in the VM on the patched kernel vs expected/" \
-			battery_vm patched --vm-append hugetlb_free_vmemmap=off
+			battery_vm patched
 	fi
 fi
 echo "1..$N"
