@@ -75,15 +75,7 @@ vm_run_one() { # kernel-name
 	KVER=$(echo "$info" | sed -n 's/^VERSION=//p')
 	[ -n "$KREL" ] || KREL=$(basename "$KIMG")
 	RUN_DIR="$RESULTS_ROOT/$(date -u +%Y%m%dT%H%M%SZ)-$KREL"
-	mkdir -p "$RUN_DIR" || vm_die "cannot create $RUN_DIR"
-	: >"$RUN_DIR/records.tsv"
-	EXPECT_FILE=""
-	if [ "$EXPECT" = auto ]; then
-		EXPECT_FILE="$TOP/expected/$K.txt"
-		[ -r "$EXPECT_FILE" ] || vm_die "--expect auto: no $EXPECT_FILE"
-	elif [ -n "$EXPECT" ]; then
-		EXPECT_FILE=$EXPECT
-	fi
+	open_run "$K"
 	vm_payload "$RUN_DIR/payload" || vm_die "cannot build the VM payload"
 	set -- ${KMOD:+--modules "$KMOD"}
 	"$VMDIR/initramfs.sh" --payload "$RUN_DIR/payload" \
