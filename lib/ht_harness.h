@@ -18,16 +18,36 @@
 	unsigned long psize; \
 	enum ht_gran gran
 
-#define HT_ADD_VARIANTS(fix)                                       \
+#define HT_ADD_VARIANTS_2M(fix)                                    \
 	FIXTURE_VARIANT_ADD(fix, huge_2M){ .psize = 2 * HT_MB,     \
 					   .gran = HT_GRAN_HUGE }; \
-	FIXTURE_VARIANT_ADD(fix, hgm_2M){ .psize = 2 * HT_MB,      \
-					  .gran = HT_GRAN_HGM };   \
+	FIXTURE_VARIANT_ADD(fix, hgm_2M)                           \
+	{                                                          \
+		.psize = 2 * HT_MB, .gran = HT_GRAN_HGM            \
+	}
+
+#define HT_ADD_VARIANTS_1G(fix)                                    \
 	FIXTURE_VARIANT_ADD(fix, huge_1G){ .psize = HT_GB,         \
 					   .gran = HT_GRAN_HUGE }; \
 	FIXTURE_VARIANT_ADD(fix, hgm_1G)                           \
 	{                                                          \
 		.psize = HT_GB, .gran = HT_GRAN_HGM                \
+	}
+
+#define HT_ADD_VARIANTS(fix)     \
+	HT_ADD_VARIANTS_2M(fix); \
+	HT_ADD_VARIANTS_1G(fix)
+
+/*
+ * Scenarios HGM cannot apply to (MAP_PRIVATE, anonymous) or that only
+ * exist at HGM granularity: a variant struct with `unsigned long psize`
+ * and one variant per size, named <prefix>_2M and <prefix>_1G.
+ */
+#define HT_ADD_SIZE_VARIANTS(fix, prefix)                            \
+	FIXTURE_VARIANT_ADD(fix, prefix##_2M){ .psize = 2 * HT_MB }; \
+	FIXTURE_VARIANT_ADD(fix, prefix##_1G)                        \
+	{                                                            \
+		.psize = HT_GB                                       \
 	}
 
 /*

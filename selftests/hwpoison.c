@@ -391,10 +391,7 @@ FIXTURE_VARIANT(hwp_shared)
 };
 
 /* 2 MiB only: see hwp_shared_1G. */
-FIXTURE_VARIANT_ADD(hwp_shared, huge_2M){ .psize = 2 * HT_MB,
-					  .gran = HT_GRAN_HUGE };
-FIXTURE_VARIANT_ADD(hwp_shared, hgm_2M){ .psize = 2 * HT_MB,
-					 .gran = HT_GRAN_HGM };
+HT_ADD_VARIANTS_2M(hwp_shared);
 
 FIXTURE_SETUP(hwp_shared)
 {
@@ -452,10 +449,7 @@ FIXTURE_VARIANT(hwp_shared_1G)
 	HT_VARIANT_FIELDS;
 };
 
-FIXTURE_VARIANT_ADD(hwp_shared_1G, huge_1G){ .psize = HT_GB,
-					     .gran = HT_GRAN_HUGE };
-FIXTURE_VARIANT_ADD(hwp_shared_1G, hgm_1G){ .psize = HT_GB,
-					    .gran = HT_GRAN_HGM };
+HT_ADD_VARIANTS_1G(hwp_shared_1G);
 
 FIXTURE_SETUP(hwp_shared_1G)
 {
@@ -486,10 +480,7 @@ FIXTURE_VARIANT(hwp_soft)
 	HT_VARIANT_FIELDS;
 };
 
-FIXTURE_VARIANT_ADD(hwp_soft, huge_2M){ .psize = 2 * HT_MB,
-					.gran = HT_GRAN_HUGE };
-FIXTURE_VARIANT_ADD(hwp_soft, hgm_2M){ .psize = 2 * HT_MB,
-				       .gran = HT_GRAN_HGM };
+HT_ADD_VARIANTS_2M(hwp_soft);
 
 FIXTURE_SETUP(hwp_soft)
 {
@@ -639,8 +630,7 @@ FIXTURE_VARIANT(hwp_private)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(hwp_private, huge_2M){ .psize = 2 * HT_MB };
-FIXTURE_VARIANT_ADD(hwp_private, huge_1G){ .psize = HT_GB };
+HT_ADD_SIZE_VARIANTS(hwp_private, huge);
 
 FIXTURE_SETUP(hwp_private)
 {

@@ -378,10 +378,7 @@ FIXTURE_VARIANT(mig_shared_2M)
 	HT_VARIANT_FIELDS;
 };
 
-FIXTURE_VARIANT_ADD(mig_shared_2M, huge_2M){ .psize = 2 * HT_MB,
-					     .gran = HT_GRAN_HUGE };
-FIXTURE_VARIANT_ADD(mig_shared_2M, hgm_2M){ .psize = 2 * HT_MB,
-					    .gran = HT_GRAN_HGM };
+HT_ADD_VARIANTS_2M(mig_shared_2M);
 
 FIXTURE_SETUP(mig_shared_2M)
 {
@@ -685,8 +682,7 @@ FIXTURE_VARIANT(mig_private)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(mig_private, huge_2M){ .psize = 2 * HT_MB };
-FIXTURE_VARIANT_ADD(mig_private, huge_1G){ .psize = HT_GB };
+HT_ADD_SIZE_VARIANTS(mig_private, huge);
 
 FIXTURE_SETUP(mig_private)
 {

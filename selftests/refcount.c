@@ -408,8 +408,7 @@ FIXTURE_VARIANT(refcount_limit)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(refcount_limit, huge_2M){ .psize = 2 * HT_MB };
-FIXTURE_VARIANT_ADD(refcount_limit, huge_1G){ .psize = HT_GB };
+HT_ADD_SIZE_VARIANTS(refcount_limit, huge);
 
 FIXTURE_SETUP(refcount_limit)
 {

@@ -241,8 +241,7 @@ FIXTURE_VARIANT(smaps_private)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(smaps_private, huge_2M){ .psize = 2 * HT_MB };
-FIXTURE_VARIANT_ADD(smaps_private, huge_1G){ .psize = HT_GB };
+HT_ADD_SIZE_VARIANTS(smaps_private, huge);
 
 FIXTURE_SETUP(smaps_private)
 {

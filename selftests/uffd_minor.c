@@ -93,8 +93,7 @@ FIXTURE_VARIANT(minor)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(minor, huge_2M){ .psize = 2 * HT_MB };
-FIXTURE_VARIANT_ADD(minor, huge_1G){ .psize = HT_GB };
+HT_ADD_SIZE_VARIANTS(minor, huge);
 
 FIXTURE_SETUP(minor)
 {
@@ -292,8 +291,7 @@ FIXTURE_VARIANT(hgm_api)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(hgm_api, hgm_2M){ .psize = 2 * HT_MB };
-FIXTURE_VARIANT_ADD(hgm_api, hgm_1G){ .psize = HT_GB };
+HT_ADD_SIZE_VARIANTS(hgm_api, hgm);
 
 FIXTURE_SETUP(hgm_api)
 {
