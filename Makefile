@@ -27,7 +27,7 @@ LDLIBS := -lnuma -pthread
 
 LIB_SRCS := $(wildcard lib/*.c)
 SELFTESTS := smaps_accounting migration hwpoison uffd_minor refcount
-STRESS := refcount_stress
+STRESS := refcount_stress continue_rate
 UNIT := parse_test
 PROGS := $(SELFTESTS:%=$(B)/selftests/%) $(STRESS:%=$(B)/stress/%)
 STATIC_PROGS := $(SELFTESTS:%=$(B)/static/selftests/%) \

@@ -9,6 +9,11 @@
 # go), the rmap-walk figures come from a qemu guest instead (bench_vm.sh:
 # debian-6.12, 2 nodes, hwpoison allowed), as vm-run-<mappings>.{json,txt}
 # in the same folder, printed and plotted as VM figures.
+# Then the continue figure (continue_rate): 4 KiB UFFDIO_CONTINUE on a 2 MiB
+# hugetlb page split by HGM vs on shmem 4 KiB pages, on the host (whose
+# kernel has no HGM: hgm skips) and in a guest of the patched kernel
+# (bench_vm.sh --continue), as continue-host.{json,txt} and
+# vm-continue.{json,txt}, one summary line per side.
 # Speed figures are printed, never judged; the exit status is 1 only when a
 # run's own verdict is FAIL (wrong count, kernel complaint, leftovers) or the
 # guest died.
@@ -20,11 +25,17 @@
 #   HT_ALLOW_DESTRUCTIVE=1   also time hwpoison (the VM sets it)
 #   BENCH_VM       0: no VM part; 1: always; unset: when < 2 memory nodes
 #   BENCH_VM_*     the VM's counts, kernel, memory, timeout (see bench_vm.sh)
+#   BENCH_CONTINUE 0: no continue figure; host: the host's only; 1 (default):
+#                  host and the patched kernel's VM (skipped with a note when
+#                  it is not built)
+#   BENCH_CONTINUE_ARGS, BENCH_CONTINUE_*   continue_rate options; the VM's
+#                  kernel, memory, timeout (see bench_vm.sh)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 bin=${STRESS_BIN:-$top/build/stress/refcount_stress}
+cbin=$top/build/stress/continue_rate
 counts=${BENCH_COUNTS:-"1x1000 1x10000 2x50000 16x62500"}
 root=${RESULTS:-$top/results}
 out=$root/bench-$(date -u +%Y%m%dT%H%M%SZ)
@@ -43,6 +54,15 @@ case ${BENCH_VM:-} in
 '' | 0 | 1) ;;
 *) echo "bench: BENCH_VM must be 0 or 1: $BENCH_VM" >&2; exit 2 ;;
 esac
+cont=${BENCH_CONTINUE:-1}
+case $cont in
+0 | 1 | host) ;;
+*) echo "bench: BENCH_CONTINUE must be 0, 1 or host: $cont" >&2; exit 2 ;;
+esac
+if [ "$cont" != 0 ] && [ ! -x "$cbin" ]; then
+	echo "bench: $cbin not built (run make)" >&2
+	exit 2
+fi
 mkdir -p "$out" || exit 2
 echo "bench: results in $out"
 
@@ -94,10 +114,40 @@ elif [ -n "${BENCH_VM:-}" ]; then
 	vmnote="VM part skipped (BENCH_VM=0)"
 fi
 
-python3 - "$out" "$vmnote" <<'EOF' || fail=1
+# The continue figure: the host's kernel has no HGM (its hgm line skips),
+# the patched kernel's guest has.  A patched kernel that was never built is
+# a note, not a failure.
+cnote=
+if [ "$cont" != 0 ]; then
+	# shellcheck disable=SC2086 # BENCH_CONTINUE_ARGS is a list of options
+	nice -n 10 "$cbin" --json "$out/continue-host.json" \
+		${BENCH_CONTINUE_ARGS:-} >"$out/continue-host.txt" 2>&1
+	rc=$?
+	case $rc in
+	0) v_="pass" ;;
+	4) v_="skip: $(head -n1 "$out/continue-host.txt")" ;;
+	*) v_="FAIL (exit $rc)"; fail=1 ;;
+	esac
+	echo "bench: continue_rate (host): $v_"
+fi
+if [ "$cont" = 1 ]; then
+	ck=${BENCH_CONTINUE_KERNEL:-patched}
+	if ! kerr=$("$top/scripts/vm/kernel.sh" "$ck" 2>&1 >/dev/null); then
+		cnote="VM part skipped: $(echo "${kerr:-kernel.sh $ck failed}" | tail -n 1)"
+	else
+		"$here/bench_vm.sh" --continue "$out"
+		case $? in
+		0) ;;
+		1) fail=1; cnote="the guest died (see $out/vm-continue-console.log)" ;;
+		*) cnote="VM part did not run (bench_vm.sh --continue setup failed)" ;;
+		esac
+	fi
+fi
+
+python3 - "$out" "$vmnote" "$cnote" <<'EOF' || fail=1
 import glob, json, math, os, re, sys
 
-out, vmnote = sys.argv[1], sys.argv[2]
+out, vmnote, cnote = sys.argv[1], sys.argv[2], sys.argv[3]
 
 def load(pattern):
     runs = []
@@ -170,6 +220,45 @@ if vm_info:
     vm_label = "VM %s (%s, %s, %d nodes)" % (
         vm_info["kernel_name"], vm_info["kernel"], vm_info["accel"], vm_info["nodes"])
 
+# The continue figure: one line per side, from continue_rate's JSON (or
+# its one-line skip when it wrote none).
+def cont_side(name):
+    try:
+        with open(os.path.join(out, name + ".json")) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(out, name + ".txt")) as fh:
+            return {"note": fh.readline().strip()}
+    except OSError:
+        return None
+
+def cont_line(r):
+    if "note" in r:
+        return r["note"]
+    def op(x):
+        if "skipped" in x:
+            # the probe's reason up to its detail: "kernel has no HGM for 2048 kB pages"
+            return "skip (%s)" % x["skipped"].split(": ")[0]
+        if x.get("median_ns") is None:
+            return "no figure"
+        rate = x["ops_per_s"]
+        rate = "%.3gM" % (rate / 1e6) if rate >= 1e6 else "%.3gk" % (rate / 1e3)
+        return "%.3g us/op (%s/s)" % (x["median_ns"] / 1e3, rate)
+    line = "hgm 2 MiB %s vs shmem %s, huge 2 MiB %s; kernel %s" % (
+        op(r["hgm"]), op(r["shmem"]), op(r["huge"]), r["kernel"])
+    if r["verdict"] != "PASS":
+        line += "; %s: %s" % (r["verdict"], r["failures"].strip())
+    return line
+
+cont = {"note": cnote or None}
+for side, name in (("host", "continue-host"), ("vm", "vm-continue")):
+    r = cont_side(name)
+    cont[side] = None if r is None else dict(
+        {k: r.get(k) for k in ("kernel", "verdict", "failures", "vm", "note") if k in r},
+        **{k: r[k] for k in ("hgm", "huge", "shmem") if k in r})
+
 fig = {
     # the host's figures stay at the top level, as before the VM part
     "kernel": host_kernel,
@@ -184,6 +273,7 @@ fig = {
         "hwpoison_skipped": vm_skip["hwpoison"],
     },
     "vm_note": vmnote or None,
+    "continue": cont,
 }
 with open(os.path.join(out, "figures.json"), "w") as fh:
     json.dump(fig, fh, indent=2)
@@ -216,6 +306,14 @@ if vm_rows:
             print("bench: VM %d mappings: %s (%s)" % (r["mappings"], r["verdict"], r["failures"].strip()))
 if vmnote:
     print("bench: " + vmnote)
+if cont["host"]:
+    print("bench: continue 4 KiB (host): " + cont_line(cont["host"]))
+if cont["vm"]:
+    v = cont["vm"].get("vm") or {}
+    print("bench: continue 4 KiB (VM %s, %s): %s" % (
+        v.get("kernel_name", "?"), v.get("accel", "?"), cont_line(cont["vm"])))
+elif cnote:
+    print("bench: continue 4 KiB (VM): " + cnote)
 
 # The plot.  Panel 1 (when any rmap-walk time exists, host or VM): time vs
 # mappings, log-log.  Panel 2 (always): the mapping rate and the baseline's.
@@ -337,6 +435,8 @@ svg.append("</svg>")
 with open(os.path.join(out, "plot.svg"), "w") as fh:
     fh.write("\n".join(svg) + "\n")
 print("bench: wrote %s and %s" % (os.path.join(out, "figures.json"), os.path.join(out, "plot.svg")))
-sys.exit(1 if any(r["verdict"] == "FAIL" for r in host_rows + vm_rows) else 0)
+sys.exit(1 if any(r["verdict"] == "FAIL" for r in host_rows + vm_rows) or
+         any(c and c.get("verdict") not in (None, "PASS") for c in (cont["host"], cont["vm"]))
+         else 0)
 EOF
 exit $fail

@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# bench_vm.sh OUTDIR: the rmap-walk half of `make bench` in a qemu guest with
-# 2 NUMA nodes and CONFIG_MEMORY_FAILURE (scripts/vm/), for hosts where
-# move_pages has nowhere to go or MADV_HWPOISON does not exist.
+# bench_vm.sh [--continue] OUTDIR: the rmap-walk half of `make bench` in a
+# qemu guest with 2 NUMA nodes and CONFIG_MEMORY_FAILURE (scripts/vm/), for
+# hosts where move_pages has nowhere to go or MADV_HWPOISON does not exist.
+# With --continue: continue_rate (4 KiB UFFDIO_CONTINUE, HGM vs shmem) once,
+# in a 1-node guest of the suite's patched kernel, which has HGM.
 #
 # Builds build/static/stress/refcount_stress, boots it with a busybox
 # guest-run that runs every count with --migrate --hwpoison --json (with
@@ -11,6 +13,8 @@
 #   vm-run-<mappings>.txt    its text report
 #   vm-console.log, vm-stream.log, vm-qemu.log   the raw guest output
 # bench.sh reads the vm-run-*.json beside its own run-*.json.
+# --continue writes vm-continue.{json,txt} and vm-continue-{console,stream,
+# qemu}.log instead.
 #
 # Environment:
 #   BENCH_VM_COUNTS   "PROCSxVMAS ..." (default: 1x1000 1x10000 2x50000 16x62500)
@@ -18,6 +22,11 @@
 #   BENCH_VM_MEM_MB   guest memory, split over 2 nodes (default: 6144)
 #   BENCH_VM_TIMEOUT  seconds before the guest is killed (default: 1200)
 #   BENCH_ARGS        extra refcount_stress options, as for bench.sh
+# and with --continue:
+#   BENCH_CONTINUE_KERNEL   a scripts/vm/kernel.sh name (default: patched)
+#   BENCH_CONTINUE_ARGS     extra continue_rate options (e.g. "--pages 64")
+#   BENCH_CONTINUE_MEM_MB   guest memory, one node (default: 3072)
+#   BENCH_CONTINUE_TIMEOUT  seconds before the guest is killed (default: 600)
 # Exit: 0 the guest ran every count (whatever the verdicts: bench.sh judges
 # them), 1 the guest died or lost a count, 2 setup failed (build, kernel, qemu).
 set -u
@@ -26,29 +35,54 @@ me=bench_vm.sh
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 vmdir=$top/scripts/vm
-counts=${BENCH_VM_COUNTS:-"1x1000 1x10000 2x50000 16x62500"}
-kname=${BENCH_VM_KERNEL:-debian-6.12}
-mem=${BENCH_VM_MEM_MB:-6144}
-tmo=${BENCH_VM_TIMEOUT:-1200}
 
 die() {
 	echo "$me: $*" >&2
 	exit 2
 }
 
-[ $# -eq 1 ] || die "usage: bench_vm.sh OUTDIR"
+mode=refcount
+if [ "${1:-}" = --continue ]; then
+	mode='continue'
+	shift
+fi
+[ $# -eq 1 ] || die "usage: bench_vm.sh [--continue] OUTDIR"
 out=$1
 [ -d "$out" ] || die "$out is not a directory"
-for c in $counts; do
-	case $c in
-	[0-9]*x[0-9]*) ;;
-	*) die "BENCH_VM_COUNTS entry '$c' is not PROCSxVMAS" ;;
-	esac
-done
+# Per mode: the program, the guest, the files: <logpre>{console,stream,
+# qemu}.log and <runfmt>.{json,txt} per run ({n}: its mappings).  The
+# continue figure is one run: "counts" is the placeholder 1.
+if [ "$mode" = continue ]; then
+	prog=continue_rate
+	counts=1
+	args=${BENCH_CONTINUE_ARGS:-}
+	kname=${BENCH_CONTINUE_KERNEL:-patched}
+	nodes=1
+	mem=${BENCH_CONTINUE_MEM_MB:-3072}
+	tmo=${BENCH_CONTINUE_TIMEOUT:-600}
+	logpre=vm-continue-
+	runfmt=vm-continue
+else
+	prog=refcount_stress
+	counts=${BENCH_VM_COUNTS:-"1x1000 1x10000 2x50000 16x62500"}
+	args=${BENCH_ARGS:-}
+	kname=${BENCH_VM_KERNEL:-debian-6.12}
+	nodes=2
+	mem=${BENCH_VM_MEM_MB:-6144}
+	tmo=${BENCH_VM_TIMEOUT:-1200}
+	logpre=vm-
+	runfmt='vm-run-{n}'
+	for c in $counts; do
+		case $c in
+		[0-9]*x[0-9]*) ;;
+		*) die "BENCH_VM_COUNTS entry '$c' is not PROCSxVMAS" ;;
+		esac
+	done
+fi
 command -v qemu-system-x86_64 >/dev/null ||
 	die "qemu-system-x86_64 not installed (make deps)"
 
-nice -n 10 make -s -C "$top" build/static/stress/refcount_stress >&2 ||
+nice -n 10 make -s -C "$top" "build/static/stress/$prog" >&2 ||
 	die "static build failed (make static)"
 info=$("$vmdir/kernel.sh" "$kname") || die "kernel.sh $kname failed"
 kimg=$(echo "$info" | sed -n 's/^KERNEL=//p')
@@ -68,7 +102,7 @@ trap 'exit 143' TERM HUP
 
 pay=$work/payload
 mkdir -p "$pay/bin" "$pay/lib"
-cp "$top/build/static/stress/refcount_stress" "$pay/" || die "cannot copy refcount_stress"
+cp "$top/build/static/stress/$prog" "$pay/" || die "cannot copy $prog"
 
 # numastat(8) and migratepages(8) (the stress's cross-check and its
 # "migratepages back" figure) are dynamic: carry them with their libraries
@@ -76,6 +110,7 @@ cp "$top/build/static/stress/refcount_stress" "$pay/" || die "cannot copy refcou
 # reports them as unavailable (migratepages_ms -1), nothing else changes.
 ld=/lib64/ld-linux-x86-64.so.2
 for t in numastat migratepages; do
+	[ "$mode" = refcount ] || break
 	p=$(command -v "$t" 2>/dev/null) || continue
 	[ -r "$ld" ] || break
 	cp "$p" "$pay/lib/$t.bin" || continue
@@ -103,16 +138,23 @@ nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
 echo 3 >/proc/sys/kernel/printk
 echo "#@BENCH-GUEST kernel=$rel nodes=$nodes"
 EOF
-	printf 'args="%s"\n' "${BENCH_ARGS:-}"
+	printf 'args="%s"\n' "$args"
 	printf 'counts="%s"\n' "$counts"
+	printf 'mode=%s\n' "$mode"
 	cat <<'EOF'
 for c in $counts; do
-	p=${c%x*} v=${c#*x}
-	n=$((p * v))
 	t0=$(date +%s)
-	# shellcheck disable=SC2086
-	./refcount_stress -p "$p" -v "$v" --migrate --hwpoison \
-		--json /tmp/run-$n.json $args >/tmp/run-$n.txt 2>&1
+	if [ "$mode" = continue ]; then
+		n=$c
+		# shellcheck disable=SC2086
+		./continue_rate --json /tmp/run-$n.json $args >/tmp/run-$n.txt 2>&1
+	else
+		p=${c%x*} v=${c#*x}
+		n=$((p * v))
+		# shellcheck disable=SC2086
+		./refcount_stress -p "$p" -v "$v" --migrate --hwpoison \
+			--json /tmp/run-$n.json $args >/tmp/run-$n.txt 2>&1
+	fi
 	rc=$?
 	t1=$(date +%s)
 	echo "#@BENCH-BEGIN $n rc=$rc seconds=$((t1 - t0)) kernel=$rel"
@@ -132,14 +174,19 @@ set -- ${kmod:+--modules "$kmod"}
 	2>"$work/initramfs.log" ||
 	die "initramfs build failed: $(tail -n 1 "$work/initramfs.log")"
 
-con=$out/vm-console.log
-str=$out/vm-stream.log
+con=$out/${logpre}console.log
+str=$out/${logpre}stream.log
+qlog=$out/${logpre}qemu.log
 ncounts=$(echo "$counts" | wc -w)
-echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, counts $counts (timeout ${tmo}s)"
+if [ "$mode" = continue ]; then
+	echo "bench: VM: $kname ($krel), 1 node, ${mem} MiB, continue_rate${args:+ $args} (timeout ${tmo}s)"
+else
+	echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, counts $counts (timeout ${tmo}s)"
+fi
 nice -n 10 "$vmdir/boot.sh" --kernel "$kimg" --initrd "$work/initrd.gz" \
-	--nodes 2 --mem-mb "$mem" --cpus 2 --append mitigations=off \
+	--nodes "$nodes" --mem-mb "$mem" --cpus 2 --append mitigations=off \
 	--timeout "$tmo" --console "$con" --stream "$str" \
-	>"$out/vm-qemu.log" 2>&1 &
+	>"$qlog" 2>&1 &
 qpid=$!
 # Progress: one line per finished count.
 seen=0
@@ -149,23 +196,27 @@ while kill -0 "$qpid" 2>/dev/null; do
 	while [ "${now:-0}" -gt "$seen" ]; do
 		seen=$((seen + 1))
 		grep -a '^#@BENCH-BEGIN ' "$str" | sed -n "${seen}p" |
-			awk -v k="$ncounts" -v i="$seen" \
-				'{ sub(/rc=/, "", $3); sub(/seconds=/, "", $4); printf "bench: VM %d/%d: %8d mappings: exit %s, %s s in the guest (verdicts below)\n", i, k, $2, $3, $4 }'
+			awk -v k="$ncounts" -v i="$seen" -v mode="$mode" \
+				'{ sub(/rc=/, "", $3); sub(/seconds=/, "", $4)
+				   if (mode == "continue") printf "bench: VM: continue_rate: exit %s, %s s in the guest\n", $3, $4
+				   else printf "bench: VM %d/%d: %8d mappings: exit %s, %s s in the guest (verdicts below)\n", i, k, $2, $3, $4 }'
 	done
 done
 wait "$qpid"
 qrc=$?
 qpid=
-echo "bench: VM: $(tail -n 1 "$out/vm-qemu.log")"
+echo "bench: VM: $(tail -n 1 "$qlog")"
 
-# Split the stream: vm-run-<n>.json (with where it ran) and vm-run-<n>.txt.
-python3 - "$str" "$out" "$kname" "$krel" <<'EOF'
+# Split the stream: vm-run-<n>.json (with where it ran) and vm-run-<n>.txt
+# (vm-continue.{json,txt} with --continue).
+python3 - "$str" "$out" "$kname" "$krel" "$qlog" "$runfmt" "$nodes" <<'EOF'
 import json, os, re, sys
 
-stream, out, kname, krel = sys.argv[1:5]
+stream, out, kname, krel, qlog, runfmt = sys.argv[1:7]
+nodes = int(sys.argv[7])
 accel = "?"
 try:
-    with open(os.path.join(out, "vm-qemu.log")) as fh:
+    with open(qlog) as fh:
         m = re.search(r"accel=(\w+)", fh.read())
         accel = m.group(1) if m else accel
 except OSError:
@@ -189,7 +240,8 @@ for line in lines:
         part = js
     elif line.startswith("#@BENCH-END "):
         n = cur["n"]
-        with open(os.path.join(out, "vm-run-%d.txt" % n), "w") as fh:
+        name = runfmt.format(n=n)
+        with open(os.path.join(out, name + ".txt"), "w") as fh:
             fh.write("\n".join(txt) + "\n")
         try:
             r = json.loads("\n".join(js))
@@ -197,14 +249,14 @@ for line in lines:
             r = None
         if r is not None:
             r["vm"] = {"kernel": cur["kernel"], "kernel_name": kname,
-                       "release": krel, "accel": accel, "nodes": 2,
+                       "release": krel, "accel": accel, "nodes": nodes,
                        "exit": cur["rc"], "guest_seconds": cur["seconds"]}
-            with open(os.path.join(out, "vm-run-%d.json" % n), "w") as fh:
+            with open(os.path.join(out, name + ".json"), "w") as fh:
                 json.dump(r, fh, indent=2)
                 fh.write("\n")
         else:
-            print("bench: VM %d mappings: no JSON (exit %d): %s" % (
-                n, cur["rc"], (txt[-1] if txt else "no output")))
+            print("bench: VM %s: no JSON (exit %d): %s" % (
+                name, cur["rc"], (txt[-1] if txt else "no output")))
         cur = part = None
     elif part is not None:
         part.append(line)
@@ -214,7 +266,7 @@ got=$(grep -ac '^#@BENCH-END ' "$str")
 if ! grep -aq '^#@GUEST-EXIT' "$str" || [ "$got" -lt "$ncounts" ]; then
 	why="qemu exit $qrc"
 	[ "$qrc" = 124 ] && why="timeout ${tmo}s"
-	echo "bench: VM: the guest finished $got of $ncounts counts ($why); console: $con"
+	echo "bench: VM: the guest finished $got of $ncounts runs ($why); console: $con"
 	tr -d '\r' <"$con" | grep -aE 'Kernel panic|BUG|Oops|Out of memory|RIP:' |
 		head -n 5 | sed 's/^/bench:   /'
 	exit 1
