@@ -368,8 +368,9 @@ run_case() {
 # ---- expected outcomes -----------------------------------------------------
 # Lines: "<verdict> <glob> [reason substring]"; first match wins; no match
 # means pass.  A deviation turns the case into a failure.  Verdicts: pass,
-# skip (reason must contain the text), xfail (must fail), flaky (a known
-# nondeterministic kernel bug: pass, or fail with the text in the reason).
+# skip (reason must contain the text), xfail (must fail, saying one of the
+# texts if given), flaky (a known nondeterministic kernel bug: pass, or fail
+# with one of the texts in the reason).
 apply_expect() { # name
 	[ -n "$EXPECT_FILE" ] || return 0
 	want=pass
@@ -385,7 +386,15 @@ apply_expect() { # name
 	done <"$EXPECT_FILE"
 	case "$want:$V" in
 	pass:pass | skip:skip | xfail:xfail | flaky:pass) ;;
-	xfail:fail) V=xfail; R="expected failure: $R" ;;
+	xfail:fail)
+		# A known failure must fail the known way, if a text is named.
+		if [ -z "$want_reason" ] || reason_has_one_of "$R" "$want_reason"; then
+			V=xfail
+			R="expected failure: $R"
+		else
+			R="expected failure failed differently than expected ('$want_reason'): $R"
+		fi
+		return 0 ;;
 	flaky:fail)
 		# A known nondeterministic kernel bug: its failure must still
 		# say one of the texts ("a|b") the expectation file names.

@@ -218,7 +218,8 @@ int ht_reap(struct ht_child *c, int timeout_ms);
 int ht_child_sync(int sock, int64_t val);
 
 /* ---- feature probes (probe.c): NULL = present, else why not ---- */
-const char *ht_probe_hgm(void);
+/* @psize 0: the smallest huge page size */
+const char *ht_probe_hgm(unsigned long psize);
 const char *ht_probe_memory_failure(void);
 const char *ht_probe_hwpoison_inject(void);
 const char *ht_probe_uffd_minor_hugetlb(void);

@@ -30,7 +30,7 @@ static const char *check_features(const struct ht_needs *n)
 		return r;
 	if (n->uffd_minor && (r = ht_probe_uffd_minor_hugetlb()))
 		return r;
-	if (n->hgm && (r = ht_probe_hgm()))
+	if (n->hgm && (r = ht_probe_hgm(n->page_size)))
 		return r;
 	if (n->refcount_knob && (r = ht_probe_refcount_knob()))
 		return r;

@@ -18,7 +18,7 @@
 
 static char reason[256];
 
-const char *ht_probe_hgm(void)
+const char *ht_probe_hgm(unsigned long psize)
 {
 	unsigned long sizes[HT_MAX_SIZES];
 	void *p;
@@ -27,14 +27,17 @@ const char *ht_probe_hgm(void)
 	n = ht_page_sizes(sizes, HT_MAX_SIZES);
 	if (n <= 0)
 		return "no HugeTLB page sizes (CONFIG_HUGETLBFS off?)";
-	fd = ht_memfd_hugetlb("ht-probe-hgm", sizes[0]);
+	/* HGM may exist for some sizes only (2 MiB first): ask per size. */
+	if (!psize)
+		psize = sizes[0];
+	fd = ht_memfd_hugetlb("ht-probe-hgm", psize);
 	if (fd < 0) {
 		snprintf(reason, sizeof(reason),
 			 "HGM probe: memfd_create(MFD_HUGETLB): %s",
 			 strerror(-fd));
 		return reason;
 	}
-	if (ftruncate(fd, sizes[0])) {
+	if (ftruncate(fd, psize)) {
 		err = errno;
 		close(fd);
 		snprintf(reason, sizeof(reason), "HGM probe: ftruncate: %s",
@@ -42,7 +45,7 @@ const char *ht_probe_hgm(void)
 		return reason;
 	}
 	/* MAP_NORESERVE: the probe must not need a free huge page. */
-	p = mmap(NULL, sizes[0], PROT_READ | PROT_WRITE,
+	p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_NORESERVE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
@@ -50,14 +53,14 @@ const char *ht_probe_hgm(void)
 			 strerror(errno));
 		return reason;
 	}
-	err = madvise(p, sizes[0], MADV_SPLIT) ? errno : 0;
-	munmap(p, sizes[0]);
+	err = madvise(p, psize, MADV_SPLIT) ? errno : 0;
+	munmap(p, psize);
 	if (!err)
 		return NULL;
 	snprintf(
 		reason, sizeof(reason),
-		"kernel has no HGM: madvise(MADV_SPLIT=%d) on a shared hugetlb mapping: %s",
-		MADV_SPLIT, strerror(err));
+		"kernel has no HGM for %lu kB pages: madvise(MADV_SPLIT=%d) on a shared hugetlb mapping: %s",
+		psize / HT_KB, MADV_SPLIT, strerror(err));
 	return reason;
 }
 

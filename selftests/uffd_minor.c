@@ -249,12 +249,12 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
  * The differential twin of hgm_api.continue_4k_maps_one_piece, run on
  * every kernel: with HGM, MADV_SPLIT then a 4 KiB CONTINUE maps that
  * piece; without it both are EINVAL and nothing is mapped.  The
- * expectation follows the hgm probe (it probes the smallest size: a
- * kernel with HGM for 2 MiB only fails the 1G variant here, on purpose).
+ * expectation follows the hgm probe for the variant's page size (HGM may
+ * cover 2 MiB pages only).
  */
 TEST_F_TIMEOUT(minor, continue_4k_split_differential, 120)
 {
-	bool hgm = ht_probe_hgm() == NULL;
+	bool hgm = ht_probe_hgm(variant->psize) == NULL;
 	unsigned long psize = variant->psize;
 	size_t ps = ht_base_page_size();
 	int uffd, ret;
@@ -406,14 +406,18 @@ static void expect_piece(struct __test_metadata *_metadata, char *p,
 	EXPECT_EQ(k, (pm & HT_PM_PFN_MASK) % npages) TH_LOG("which piece");
 	ASSERT_EQ(0, ht_kpagecount_read(pm & HT_PM_PFN_MASK, &c));
 	EXPECT_EQ(count, c) TH_LOG("one mapping per (VMA, folio)");
+	EXPECT_EQ(count == 1, !!(pm & HT_PM_MMAP_EXCLUSIVE))
+	TH_LOG("PM_MMAP_EXCLUSIVE for a folio mapped once");
 	EXPECT_EQ(-1, ht_pattern_check(p + k * ps, ps, k * ps, SEED));
 }
 
 TEST_F_TIMEOUT(hgm_api, continue_4k_maps_one_piece, 120)
 {
 	unsigned long psize = variant->psize;
-	size_t k = psize / ht_base_page_size() / 2 + 1;
+	size_t ps = ht_base_page_size(), k = psize / ps / 2 + 1;
 	char *p = map_shared(_metadata, self->file.fd, psize);
+	struct ht_smaps_vma v;
+	uint64_t pfn, c = ~0ULL;
 	int uffd;
 
 	ASSERT_NE(MAP_FAILED, p);
@@ -421,9 +425,19 @@ TEST_F_TIMEOUT(hgm_api, continue_4k_maps_one_piece, 120)
 	ASSERT_LE(0, uffd);
 	EXPECT_EQ(1, ht_pagemap_count_present(0, (unsigned long)p, psize));
 	expect_piece(_metadata, p, psize, k, 1);
+	/* Mapped by one process, 4 KiB of it: private, exactly that much. */
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
+	EXPECT_EQ(ps / HT_KB, v.val[HT_SMAPS_PRIVATE_HUGETLB]);
+	EXPECT_EQ(0, v.val[HT_SMAPS_SHARED_HUGETLB]);
+	EXPECT_TRUE(ht_vmflags_has(&v, "hm")) TH_LOG("VmFlags: %s", v.vmflags);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p + k * ps);
 	close(uffd);
 	munmap(p, psize);
+	/* Unmapped: the page cache's references only, the pool unchanged. */
+	ASSERT_EQ(0, ht_kpagecount_read(pfn, &c));
+	EXPECT_EQ(0, c);
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
 }
 
 TEST_F_TIMEOUT(hgm_api, neighbour_minor_fault_4k, 120)

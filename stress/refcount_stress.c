@@ -105,6 +105,10 @@ static struct opts o = {
 static struct shared *sh;
 static int nslots;
 static struct ht_file file;
+/*
+ * References and mapcount one mapping adds: one per (VMA, folio) at either
+ * granularity (our HGM counts a split huge page once, not once per PTE).
+ */
 static long refs_per_map = 1;
 static volatile sig_atomic_t got_signal;
 
@@ -1336,11 +1340,10 @@ int main(int argc, char **argv)
 		return EXIT_SKIP;
 	}
 	if (o.gran == HT_GRAN_HGM) {
-		if ((r = ht_probe_hgm())) {
+		if ((r = ht_probe_hgm(o.psize))) {
 			printf("not supported: %s\n", r);
 			return EXIT_SKIP;
 		}
-		refs_per_map = o.psize / ht_base_page_size();
 	}
 	if (o.pop == POP_CONTINUE && (r = ht_probe_uffd_minor_hugetlb())) {
 		printf("not supported: %s\n", r);

@@ -99,6 +99,12 @@ check "flaky accepts any of its '|' texts" [ $? = 0 ]
 printf 'flaky *f.fails some other text\n' >"$WORK/flaky2"
 "$RUN" --results "$WORK/f2" --expect "$WORK/flaky2" f.fails >/dev/null 2>&1
 check "flaky failing differently is a failure" [ $? = 1 ]
+printf 'xfail *f.fails Expected 1 (1)\n' >"$WORK/xfail1"
+"$RUN" --results "$WORK/f6" --expect "$WORK/xfail1" f.fails >/dev/null 2>&1
+check "xfail with its text is xfail (exit 0)" [ $? = 0 ]
+printf 'xfail *f.fails some other text|and another\n' >"$WORK/xfail2"
+"$RUN" --results "$WORK/f7" --expect "$WORK/xfail2" f.fails >/dev/null 2>&1
+check "xfail failing differently is a failure" [ $? = 1 ]
 printf 'skip *f.skips another reason\n' >"$WORK/skip2"
 "$RUN" --results "$WORK/f3" --expect "$WORK/skip2" f.skips >/dev/null 2>&1
 check "a skip whose reason changed is a failure" [ $? = 1 ]
