@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -49,6 +50,8 @@ size_t ht_base_page_size(void);
  * version boundary; every use says which kernel change moved it.
  */
 bool ht_kernel_before(int major, int minor);
+/* CLOCK_MONOTONIC in ns, for the stress programs' timings. */
+long ht_now_ns(void);
 
 /* ---- huge page sizes (hugetlb.c) ---- */
 /* Sizes in bytes from /sys/kernel/mm/hugepages, ascending. */
@@ -263,6 +266,20 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env);
 /* Restores; 0 or -1 with @why describing what could not be restored. */
 int ht_teardown(struct ht_env *env, char *why, size_t len);
 
+/* ---- restore after SIGKILL (guard.c) ---- */
+/* A child that runs ht_teardown(@env) if the caller dies unrestored. */
+struct ht_guard {
+	pid_t pid; /* 0: none */
+	int fd; /* the pipe's write end; -1: none */
+};
+/*
+ * Forks the guard; it retries ht_teardown once a second @tries times.
+ * Start it before making hugetlb files: it keeps what is open at fork.
+ */
+int ht_guard_start(struct ht_guard *g, struct ht_env *env, int tries);
+/* After the caller's own ht_teardown(): the guard exits without acting. */
+void ht_guard_stop(struct ht_guard *g);
+
 /* ---- a hugetlb file and its mappings (region.c) ---- */
 struct ht_file {
 	int fd;
@@ -384,5 +401,9 @@ void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
 		      struct ht_kmem_est *e);
 /* VMAs of @pid (0: self), counted from /proc/<pid>/maps; or -errno. */
 long ht_vma_count(pid_t pid);
+
+/* ---- JSON reports (json.c) ---- */
+/* Writes @s to @f as a quoted, escaped JSON string ("" for NULL). */
+void ht_json_str(FILE *f, const char *s);
 
 #endif

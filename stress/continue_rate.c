@@ -15,7 +15,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/userfaultfd.h>
@@ -26,8 +25,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ht.h"
@@ -81,14 +78,6 @@ static struct meas m[K_N] = {
 
 static char failures[4096];
 static volatile sig_atomic_t got_signal;
-
-static long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
 
 static void add_failure(const char *fmt, ...)
 {
@@ -180,62 +169,6 @@ static void parse_args(int argc, char **argv)
 static void on_signal(int sig)
 {
 	got_signal = sig;
-}
-
-/*
- * The guard outlives a SIGKILLed continue_rate and puts the pool back
- * (ht_teardown with our snapshot); normally we restore, then send 'd'.
- * Forked before the files exist, so it holds no page.
- */
-static pid_t guard_pid;
-static int guard_fd = -1;
-
-static void guard_start(struct ht_env *env)
-{
-	int p[2];
-	char c = 0;
-	ssize_t n;
-
-	if (pipe2(p, O_CLOEXEC))
-		return;
-	guard_pid = fork();
-	if (guard_pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return;
-	}
-	if (guard_pid == 0) {
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n == 1 && c == 'd')
-			_exit(0);
-		/* Our files close as we die; their pages free shortly after. */
-		for (int i = 0; i < 30; i++) {
-			if (!ht_teardown(env, NULL, 0))
-				_exit(0);
-			env->active = true;
-			sleep(1);
-		}
-		_exit(1);
-	}
-	close(p[0]);
-	guard_fd = p[1];
-}
-
-static void guard_stop(void)
-{
-	if (guard_fd < 0)
-		return;
-	if (write(guard_fd, "d", 1) != 1)
-		kill(guard_pid, SIGKILL);
-	close(guard_fd);
-	waitpid(guard_pid, NULL, 0);
-	guard_fd = -1;
 }
 
 /*
@@ -346,13 +279,13 @@ static int one_round(struct meas *x, size_t len, double *ns_op, char *why,
 		goto out;
 	}
 
-	t0 = now_ns();
+	t0 = ht_now_ns();
 	for (; off < len; off += x->step) {
 		err = ht_uffd_continue(uffd, p + off, x->step);
 		if (err)
 			break;
 	}
-	t1 = now_ns();
+	t1 = ht_now_ns();
 	if (err) {
 		snprintf(why, wlen, "UFFDIO_CONTINUE at offset %#zx: %s", off,
 			 strerror(-err));
@@ -409,20 +342,6 @@ static void stats(struct meas *x)
 	x->min = s[0];
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static int write_json(const char *verdict, const char *release,
 		      const char *kmsg, size_t len)
 {
@@ -434,11 +353,11 @@ static int write_json(const char *verdict, const char *release,
 		return -1;
 	}
 	fprintf(f, "{\n  \"program\": \"continue_rate\",\n  \"verdict\": ");
-	json_str(f, verdict);
+	ht_json_str(f, verdict);
 	fprintf(f, ",\n  \"failures\": ");
-	json_str(f, failures);
+	ht_json_str(f, failures);
 	fprintf(f, ",\n  \"kernel\": ");
-	json_str(f, release);
+	ht_json_str(f, release);
 	fprintf(f,
 		",\n  \"config\": {\"pages\": %ld, \"page_size\": %lu, \"piece_size\": %zu, \"bytes\": %zu, \"rounds\": %d}",
 		o.pages, PSIZE, ht_base_page_size(), len, o.rounds);
@@ -448,7 +367,7 @@ static int write_json(const char *verdict, const char *release,
 		fprintf(f, ",\n  \"%s\": ", x->name);
 		if (x->skip[0]) {
 			fprintf(f, "{\"skipped\": ");
-			json_str(f, x->skip);
+			ht_json_str(f, x->skip);
 			fprintf(f, "}");
 			continue;
 		}
@@ -467,7 +386,7 @@ static int write_json(const char *verdict, const char *release,
 				"], \"median_ns\": null, \"min_ns\": null, \"ops_per_s\": null}");
 	}
 	fprintf(f, ",\n  \"kmsg\": ");
-	json_str(f, kmsg);
+	ht_json_str(f, kmsg);
 	fprintf(f, "\n}\n");
 	return fclose(f) ? -1 : 0;
 }
@@ -477,6 +396,7 @@ int main(int argc, char **argv)
 	struct ht_needs needs = { .page_size = PSIZE };
 	struct ht_file hf = { .fd = -1 };
 	struct ht_env env;
+	struct ht_guard guard;
 	struct utsname u;
 	struct sigaction sa;
 	char kmsg[8192] = "", why[320];
@@ -530,7 +450,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	guard_start(&env);
+	/* Before the files exist, so that the guard holds no page. */
+	ht_guard_start(&guard, &env, 30);
 
 	printf("continue_rate: %ld x 2 MiB hugetlb pages and %zu MiB shmem, %d rounds, kernel %s\n",
 	       o.pages, len / HT_MB, o.rounds, u.release);
@@ -581,7 +502,7 @@ restore:
 	ht_file_close(&hf);
 	if (ht_teardown(&env, why, sizeof(why)))
 		add_failure("not restored: %s; ", why);
-	guard_stop();
+	ht_guard_stop(&guard);
 	if (kmsg_fd >= 0 && ht_kmsg_complaints(kmsg_fd, kmsg, sizeof(kmsg)) > 0)
 		add_failure("kernel log complaints during the run; ");
 

@@ -16,7 +16,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -31,7 +30,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ht.h"
@@ -111,14 +109,6 @@ static struct ht_file file;
  */
 static long refs_per_map = 1;
 static volatile sig_atomic_t got_signal;
-
-static long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
 
 static void usage_error(const char *fmt, ...)
 {
@@ -445,13 +435,13 @@ static void map_loop(int slot, char *base, long nmaps, bool do_mmap)
 		}
 	}
 	s->first_addr = (unsigned long)base;
-	s->t_start = now_ns();
+	s->t_start = ht_now_ns();
 	for (i = 0; i < nmaps; i++) {
 		char *a = base + i * o.psize;
 
 		if (sh->stop)
 			break;
-		if (sh->deadline && !(i & 63) && now_ns() > sh->deadline)
+		if (sh->deadline && !(i & 63) && ht_now_ns() > sh->deadline)
 			break;
 		if (sh->target_refs &&
 		    __atomic_load_n(&sh->total_refs, __ATOMIC_RELAXED) >=
@@ -473,7 +463,7 @@ static void map_loop(int slot, char *base, long nmaps, bool do_mmap)
 		__atomic_add_fetch(&sh->total_refs, refs_per_map,
 				   __ATOMIC_RELAXED);
 	}
-	s->t_end = now_ns();
+	s->t_end = ht_now_ns();
 	/* The uffd stays open: closing it would unregister nothing mapped. */
 }
 
@@ -499,11 +489,11 @@ static int serve(int sock, int slot)
 			return 0;
 		switch (cmd) {
 		case CMD_HWPOISON:
-			t0 = now_ns();
+			t0 = ht_now_ns();
 			s->hwp_ret = ht_madvise_catch((void *)s->first_addr,
 						      ht_base_page_size(),
 						      MADV_HWPOISON, &sb);
-			s->hwp_ns = now_ns() - t0;
+			s->hwp_ns = ht_now_ns() - t0;
 			s->hwp_code = sb.hit ? sb.code : 0;
 			ht_send(sock, 0);
 			break;
@@ -558,7 +548,7 @@ static int leader_fn(int sock, void *argp)
 		map_loop(0, base, arg->nmaps, true);
 	}
 	for (k = 1; base && k < o.procs && !sh->stop; k++) {
-		t0 = now_ns();
+		t0 = ht_now_ns();
 		pid = fork();
 		if (pid < 0) {
 			refuse(k, 0, "fork", errno, 0);
@@ -574,7 +564,7 @@ static int leader_fn(int sock, void *argp)
 			for (;;)
 				pause();
 		}
-		forks += now_ns() - t0;
+		forks += ht_now_ns() - t0;
 		sh->s[k].pid = pid;
 	}
 	s->fork_ns = forks;
@@ -626,64 +616,8 @@ static void meminfo_snap(struct meminfo_snap *m)
 	ht_meminfo_read("MemAvailable", &m->avail);
 }
 
-/*
- * The guard: a process that outlives a supervisor killed by SIGKILL and
- * puts the pools and vm.max_map_count back (ht_teardown with the
- * supervisor's snapshot).  Normally the supervisor restores and then tells
- * the guard to go; EOF without that word means the supervisor died.
- * Forked before the hugetlb file exists, so it holds no page.
- */
-static pid_t guard_pid;
-static int guard_fd = -1;
-
-static void guard_start(struct ht_env *env)
-{
-	int p[2];
-	char c = 0;
-	ssize_t n;
-
-	if (pipe2(p, O_CLOEXEC))
-		return;
-	guard_pid = fork();
-	if (guard_pid < 0) {
-		guard_pid = 0;
-		close(p[0]);
-		close(p[1]);
-		return;
-	}
-	if (guard_pid == 0) {
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n == 1 && c == 'd')
-			_exit(0);
-		/* Mappers die by PDEATHSIG; their pages free as they go. */
-		for (int i = 0; i < 100; i++) {
-			if (!ht_teardown(env, NULL, 0))
-				_exit(0);
-			env->active = true;
-			sleep(1);
-		}
-		_exit(1);
-	}
-	close(p[0]);
-	guard_fd = p[1];
-}
-
-static void guard_stop(void)
-{
-	if (guard_fd < 0)
-		return;
-	if (write(guard_fd, "d", 1) != 1)
-		kill(guard_pid, SIGKILL);
-	close(guard_fd);
-	waitpid(guard_pid, NULL, 0);
-	guard_fd = -1;
-}
+/* Puts the pools and vm.max_map_count back if the supervisor is killed. */
+static struct ht_guard guard = { .fd = -1 };
 
 static struct ht_child kids[MAX_PROCS];
 static int nkids;
@@ -729,7 +663,7 @@ static long total_maps(int first, int n, bool alive_only)
 
 static void progress(const char *phase, int first, int n, long t0, bool force)
 {
-	long now = now_ns(), maps;
+	long now = ht_now_ns(), maps;
 	double el;
 
 	if (!progress_tty || (!force && now - progress_last < 250000000L))
@@ -770,11 +704,11 @@ static void wait_phase(const char *phase, int first, int n, long t0)
 		if (got_signal)
 			sh->stop = 1;
 		if (sh->stop && !grace_end)
-			grace_end = now_ns() + 60000000000L;
-		if (sh->deadline && now_ns() > sh->deadline + 60000000000L &&
+			grace_end = ht_now_ns() + 60000000000L;
+		if (sh->deadline && ht_now_ns() > sh->deadline + 60000000000L &&
 		    !grace_end)
-			grace_end = now_ns();
-		if (grace_end && now_ns() > grace_end) {
+			grace_end = ht_now_ns();
+		if (grace_end && ht_now_ns() > grace_end) {
 			for (int i = 0; i < nkids; i++)
 				if (kids[i].pid > 0)
 					kill(kids[i].pid, SIGKILL);
@@ -789,7 +723,7 @@ static void wait_phase(const char *phase, int first, int n, long t0)
 /* Tells every mapper to exit, waits, kills stragglers; returns seconds. */
 static double teardown_procs(int timeout_s)
 {
-	long t0 = now_ns(), end = t0 + timeout_s * 1000000000L;
+	long t0 = ht_now_ns(), end = t0 + timeout_s * 1000000000L;
 	int alive;
 
 	for (int i = 0; i < nkids; i++)
@@ -800,14 +734,14 @@ static double teardown_procs(int timeout_s)
 		alive = 0;
 		for (int i = 0; i < nkids; i++)
 			alive += kids[i].pid > 0;
-		if (alive && now_ns() > end)
+		if (alive && ht_now_ns() > end)
 			for (int i = 0; i < nkids; i++)
 				if (kids[i].pid > 0)
 					kill(kids[i].pid, SIGKILL);
 		if (alive)
 			usleep(5000);
 	} while (alive);
-	return (now_ns() - t0) / 1e9;
+	return (ht_now_ns() - t0) / 1e9;
 }
 
 /*
@@ -823,7 +757,7 @@ static int leftover_procs(void)
 		reap_some();
 		left = 0;
 		for (int i = 0; i < nslots; i++)
-			if (sh->s[i].pid > 0 && sh->s[i].pid != guard_pid &&
+			if (sh->s[i].pid > 0 && sh->s[i].pid != guard.pid &&
 			    kill(sh->s[i].pid, 0) == 0)
 				left++;
 		if (!left)
@@ -950,12 +884,12 @@ static void do_migrate(struct peak *pk, struct migr *m)
 		m->skip = "cannot get a free huge page on the other node";
 		return;
 	}
-	t0 = now_ns();
+	t0 = ht_now_ns();
 	m->ret = move_pages(pk->pid, 1, &addr, &target, &status,
 			    MPOL_MF_MOVE_ALL) ?
 			 -errno :
 			 0;
-	m->move_ms = (now_ns() - t0) / 1e6;
+	m->move_ms = (ht_now_ns() - t0) / 1e6;
 	m->status = status;
 	m->node_after = ht_page_node(pk->pid, addr);
 	numastat_huge(pk->pid, m->numastat_after, sizeof(m->numastat_after));
@@ -964,11 +898,11 @@ static void do_migrate(struct peak *pk, struct migr *m)
 	/* Back with migratepages(8): migrate_pages(2), MOVE_ALL as root. */
 	snprintf(cmd, sizeof(cmd), "migratepages %d %d %d >/dev/null 2>&1",
 		 pk->pid, target, m->from);
-	t0 = now_ns();
+	t0 = ht_now_ns();
 	if (system(cmd) != 0)
 		m->back_ms = -1;
 	else
-		m->back_ms = (now_ns() - t0) / 1e6;
+		m->back_ms = (ht_now_ns() - t0) / 1e6;
 	m->node_back = ht_page_node(pk->pid, addr);
 	numastat_huge(pk->pid, m->numastat_back, sizeof(m->numastat_back));
 }
@@ -1022,20 +956,6 @@ static const char *sig_or_errno(int err, int sig, char *buf, size_t len)
 	else
 		snprintf(buf, len, "errno %d (%s)", err, strerror(err));
 	return buf;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
 }
 
 /* ---- the report ---- */
@@ -1221,9 +1141,9 @@ static int report(void)
 		return EXIT_FAIL;
 	}
 	fprintf(f, "{\n  \"verdict\": ");
-	json_str(f, verdict);
+	ht_json_str(f, verdict);
 	fprintf(f, ",\n  \"failures\": ");
-	json_str(f, R.failures);
+	ht_json_str(f, R.failures);
 	fprintf(f,
 		",\n  \"config\": {\"processes\": %ld, \"vmas_per_process\": %ld, \"page_size\": %lu, \"granularity\": \"%s\", \"populate\": \"%s\", \"fork\": %s, \"target\": %lu, \"time_limit\": %g, \"max_map_count\": %lu, \"raised_map_count\": %s},\n",
 		o.procs, o.vmas, o.psize, ht_gran_name(o.gran),
@@ -1260,7 +1180,7 @@ static int report(void)
 			"  \"refusal\": {\"mapper\": %d, \"index\": %ld, \"references\": %ld, \"what\": ",
 			sh->refusal.slot, sh->refusal.index,
 			sh->refusal.total_at);
-		json_str(f, sh->refusal.what);
+		ht_json_str(f, sh->refusal.what);
 		fprintf(f, ", \"errno\": %d, \"signal\": %d},\n",
 			sh->refusal.err, sh->refusal.sig);
 	} else {
@@ -1271,7 +1191,7 @@ static int report(void)
 		fprintf(f, "null");
 	} else if (mg->skip) {
 		fprintf(f, "{\"skipped\": ");
-		json_str(f, mg->skip);
+		ht_json_str(f, mg->skip);
 		fprintf(f, "}");
 	} else {
 		fprintf(f,
@@ -1279,11 +1199,11 @@ static int report(void)
 			", \"numastat_after\": ",
 			mg->from, mg->to, -mg->ret, mg->status, mg->move_ms,
 			mg->node_after, mg->kpc_after);
-		json_str(f, mg->numastat_after);
+		ht_json_str(f, mg->numastat_after);
 		fprintf(f,
 			", \"migratepages_ms\": %.3f, \"node_back\": %d, \"numastat_back\": ",
 			mg->back_ms, mg->node_back);
-		json_str(f, mg->numastat_back);
+		ht_json_str(f, mg->numastat_back);
 		fprintf(f, "}");
 	}
 	fprintf(f, ",\n  \"hwpoison\": ");
@@ -1291,7 +1211,7 @@ static int report(void)
 		fprintf(f, "null");
 	} else if (hw->skip) {
 		fprintf(f, "{\"skipped\": ");
-		json_str(f, hw->skip);
+		ht_json_str(f, hw->skip);
 		fprintf(f, "}");
 	} else {
 		fprintf(f,
@@ -1304,7 +1224,7 @@ static int report(void)
 		R.teardown_s, R.pool_before->free, R.pool_after->free,
 		R.pool_before->nr, R.pool_after->nr, R.map_count_after, R.left);
 	fprintf(f, "  \"kmsg\": ");
-	json_str(f, R.kmsg);
+	ht_json_str(f, R.kmsg);
 	fprintf(f, "\n}\n");
 	fclose(f);
 	return code;
@@ -1427,7 +1347,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	guard_start(&env);
+	/* Before the hugetlb file exists, so that the guard holds no page. */
+	ht_guard_start(&guard, &env, 100);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
 	shsize = sizeof(*sh) + nslots * sizeof(struct slot);
@@ -1472,7 +1393,7 @@ int main(int argc, char **argv)
 		nkids = 1;
 		if (ht_spawn(&kids[0], mapper_fn, &args[bs]) == 0) {
 			sh->s[bs].pid = kids[0].pid;
-			wait_phase("baseline", bs, 1, now_ns());
+			wait_phase("baseline", bs, 1, ht_now_ns());
 			if (sh->s[bs].state == 1 && sh->s[bs].maps > 0) {
 				base_ns = sh->s[bs].t_end - sh->s[bs].t_start;
 				base_rate = sh->s[bs].maps / (base_ns / 1e9);
@@ -1501,7 +1422,7 @@ int main(int argc, char **argv)
 	/* The stress. */
 	meminfo_snap(&before);
 	sh->target_refs = (long)o.target;
-	t_stress0 = now_ns();
+	t_stress0 = ht_now_ns();
 	if (o.time_limit)
 		sh->deadline = t_stress0 + (long)(o.time_limit * 1e9);
 	nk = o.fork_mode ? 1 : (int)o.procs;
@@ -1579,7 +1500,7 @@ restore:
 	ht_file_close(&file);
 	left = sh ? leftover_procs() : 0;
 	ret = ht_teardown(&env, why, sizeof(why));
-	guard_stop();
+	ht_guard_stop(&guard);
 	if (ret)
 		snprintf(failures + strlen(failures),
 			 sizeof(failures) - strlen(failures),

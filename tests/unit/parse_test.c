@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests of the /proc and sysfs text parsers (lib/parse.c,
- * ht_parse_ulong, ht_parse_nodelist).
+ * ht_parse_ulong, ht_parse_nodelist), and of ht_json_str.
  *
  * The *_real.txt fixtures were captured on Debian 12 / Linux 6.18 from a
  * process holding one 2 MiB hugetlb memfd ("ht cap") mapped MAP_SHARED and
@@ -753,6 +753,44 @@ TEST(parse_ulong)
 	EXPECT_EQ(-EINVAL, ht_parse_ulong("5x", &val));
 	EXPECT_EQ(-EINVAL, ht_parse_ulong("0x10", &val));
 	EXPECT_EQ(7, val); /* untouched on failure */
+}
+
+/* ---- ht_json_str ---- */
+
+static char *json_of(const char *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	ht_json_str(f, s);
+	fclose(f);
+	return out;
+}
+
+TEST(json_str)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ NULL, "\"\"" },
+		{ "", "\"\"" },
+		{ "PASS", "\"PASS\"" },
+		{ "a \"b\" c\\d", "\"a \\\"b\\\" c\\\\d\"" },
+		/* kmsg lines: newline and tab become \u escapes */
+		{ "x\n\ty\x1f", "\"x\\u000a\\u0009y\\u001f\"" },
+		{ "2 MiB \xc2\xb5", "\"2 MiB \xc2\xb5\"" }, /* UTF-8 as is */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = json_of(cases[i].in);
+
+		ASSERT_NE(NULL, got);
+		EXPECT_STREQ(cases[i].out, got);
+		free(got);
+	}
 }
 
 HT_MAIN
