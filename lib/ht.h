@@ -189,9 +189,18 @@ struct ht_sigbus {
 	int code; /* si_code: BUS_MCEERR_AR, BUS_MCEERR_AO, BUS_ADRERR... */
 	unsigned long addr;
 	int addr_lsb;
+	int signo; /* SIGBUS; ht_access() also SIGSEGV */
 };
 /* Reads (or writes) one byte at @addr; reports a SIGBUS instead of dying. */
 int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out);
+/*
+ * Reads one byte at @addr, or writes @val there, and reports a SIGBUS or
+ * a SIGSEGV (@out->signo) instead of dying.  A refused write of a new
+ * value shows in the memory afterwards; ht_touch() writes back what it
+ * read.
+ */
+int ht_access(volatile void *addr, bool write, unsigned char val,
+	      struct ht_sigbus *out);
 /* madvise() with a SIGBUS during the call captured (MADV_HWPOISON). */
 int ht_madvise_catch(void *addr, size_t len, int advice, struct ht_sigbus *out);
 /*

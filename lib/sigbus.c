@@ -3,6 +3,8 @@
  * SIGBUS capture.  Hwpoison delivers SIGBUS inside madvise() or on the
  * next touch; a test must see si_code, si_addr and si_addr_lsb instead of
  * dying, so the access runs under a handler that siglongjmps back.
+ * ht_access() captures SIGSEGV the same way, for accesses that protection
+ * or a vanished mapping must refuse.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,9 +25,14 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	struct ht_sigbus *dst = jump_armed ? &last : &async_info;
 
-	(void)sig;
 	(void)uc;
+	if (!jump_armed && sig != SIGBUS) {
+		/* Not ours to survive: the re-executed access kills. */
+		signal(sig, SIG_DFL);
+		return;
+	}
 	dst->hit = true;
+	dst->signo = sig;
 	dst->code = si->si_code;
 	dst->addr = (unsigned long)si->si_addr;
 	dst->addr_lsb = si->si_addr_lsb;
@@ -37,7 +44,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	async_hit = 1;
 }
 
-static void install(struct sigaction *old)
+static void install_for(int sig, struct sigaction *old)
 {
 	struct sigaction sa;
 
@@ -45,7 +52,12 @@ static void install(struct sigaction *old)
 	sa.sa_sigaction = on_sigbus;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, old);
+	sigaction(sig, &sa, old);
+}
+
+static void install(struct sigaction *old)
+{
+	install_for(SIGBUS, old);
 }
 
 int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out)
@@ -64,6 +76,29 @@ int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out)
 		jump_armed = 0;
 	}
 	sigaction(SIGBUS, &old, NULL);
+	*out = last;
+	return 0;
+}
+
+int ht_access(volatile void *addr, bool write, unsigned char val,
+	      struct ht_sigbus *out)
+{
+	volatile unsigned char *p = addr;
+	struct sigaction old_bus, old_segv;
+
+	memset(&last, 0, sizeof(last));
+	install_for(SIGBUS, &old_bus);
+	install_for(SIGSEGV, &old_segv);
+	if (sigsetjmp(jump, 1) == 0) {
+		jump_armed = 1;
+		if (write)
+			*p = val;
+		else
+			(void)*p;
+		jump_armed = 0;
+	}
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
 	*out = last;
 	return 0;
 }

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Topic 6: kernel paths that meet a mapped huge page without creating the
+ * mapping: mprotect, mremap, truncation, hole punch, MADV_DONTNEED,
+ * mincore, GUP (process_vm_readv, vmsplice, /proc/self/mem) and fork.
+ * HGM teaches each of them about PTE tables under a PMD (kernel-patches/
+ * 0006); a mistake there shows nowhere else in the battery.  Every case
+ * maps one filled 2 MiB page fully at the variant's granularity, does one
+ * thing and compares every view with a model that does not know the
+ * granularity: the huge twin holds the model to the stock kernel, the hgm
+ * twin holds the HGM paths to the same model.
+ *
+ * The model (6.12: mm/mprotect.c, mm/mremap.c, fs/hugetlbfs/inode.c,
+ * mm/madvise.c, mm/mincore.c, mm/gup.c, kernel/fork.c):
+ *   mprotect(PROT_READ)     -> entries stay: 512 present, kpagecount 1;
+ *                              a write is SIGSEGV SEGV_ACCERR, no change
+ *   mprotect(READ | WRITE)  -> a write lands in the page-cache folio; a
+ *                              second mapping reads it (kpagecount 2)
+ *   mremap to a new address -> the same folio mapped there (same PFNs);
+ *                              no VMA at the old address (SEGV_MAPERR)
+ *   ftruncate to 0          -> unmapped, the page back in the pool; an
+ *                              access is SIGBUS BUS_ADRERR (beyond EOF)
+ *   punch hole              -> unmapped, the page back in the pool; the
+ *                              next read allocates a zeroed page, mapped
+ *                              whole by that one fault
+ *   MADV_DONTNEED           -> unmapped, the page stays cached (pool
+ *                              unchanged); one fault maps it whole again
+ *   mincore                 -> 1 for every PAGE_SIZE that is mapped
+ *   GUP                     -> the bytes of the piece asked for
+ *   fork                    -> the child gets no entries (shared VMA);
+ *                              its fault maps the whole page: kpagecount 2
+ *                              and Shared_Hugetlb in both while it lives
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ht_harness.h"
+
+#define SEED 0x5a5a0006
+
+FIXTURE(paths)
+{
+	struct ht_env env;
+	struct ht_file file; /* one huge page, filled */
+	char *p; /* the page, mapped at the variant's granularity */
+	int uffd; /* the hgm variant's MINOR uffd, else -1 */
+	uint64_t pfn; /* head PFN while mapped */
+	unsigned long free0; /* free pages with the page cached */
+	unsigned long kb0; /* HugetlbPages before the mapping */
+	int node; /* where the page is */
+};
+
+FIXTURE_VARIANT(paths)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS_2M(paths);
+
+/*
+ * The page as this process sees it: @mapcount mappings in all, @vmas of
+ * them in this process.
+ */
+static struct ht_expect model(FIXTURE_DATA(paths) * self, unsigned long psize,
+			      unsigned long mapcount, unsigned long vmas,
+			      int node)
+{
+	return (struct ht_expect){
+		.mapped = true,
+		.shared = mapcount > 1,
+		.mapcount = mapcount,
+		.hugetlb_kb = self->kb0 + vmas * psize / HT_KB,
+		.node = node,
+	};
+}
+
+static struct ht_expect unmapped(FIXTURE_DATA(paths) * self)
+{
+	return (struct ht_expect){ .hugetlb_kb = self->kb0, .node = -1 };
+}
+
+FIXTURE_SETUP(paths)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 1,
+		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.hgm = variant->gran == HT_GRAN_HGM,
+		.uffd_minor = variant->gran == HT_GRAN_HGM,
+	};
+	unsigned long psize = variant->psize;
+	struct ht_expect one;
+	struct ht_smaps_vma v;
+	void *p;
+
+	self->file.fd = -1;
+	self->uffd = -1;
+	self->p = MAP_FAILED;
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	ASSERT_EQ(0, ht_file_create(&self->file, psize, psize));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, psize, SEED));
+	self->free0 = ht_free_pages(_metadata, psize, -1);
+	/* The node of the cached page, through a short-lived mapping. */
+	p = mmap(NULL, psize, PROT_READ, MAP_SHARED, self->file.fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	(void)*(volatile char *)p;
+	self->node = ht_page_node(0, p);
+	munmap(p, psize);
+	ASSERT_GE(self->node, 0);
+	ASSERT_EQ(0, ht_status_read(0, "HugetlbPages", &self->kb0));
+
+	self->p = ht_map_populated(&self->file, 0, psize, variant->gran,
+				   &self->uffd);
+	ASSERT_NE(MAP_FAILED, self->p)
+	TH_LOG("mapping at %s granularity: %s", ht_gran_name(variant->gran),
+	       strerror(errno));
+	/* The hgm twin proves something only if its VMA really is split. */
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)self->p, &v));
+	ASSERT_EQ(variant->gran == HT_GRAN_HGM, ht_vmflags_has(&v, "hm"))
+	TH_LOG("VmFlags: %s", v.vmflags);
+	one = model(self, psize, 1, 1, self->node);
+	ht_expect_page(_metadata, "after mapping", 0, (unsigned long)self->p,
+		       psize, &one);
+	self->pfn = ht_pfn_of(_metadata, 0, (unsigned long)self->p);
+}
+
+FIXTURE_TEARDOWN_PARENT(paths)
+{
+	/* Mapping, uffd and file live in the test's process; it exited. */
+	HT_TEARDOWN(&self->env);
+}
+
+static size_t piece_k(unsigned long psize)
+{
+	/* A piece in the middle: neither the head nor the tail page. */
+	return psize / ht_base_page_size() / 2 + 1;
+}
+
+static long npages_of(unsigned long psize)
+{
+	return (long)(psize / ht_base_page_size());
+}
+
+static void close_uffd(FIXTURE_DATA(paths) * self)
+{
+	if (self->uffd >= 0)
+		close(self->uffd);
+	self->uffd = -1;
+}
+
+struct reader {
+	pthread_t tid;
+	volatile char *addr;
+	struct ht_sigbus sb;
+	volatile int done;
+};
+
+static void *reader_fn(void *arg)
+{
+	struct reader *r = arg;
+
+	ht_access(r->addr, false, 0, &r->sb);
+	r->done = 1;
+	return NULL;
+}
+
+/*
+ * One read of @addr, a signal captured in *@sb.  The hgm variant's VMA is
+ * still registered for minor faults, so a fault that the model says the
+ * kernel resolves on its own (a missing page, an address beyond EOF)
+ * would, if the kernel got it wrong, wait for a CONTINUE nobody sends.
+ * The read runs in a thread while the uffd is watched: a message fails
+ * the case, and closing the uffd lets the thread go on.
+ */
+static void read_watched(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(paths) * self, volatile char *addr,
+			 struct ht_sigbus *sb)
+{
+	struct reader r = { .addr = addr };
+	unsigned long fault_addr = 0;
+	uint64_t flags = 0;
+	int ret;
+
+	if (self->uffd < 0) {
+		ht_access(addr, false, 0, sb);
+		return;
+	}
+	ASSERT_EQ(0, pthread_create(&r.tid, NULL, reader_fn, &r));
+	while (!r.done) {
+		ret = ht_uffd_read_fault(self->uffd, 100, &fault_addr, &flags);
+		if (ret == -ETIMEDOUT || ret == -EAGAIN)
+			continue;
+		EXPECT_EQ(-ETIMEDOUT, ret)
+		TH_LOG("the read at %p reached userfaultfd: %s at %#lx, flags %#llx",
+		       (void *)addr, ret ? strerror(-ret) : "fault message",
+		       fault_addr, (unsigned long long)flags);
+		close_uffd(self);
+		break;
+	}
+	ASSERT_EQ(0, pthread_join(r.tid, NULL));
+	*sb = r.sb;
+}
+
+static void expect_no_signal(struct __test_metadata *_metadata,
+			     const char *what, const struct ht_sigbus *sb)
+{
+	EXPECT_FALSE(sb->hit)
+	TH_LOG("%s: signal %d, code %d at %#lx", what, sb->signo, sb->code,
+	       sb->addr);
+}
+
+static void expect_signal(struct __test_metadata *_metadata, const char *what,
+			  const struct ht_sigbus *sb, int signo, int code,
+			  volatile void *addr)
+{
+	EXPECT_TRUE(sb->hit) TH_LOG("%s: no signal", what);
+	if (!sb->hit)
+		return;
+	EXPECT_EQ(signo, sb->signo) TH_LOG("%s: which signal", what);
+	EXPECT_EQ(code, sb->code) TH_LOG("%s: si_code", what);
+	EXPECT_EQ((unsigned long)addr, sb->addr) TH_LOG("%s: si_addr", what);
+}
+
+TEST_F_TIMEOUT(paths, mprotect_ro_then_rw, 300)
+{
+	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	struct ht_expect one = model(self, psize, 1, 1, self->node);
+	struct ht_expect two = model(self, psize, 2, 2, self->node);
+	/* Past the piece's stamp: the fill left this byte 0. */
+	size_t off = piece_k(psize) * ht_base_page_size() + 100;
+	volatile unsigned char *b = (unsigned char *)self->p + off;
+	struct ht_smaps_vma v;
+	struct ht_sigbus sb;
+	unsigned char *q;
+
+	ASSERT_EQ(0, *b);
+	ASSERT_EQ(0, mprotect(self->p, psize, PROT_READ))
+	TH_LOG("mprotect(PROT_READ): %s", strerror(errno));
+	ASSERT_EQ(0, ht_smaps_read(0, addr, &v));
+	EXPECT_STREQ("r--s", v.perms);
+	ht_expect_page(_metadata, "read-only", 0, addr, psize, &one);
+
+	ht_access(b, true, 0xa5, &sb);
+	expect_signal(_metadata, "write to the read-only mapping", &sb, SIGSEGV,
+		      SEGV_ACCERR, b);
+	EXPECT_EQ(0, *b) TH_LOG("the refused write reached the page");
+	EXPECT_EQ(-1, ht_pattern_check(self->p, psize, 0, SEED));
+	ht_expect_page(_metadata, "after the refused write", 0, addr, psize,
+		       &one);
+
+	ASSERT_EQ(0, mprotect(self->p, psize, PROT_READ | PROT_WRITE))
+	TH_LOG("mprotect(PROT_READ | PROT_WRITE): %s", strerror(errno));
+	ht_access(b, true, 0xa5, &sb);
+	expect_no_signal(_metadata, "write after PROT_READ | PROT_WRITE", &sb);
+	EXPECT_EQ(0xa5, *b);
+	ht_expect_page(_metadata, "read-write again", 0, addr, psize, &one);
+
+	/* The write went to the page-cache folio: the file shows it. */
+	q = mmap(NULL, psize, PROT_READ, MAP_SHARED, self->file.fd, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0xa5, ((volatile unsigned char *)q)[off])
+	TH_LOG("a second mapping of the file does not see the write");
+	EXPECT_EQ(-1, ht_pattern_check(q, psize, 0, SEED));
+	ht_expect_page(_metadata, "first mapping, second touched", 0, addr,
+		       psize, &two);
+	ht_expect_page(_metadata, "second mapping", 0, (unsigned long)q, psize,
+		       &two);
+	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, 0, (unsigned long)q));
+	munmap(q, psize);
+	ht_expect_page(_metadata, "after the second munmap", 0, addr, psize,
+		       &one);
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+}
+
+TEST_F_TIMEOUT(paths, mremap_moves, 300)
+{
+	unsigned long psize = variant->psize, old = (unsigned long)self->p;
+	struct ht_expect one = model(self, psize, 1, 1, self->node);
+	size_t ps = ht_base_page_size(), k = piece_k(psize);
+	struct ht_smaps_vma v;
+	struct ht_sigbus sb;
+	uint64_t pfn_k;
+	void *hole, *q;
+	int ret;
+
+	pfn_k = ht_pfn_of(_metadata, 0, old + k * ps);
+	/* A huge-aligned hole to move into; MREMAP_FIXED replaces it. */
+	hole = ht_mmap_aligned(psize, psize, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+	ASSERT_NE(MAP_FAILED, hole);
+	q = mremap(self->p, psize, psize, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	ASSERT_EQ(hole, q) TH_LOG("mremap: %s", strerror(errno));
+	self->p = q;
+
+	/* The old range is gone, like after munmap; nothing allocated yet. */
+	ht_access((char *)old + k * ps, false, 0, &sb);
+	expect_signal(_metadata, "read at the old address", &sb, SIGSEGV,
+		      SEGV_MAPERR, (char *)old + k * ps);
+	EXPECT_EQ(0, ht_pagemap_count_present(0, old, psize))
+	TH_LOG("entries left at the old address");
+	ret = ht_smaps_read(0, old, &v);
+	EXPECT_EQ(-ENOENT, ret)
+	TH_LOG("a VMA %#lx-%#lx is left at the old address", v.start, v.end);
+
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)q, &v));
+	EXPECT_EQ((unsigned long)q, v.start);
+	EXPECT_EQ((unsigned long)q + psize, v.end);
+	/* The split VMA moved as it was; it was not mapped anew. */
+	EXPECT_EQ(variant->gran == HT_GRAN_HGM, ht_vmflags_has(&v, "hm"))
+	TH_LOG("VmFlags: %s", v.vmflags);
+	ht_expect_page(_metadata, "moved", 0, (unsigned long)q, psize, &one);
+	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, 0, (unsigned long)q))
+	TH_LOG("head PFN changed: the page was not moved as mapped");
+	EXPECT_EQ(pfn_k, ht_pfn_of(_metadata, 0, (unsigned long)q + k * ps))
+	TH_LOG("PFN of piece %zu", k);
+	/* Reading a hole of the hgm twin would fault: check first. */
+	ASSERT_EQ(npages_of(psize),
+		  ht_pagemap_count_present(0, (unsigned long)q, psize));
+	EXPECT_EQ(-1, ht_pattern_check(q, psize, 0, SEED));
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+}
+
+TEST_F_TIMEOUT(paths, truncate_unmaps, 300)
+{
+	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	struct ht_expect gone = unmapped(self);
+	char *at = self->p + piece_k(psize) * ht_base_page_size();
+	struct ht_sigbus sb;
+
+	ASSERT_EQ(0, ftruncate(self->file.fd, 0))
+	TH_LOG("ftruncate: %s", strerror(errno));
+	ht_expect_page(_metadata, "after truncate", 0, addr, psize, &gone);
+	EXPECT_EQ(self->free0 + 1, ht_free_pages(_metadata, psize, -1))
+	TH_LOG("the truncated page must go back to the pool");
+
+	read_watched(_metadata, self, at, &sb);
+	expect_signal(_metadata, "read beyond EOF", &sb, SIGBUS, BUS_ADRERR,
+		      at);
+	ht_expect_page(_metadata, "after the read", 0, addr, psize, &gone);
+	EXPECT_EQ(self->free0 + 1, ht_free_pages(_metadata, psize, -1))
+	TH_LOG("a fault beyond EOF must not allocate");
+}
+
+TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
+{
+	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	struct ht_expect gone = unmapped(self);
+	/* A new page: it may come from another node. */
+	struct ht_expect fresh = model(self, psize, 1, 1, -1);
+	char *at = self->p + piece_k(psize) * ht_base_page_size();
+	const uint64_t *w = (const uint64_t *)self->p;
+	struct ht_sigbus sb;
+	struct stat st;
+	size_t i;
+
+	ASSERT_EQ(0, fallocate(self->file.fd,
+			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			       psize))
+	TH_LOG("punch hole: %s", strerror(errno));
+	ht_expect_page(_metadata, "after punch hole", 0, addr, psize, &gone);
+	EXPECT_EQ(self->free0 + 1, ht_free_pages(_metadata, psize, -1))
+	TH_LOG("the punched page must go back to the pool");
+	ASSERT_EQ(0, fstat(self->file.fd, &st));
+	EXPECT_EQ((off_t)psize, st.st_size) TH_LOG("FALLOC_FL_KEEP_SIZE");
+
+	/* Missing, not minor: the hgm twin's uffd (MINOR only) stays out. */
+	read_watched(_metadata, self, at, &sb);
+	expect_no_signal(_metadata, "read of the hole", &sb);
+	ASSERT_EQ(npages_of(psize), ht_pagemap_count_present(0, addr, psize))
+	TH_LOG("one fault must map the whole new page");
+	ht_expect_page(_metadata, "after the read", 0, addr, psize, &fresh);
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
+	TH_LOG("the read must allocate exactly one page");
+	for (i = 0; i < psize / sizeof(*w) && !w[i]; i++)
+		;
+	EXPECT_EQ(psize / sizeof(*w), i)
+	TH_LOG("the new page is not zero at offset %zu", i * sizeof(*w));
+}
+
+TEST_F_TIMEOUT(paths, dontneed_then_refault, 300)
+{
+	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	struct ht_expect gone = unmapped(self);
+	struct ht_expect one = model(self, psize, 1, 1, self->node);
+	char *at = self->p + piece_k(psize) * ht_base_page_size();
+	struct ht_sigbus sb;
+	uint64_t c = ~0ULL;
+
+	ASSERT_EQ(0, madvise(self->p, psize, MADV_DONTNEED))
+	TH_LOG("MADV_DONTNEED: %s", strerror(errno));
+	ht_expect_page(_metadata, "after MADV_DONTNEED", 0, addr, psize, &gone);
+	ASSERT_EQ(0, ht_kpagecount_read(self->pfn, &c));
+	EXPECT_EQ(0, c) TH_LOG("kpagecount of the unmapped, cached page");
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
+	TH_LOG("the page must stay in the page cache");
+
+	/* Cached: in a MINOR range the fault would wait for a CONTINUE. */
+	close_uffd(self);
+	ht_access(at, false, 0, &sb);
+	expect_no_signal(_metadata, "read after MADV_DONTNEED", &sb);
+	/* The HGM table went with the entries: one fault maps it whole. */
+	ASSERT_EQ(npages_of(psize), ht_pagemap_count_present(0, addr, psize))
+	TH_LOG("one fault must map the whole page again");
+	ht_expect_page(_metadata, "after the read", 0, addr, psize, &one);
+	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, 0, addr))
+	TH_LOG("not the cached page");
+	EXPECT_EQ(-1, ht_pattern_check(self->p, psize, 0, SEED));
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+}
+
+/* Bytes of @vec that are not exactly @want(i); reports the first. */
+static long mincore_mismatches(struct __test_metadata *_metadata,
+			       const char *who, const unsigned char *vec,
+			       long n, long only)
+{
+	long bad = 0;
+
+	for (long i = 0; i < n; i++) {
+		unsigned char want = only < 0 || i == only;
+
+		if (vec[i] == want)
+			continue;
+		if (!bad++)
+			TH_LOG("%s: mincore byte %ld is %#x, model %u", who, i,
+			       vec[i], want);
+	}
+	return bad;
+}
+
+TEST_F_TIMEOUT(paths, mincore_reports_mapped, 300)
+{
+	unsigned long psize = variant->psize;
+	size_t ps = ht_base_page_size(), k = piece_k(psize);
+	long n = npages_of(psize);
+	unsigned char *vec = malloc(n);
+	int uffd, ret;
+	char *q;
+
+	ASSERT_NE(NULL, vec);
+	/* Bits mincore does not define are 0: a stale byte shows. */
+	memset(vec, 0xfe, n);
+	ASSERT_EQ(0, mincore(self->p, psize, vec))
+	TH_LOG("mincore: %s", strerror(errno));
+	EXPECT_EQ(0, mincore_mismatches(_metadata, "fully mapped", vec, n, -1));
+
+	/*
+	 * Only HGM can map part of a huge page, so the huge twin has no
+	 * partial state to compare: this half is the hgm variant's alone.
+	 */
+	if (variant->gran != HT_GRAN_HGM)
+		goto out;
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, self->file.fd,
+		 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0, madvise(q, psize, MADV_SPLIT))
+	TH_LOG("MADV_SPLIT: %s", strerror(errno));
+	uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
+	ASSERT_LE(0, uffd) TH_LOG("uffd: %s", strerror(-uffd));
+	ret = ht_uffd_register(uffd, q, psize, UFFDIO_REGISTER_MODE_MINOR);
+	ASSERT_EQ(0, ret) TH_LOG("register MINOR: %s", strerror(-ret));
+	ret = ht_uffd_continue(uffd, q + k * ps, ps);
+	ASSERT_EQ(0, ret) TH_LOG("4 KiB CONTINUE: %s", strerror(-ret));
+	EXPECT_EQ(1, ht_pagemap_count_present(0, (unsigned long)q, psize));
+	memset(vec, 0xfe, n);
+	ASSERT_EQ(0, mincore(q, psize, vec))
+	TH_LOG("mincore: %s", strerror(errno));
+	EXPECT_EQ(0, mincore_mismatches(_metadata, "one piece mapped", vec, n,
+					(long)k));
+	/* The fully mapped VMA is another VMA: still all there. */
+	memset(vec, 0xfe, n);
+	ASSERT_EQ(0, mincore(self->p, psize, vec));
+	EXPECT_EQ(0, mincore_mismatches(_metadata, "fully mapped, again", vec,
+					n, -1));
+	close(uffd);
+	munmap(q, psize);
+out:
+	free(vec);
+}
+
+TEST_F_TIMEOUT(paths, gup_reads_pieces, 300)
+{
+	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	struct ht_expect one = model(self, psize, 1, 1, self->node);
+	size_t ps = ht_base_page_size(), k = piece_k(psize);
+	struct iovec local, remote;
+	char *buf = malloc(psize);
+	int pfd[2], fd;
+	ssize_t n;
+
+	ASSERT_NE(NULL, buf);
+
+	/* (a) process_vm_readv: pin_user_pages_remote() on ourselves. */
+	memset(buf, 0, psize);
+	local = (struct iovec){ .iov_base = buf, .iov_len = psize };
+	remote = (struct iovec){ .iov_base = self->p, .iov_len = psize };
+	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	EXPECT_EQ((ssize_t)psize, n)
+	TH_LOG("process_vm_readv: %s", n < 0 ? strerror(errno) : "short");
+	EXPECT_EQ(-1, ht_pattern_check(buf, psize, 0, SEED))
+	TH_LOG("process_vm_readv read wrong bytes");
+	EXPECT_EQ(0, memcmp(buf, self->p, psize))
+	TH_LOG("process_vm_readv and the mapping disagree");
+
+	/* (b) vmsplice: get_user_pages_fast() of one piece into a pipe. */
+	ASSERT_EQ(0, pipe(pfd));
+	remote = (struct iovec){ .iov_base = self->p + k * ps, .iov_len = ps };
+	n = vmsplice(pfd[1], &remote, 1, 0);
+	EXPECT_EQ((ssize_t)ps, n)
+	TH_LOG("vmsplice: %s", n < 0 ? strerror(errno) : "short");
+	memset(buf, 0, ps);
+	n = read(pfd[0], buf, ps);
+	EXPECT_EQ((ssize_t)ps, n) TH_LOG("read from the pipe");
+	EXPECT_EQ(-1, ht_pattern_check(buf, ps, k * ps, SEED))
+	TH_LOG("vmsplice of piece %zu carried wrong bytes", k);
+	close(pfd[0]);
+	close(pfd[1]);
+
+	/* (c) /proc/self/mem: access_remote_vm(). */
+	fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd) TH_LOG("/proc/self/mem: %s", strerror(errno));
+	memset(buf, 0, psize);
+	n = pread(fd, buf, psize, (off_t)addr);
+	EXPECT_EQ((ssize_t)psize, n)
+	TH_LOG("pread /proc/self/mem: %s", n < 0 ? strerror(errno) : "short");
+	EXPECT_EQ(-1, ht_pattern_check(buf, psize, 0, SEED))
+	TH_LOG("/proc/self/mem read wrong bytes");
+	close(fd);
+
+	/* Reading through GUP maps nothing more and unmaps nothing. */
+	ht_expect_page(_metadata, "after the GUP reads", 0, addr, psize, &one);
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+	free(buf);
+}
+
+struct fork_arg {
+	volatile char *piece;
+	size_t off; /* its file offset */
+};
+
+/*
+ * Waits for the parent's look at the untouched child, reads its piece,
+ * replies with the signal (0: none) and the first bad offset (-1: none),
+ * and holds the mapping until told to exit.
+ */
+static int fork_reader(int sock, void *arg)
+{
+	struct fork_arg *a = arg;
+	struct ht_sigbus sb;
+	int64_t go;
+	long bad = -1;
+
+	if (ht_child_sync(sock, 0))
+		return 1;
+	ht_access(a->piece, false, 0, &sb);
+	if (!sb.hit)
+		bad = ht_pattern_check((const void *)a->piece,
+				       ht_base_page_size(), a->off, SEED);
+	if (ht_send(sock, sb.hit ? sb.signo : 0) || ht_send(sock, bad))
+		return 1;
+	ht_recv(sock, &go, -1);
+	return 0;
+}
+
+TEST_F_TIMEOUT(paths, fork_child_refaults, 300)
+{
+	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	size_t ps = ht_base_page_size(), k = piece_k(psize);
+	struct ht_expect one = model(self, psize, 1, 1, self->node);
+	struct ht_expect two = model(self, psize, 2, 1, self->node);
+	struct ht_expect child_none = unmapped(self);
+	struct fork_arg a = { .piece = self->p + k * ps, .off = k * ps };
+	int64_t signo = -1, bad = 0;
+	struct ht_child c;
+	int status;
+
+	ASSERT_EQ(0, ht_spawn(&c, fork_reader, &a));
+	ASSERT_EQ(0, ht_recv(c.sock, &(int64_t){ 0 }, 60000));
+	/* A shared VMA's entries are not copied: the child maps nothing. */
+	ht_expect_page(_metadata, "child before its read", c.pid, addr, psize,
+		       &child_none);
+	ht_expect_page(_metadata, "parent, child untouched", 0, addr, psize,
+		       &one);
+
+	ASSERT_EQ(0, ht_send(c.sock, 0));
+	ASSERT_EQ(0, ht_recv(c.sock, &signo, 60000))
+	TH_LOG("the child's read did not come back");
+	ASSERT_EQ(0, ht_recv(c.sock, &bad, 60000));
+	EXPECT_EQ(0, signo) TH_LOG("the child's read raised a signal");
+	EXPECT_EQ(-1, bad)
+	TH_LOG("the child read piece %zu wrong at offset %ld", k, (long)bad);
+	/* Its fault found no table: the whole page, one mapping more. */
+	ht_expect_page(_metadata, "child after its read", c.pid, addr, psize,
+		       &two);
+	ht_expect_page(_metadata, "parent, child mapped", 0, addr, psize, &two);
+	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, c.pid, addr))
+	TH_LOG("the child maps another page");
+
+	ASSERT_EQ(0, ht_send(c.sock, 0));
+	status = ht_reap(&c, 10000);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	TH_LOG("child wait status %#x", status);
+	ht_expect_page(_metadata, "parent after the child exited", 0, addr,
+		       psize, &one);
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+}
+
+HT_MAIN
