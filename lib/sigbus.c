@@ -60,46 +60,43 @@ static void install(struct sigaction *old)
 	install_for(SIGBUS, old);
 }
 
-int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out)
+/*
+ * One byte read or written with SIGBUS (and SIGSEGV if @segv) caught into
+ * *@out.  A write stores @val, or the byte's own value if @same.
+ */
+static void access_caught(volatile unsigned char *p, bool write, bool same,
+			  unsigned char val, bool segv, struct ht_sigbus *out)
 {
-	volatile char *p = addr;
-	struct sigaction old;
+	struct sigaction old_bus, old_segv;
 
 	memset(&last, 0, sizeof(last));
-	install(&old);
+	install_for(SIGBUS, &old_bus);
+	if (segv)
+		install_for(SIGSEGV, &old_segv);
 	if (sigsetjmp(jump, 1) == 0) {
 		jump_armed = 1;
 		if (write)
-			*p = *p;
+			*p = same ? *p : val;
 		else
 			(void)*p;
 		jump_armed = 0;
 	}
-	sigaction(SIGBUS, &old, NULL);
+	if (segv)
+		sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
 	*out = last;
+}
+
+int ht_touch(volatile void *addr, bool write, struct ht_sigbus *out)
+{
+	access_caught(addr, write, true, 0, false, out);
 	return 0;
 }
 
 int ht_access(volatile void *addr, bool write, unsigned char val,
 	      struct ht_sigbus *out)
 {
-	volatile unsigned char *p = addr;
-	struct sigaction old_bus, old_segv;
-
-	memset(&last, 0, sizeof(last));
-	install_for(SIGBUS, &old_bus);
-	install_for(SIGSEGV, &old_segv);
-	if (sigsetjmp(jump, 1) == 0) {
-		jump_armed = 1;
-		if (write)
-			*p = val;
-		else
-			(void)*p;
-		jump_armed = 0;
-	}
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
-	*out = last;
+	access_caught(addr, write, false, val, true, out);
 	return 0;
 }
 
