@@ -111,13 +111,22 @@ probe_kvm() {
 	timeout -s KILL 10 "$qemu" -accel kvm -cpu host -m 32 -nodefaults -display none \
 		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=1 \
 		-drive "file=$img,format=raw,if=ide" </dev/null >"$work/probe.log" 2>&1 || prc=$?
-	[ "$prc" -eq 3 ]
+	[ "$prc" -eq 3 ] || return 1
+	# Some nested hosts run that sector and then hang a real kernel right
+	# after the option ROM: boot the kernel itself until its "no root"
+	# panic (-no-reboot exits on it).  Well under a second with KVM.
+	prc=0
+	timeout -s KILL 30 "$qemu" -accel kvm -cpu host -m 256 -nodefaults -display none \
+		-no-reboot -serial "file:$work/probe-kernel.log" -kernel "$kernel" \
+		-append "console=ttyS0 panic=-1 root=/dev/hgmt-none" </dev/null \
+		>"$work/probe.log" 2>&1 || prc=$?
+	[ "$prc" -eq 0 ] && grep -q 'Kernel panic' "$work/probe-kernel.log"
 }
 accel=${HGMT_ACCEL:-}
 case $accel in
 kvm | tcg) ;;
 '')
-	key="$(uname -r) $("$qemu" --version | head -n 1)"
+	key="probe2 $(uname -r) $("$qemu" --version | head -n 1)"
 	pfile=$cache/kvm-probe
 	if [ -f "$pfile" ] && [ "$(sed -n 2p "$pfile")" = "$key" ]; then
 		accel=$(sed -n 1p "$pfile")
