@@ -27,7 +27,11 @@
  * Where the kernels differ from this, the case names the version.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/kernel-page-flags.h>
 #include <linux/userfaultfd.h>
+#include <numa.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -616,6 +620,335 @@ TEST_F_TIMEOUT(hwp_soft_disabled, huge_2M_eopnotsupp, 120)
 	EXPECT_EQ(g0.free, g1.free);
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
 	munmap(p, psize);
+}
+
+/* ---- a page table in the 2 MiB below the poisoned folio ---- */
+
+/*
+ * The HGM phase-2 review's finding 1: page_vma_mapped_walk() once treated
+ * an HGM PMD (a pointer to a PTE table) as a huge entry, so the table's
+ * pfn "mapped" the folio whenever the table sat in the 2 MiB of physical
+ * memory just below it; try_to_unmap_one() then hit VM_BUG_ON_PAGE or
+ * freed a folio still mapped by PTEs.  Where a page table lands is up to
+ * the page allocator, so this case arranges it:
+ *   1. on node 0, grow the pool as far as it goes and give TB_HEADROOM
+ *      pages back: they are the node's only free pageblocks, each between
+ *      pool pages;
+ *   2. put the pool's free pages in one file and read their pfns;
+ *   3. make PTE tables of our own (one anonymous 4 KiB page in each of as
+ *      many 2 MiB ranges) until one sits in the 2 MiB below a file page:
+ *      once the small free blocks are used, they fill the pageblocks of
+ *      step 1; X is the file page with the most tables below it (B);
+ *   4. free those tables: B now has free unmovable pages, which the next
+ *      page table allocations reuse;
+ *   5. map X in one new VMA after another (hgm: one 4 KiB piece each, so
+ *      one PTE table each; huge: X huge, plus one anonymous 4 KiB page in
+ *      a fresh 2 MiB, so one PTE table each too) until kpageflags shows
+ *      TB_NEW_BELOW pages of B that were not page tables after step 4.
+ * Then poison a piece of X: every mapping of it must go, as always.
+ */
+#define TB_SEED_MAX 12288
+#define TB_SEED_STEP 512
+#define TB_TRIES 4
+#define TB_NEW_BELOW 4
+#define TB_HEADROOM 64 /* pool pages given back in step 1 */
+
+struct tb {
+	struct ht_file file;
+	size_t npages;
+	uint64_t *pfn; /* pfn of file page i */
+	size_t x; /* file index of the folio to poison */
+	uint64_t below[512 / 64]; /* KPF_PGTABLE of B after step 4 */
+	char **map; /* the VMAs mapping X */
+	int uffd; /* hgm: every VMA is registered with it */
+	size_t nmaps;
+};
+
+/*
+ * KPF_PGTABLE of the 512 pfns below @x into @bits, in one read: the scans
+ * below look at hundreds of thousands of pfns.
+ */
+static int tb_tables_below(uint64_t x, uint64_t bits[512 / 64])
+{
+	uint64_t f[512];
+	int fd = open("/proc/kpageflags", O_RDONLY), n = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return -errno;
+	r = pread(fd, f, sizeof(f), (off_t)((x - 512) * sizeof(f[0])));
+	close(fd);
+	if (r != (ssize_t)sizeof(f))
+		return -EIO;
+	memset(bits, 0, 512 / 8);
+	for (int i = 0; i < 512; i++) {
+		if (!(f[i] >> KPF_PGTABLE & 1))
+			continue;
+		bits[i / 64] |= 1ULL << (i % 64);
+		n++;
+	}
+	return n;
+}
+
+static int tb_count_below(struct __test_metadata *_metadata, uint64_t x)
+{
+	uint64_t bits[512 / 64];
+	int n = tb_tables_below(x, bits);
+
+	EXPECT_LE(0, n) TH_LOG("/proc/kpageflags: %s", strerror(-n));
+	return n < 0 ? 0 : n;
+}
+
+/* The file page with the most page tables below it; 0 tables: none. */
+static int tb_best(struct __test_metadata *_metadata, struct tb *t)
+{
+	int best = 0, n;
+
+	for (size_t i = 0; i < t->npages; i++) {
+		n = tb_count_below(_metadata, t->pfn[i]);
+		if (n > best) {
+			best = n;
+			t->x = i;
+		}
+	}
+	return best;
+}
+
+/* Step 1. */
+static void tb_grow(struct __test_metadata *_metadata, unsigned long psize)
+{
+	struct ht_pool p = { 0 };
+
+	/* One failed allocation stops a pool write: write until it stays. */
+	for (unsigned long before = ~0UL; before != p.nr;) {
+		ASSERT_EQ(0, ht_pool_read(psize, 0, &p));
+		before = p.nr;
+		ASSERT_EQ(0, ht_pool_set_nr(psize, 0, 1UL << 20));
+		ASSERT_EQ(0, ht_pool_read(psize, 0, &p));
+	}
+	ASSERT_LT(TB_HEADROOM, p.free) TH_LOG("node 0 pool: %lu free", p.free);
+	ASSERT_EQ(0, ht_pool_set_nr(psize, 0, p.nr - TB_HEADROOM));
+}
+
+/* Step 2: every free pool page into the file, and their pfns. */
+static void tb_fill(struct __test_metadata *_metadata, struct tb *t,
+		    unsigned long psize)
+{
+	struct ht_pool p;
+	size_t len;
+	char *m;
+
+	ASSERT_EQ(0, ht_pool_read(psize, 0, &p));
+	t->npages = p.free;
+	len = t->npages * psize;
+	ASSERT_EQ(0, ht_file_create(&t->file, psize, len));
+	ASSERT_EQ(0, fallocate(t->file.fd, 0, 0, (off_t)len))
+	TH_LOG("fallocate %zu pages: %s", t->npages, strerror(errno));
+	t->pfn = calloc(t->npages, sizeof(*t->pfn));
+	ASSERT_NE(NULL, t->pfn);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, t->file.fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (size_t i = 0; i < t->npages; i++) {
+		(void)*(volatile char *)(m + i * psize);
+		t->pfn[i] =
+			ht_pfn_of(_metadata, 0, (unsigned long)m + i * psize);
+	}
+	munmap(m, len);
+}
+
+/*
+ * Step 3: one anonymous 4 KiB page per 2 MiB, so a PTE table each (never
+ * a THP), TB_SEED_STEP at a time until a table sits below a file page.
+ * Returns the region to munmap in step 4.
+ */
+static char *tb_seed(struct __test_metadata *_metadata, struct tb *t,
+		     unsigned long psize)
+{
+	size_t len = TB_SEED_MAX * psize, i = 0;
+	char *r = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (r == MAP_FAILED)
+		return r;
+	if (madvise(r, len, MADV_NOHUGEPAGE)) {
+		munmap(r, len);
+		return MAP_FAILED;
+	}
+	while (i < TB_SEED_MAX) {
+		for (size_t end = i + TB_SEED_STEP; i < end; i++)
+			r[i * psize + psize / 2] = 1;
+		if (tb_best(_metadata, t))
+			return r;
+	}
+	munmap(r, len);
+	return MAP_FAILED;
+}
+
+/* One more VMA mapping X, which costs one PTE table. */
+static int tb_map_one(struct tb *t, enum ht_gran gran)
+{
+	unsigned long psize = t->file.psize;
+	char *p, *a;
+
+	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, t->file.fd,
+		 (off_t)(t->x * psize));
+	if (p == MAP_FAILED)
+		return -errno;
+	t->map[t->nmaps++] = p;
+	if (gran == HT_GRAN_HUGE) {
+		(void)*(volatile char *)p;
+		/* Too small for a THP: its first touch needs a PTE table. */
+		a = ht_mmap_aligned(PS, psize, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (a == MAP_FAILED)
+			return -errno;
+		*(volatile char *)a = 1; /* unmapped at exit */
+		return 0;
+	}
+	if (madvise(p, psize, MADV_SPLIT))
+		return -errno;
+	if (ht_uffd_register(t->uffd, p, psize, UFFDIO_REGISTER_MODE_MINOR))
+		return -EINVAL;
+	return ht_uffd_continue(t->uffd, p + POISON_OFF, PS);
+}
+
+/* Pages of B that are page tables now and were not after step 4. */
+static int tb_new_below(struct __test_metadata *_metadata, const struct tb *t)
+{
+	uint64_t now[512 / 64];
+	int n = 0;
+
+	EXPECT_LE(0, tb_tables_below(t->pfn[t->x], now));
+	for (int i = 0; i < 512 / 64; i++)
+		n += __builtin_popcountll(now[i] & ~t->below[i]);
+	return n;
+}
+
+/* Steps 1-5; returns with X mapped by t->nmaps VMAs. */
+static void tb_arrange(struct __test_metadata *_metadata, struct tb *t,
+		       unsigned long psize, enum ht_gran gran)
+{
+	size_t max = 2 * TB_SEED_MAX;
+	struct ht_pool p0;
+	char *seed;
+	int ret = 0, n = 0;
+
+	ASSERT_EQ(0, numa_run_on_node(0));
+	numa_set_preferred(0);
+	ASSERT_EQ(0, ht_pool_read(psize, 0, &p0));
+	/*
+	 * Right after boot the first try often finds no table next to a
+	 * pool page (measured: the second try after a full pool cycle
+	 * did, every time).  Each try starts from the same pool.
+	 */
+	for (int try = 1;; try++) {
+		tb_grow(_metadata, psize);
+		tb_fill(_metadata, t, psize);
+		seed = tb_seed(_metadata, t, psize);
+		if (seed != MAP_FAILED)
+			break;
+		ASSERT_GT(TB_TRIES, try)
+		TH_LOG("no page table below any of %zu pool pages after %d tables, %d tries",
+		       t->npages, TB_SEED_MAX, try);
+		ht_file_close(&t->file);
+		free(t->pfn);
+		t->pfn = NULL;
+		ASSERT_EQ(0, ht_pool_set_nr(psize, 0, p0.nr));
+	}
+	ASSERT_EQ(0, munmap(seed, TB_SEED_MAX * psize));
+	/* Page tables are freed after an RCU grace period. */
+	usleep(200 * 1000);
+	ASSERT_LE(0, tb_tables_below(t->pfn[t->x], t->below));
+
+	t->map = calloc(max, sizeof(*t->map));
+	ASSERT_NE(NULL, t->map);
+	if (gran == HT_GRAN_HGM) {
+		t->uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
+		ASSERT_LE(0, t->uffd);
+	}
+	while (n < TB_NEW_BELOW && t->nmaps < max && !ret) {
+		ret = tb_map_one(t, gran);
+		if (!ret && t->nmaps % 32 == 0)
+			n = tb_new_below(_metadata, t);
+	}
+	ASSERT_LE(TB_NEW_BELOW, n)
+	TH_LOG("%d new page tables below the folio after %zu mappings (%s)", n,
+	       t->nmaps, strerror(-ret));
+}
+
+FIXTURE(hwp_table_below)
+{
+	struct hwp h;
+	struct tb t;
+};
+
+FIXTURE_VARIANT(hwp_table_below)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS_2M(hwp_table_below);
+
+FIXTURE_SETUP(hwp_table_below)
+{
+	/*
+	 * A steal of a movable pageblock raises node 0's watermarks (the
+	 * boost), and page tables then go to node 1 instead.
+	 */
+	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 1,
+		  "vm.watermark_boost_factor");
+	self->t.uffd = -1;
+	if (_metadata->exit_code) /* skipped */
+		return;
+	ASSERT_EQ(0, ht_write_ulong("/proc/sys/vm/watermark_boost_factor", 0));
+}
+
+FIXTURE_TEARDOWN_PARENT(hwp_table_below)
+{
+	HT_TEARDOWN(&self->h.env);
+}
+
+TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
+{
+	struct tb *t = &self->t;
+	unsigned long psize = variant->psize, hc0, hugetlb_kb = ~0UL;
+	int ret, lsb = ht_size_shift(psize);
+	struct ht_sigbus sb;
+	uint64_t e;
+
+	/* The fixture's own file is not needed here. */
+	ht_file_close(&self->h.file);
+	tb_arrange(_metadata, t, psize, variant->gran);
+
+	hc0 = hw_corrupted_kb(_metadata);
+	ret = ht_madvise_catch(t->map[0] + POISON_OFF, PS, MADV_HWPOISON, &sb);
+	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
+	EXPECT_TRUE(sb.hit) TH_LOG("no SIGBUS during madvise");
+	expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
+		      (unsigned long)t->map[0] + POISON_OFF, lsb);
+	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+
+	/* Nothing of X stays mapped in any of the VMAs. */
+	for (size_t i = 0; i < t->nmaps; i++) {
+		unsigned long a = (unsigned long)t->map[i] + POISON_OFF;
+
+		ASSERT_EQ(0, ht_pagemap_read(0, a, &e));
+		EXPECT_EQ(0, e & HT_PM_PRESENT)
+		TH_LOG("VMA %zu of %zu still maps the folio", i, t->nmaps);
+		if (e & HT_PM_PRESENT)
+			break;
+	}
+	ASSERT_EQ(0, ht_status_read(0, "HugetlbPages", &hugetlb_kb));
+	EXPECT_EQ(0, hugetlb_kb);
+
+	for (size_t i = 0; i < t->nmaps; i++)
+		munmap(t->map[i], psize);
+	if (t->uffd >= 0)
+		close(t->uffd);
+	ht_file_close(&t->file);
+	free(t->map);
+	free(t->pfn);
+	keep_lost_pages(&self->h.env, psize);
 }
 
 /* ---- MAP_PRIVATE anonymous: the poisoned page is dissolved ---- */
