@@ -18,8 +18,8 @@
 # same page mapped huge, at a few mapping counts, median of several moves:
 # on the host (where a kernel without HGM or a single node says why a side
 # is absent) and in a 2-node guest of the patched kernel (bench_vm.sh
-# --migrate), as migrate-host-<huge|hgm>-<mappings>.{json,txt} and
-# vm-migrate-<huge|hgm>-<mappings>.{json,txt}, a table per side.
+# --migrate), as migrate-host-<huge|hgm>-<PROCSxVMAS>.{json,txt} and
+# vm-migrate-<huge|hgm>-<PROCSxVMAS>.{json,txt}, a table per side.
 # Speed figures are printed, never judged; the exit status is 1 only when a
 # run's own verdict is FAIL (wrong count, kernel complaint, leftovers) or the
 # guest died.
@@ -181,18 +181,18 @@ if [ "$migr" != 0 ]; then
 	for c in $mcounts; do
 		p=${c%x*}
 		v=${c#*x}
-		n=$((p * v))
-		line="bench: migration $c (host):"
+		line="bench: migration $c (host): huge"
 		for g in huge hgm; do
-			f=$out/migrate-host-$g-$n
+			[ "$g" = hgm ] && line="$line, hgm"
+			f=$out/migrate-host-$g-$c
 			nice -n 10 "$bin" -g "$g" -m continue -s 2M -p "$p" -v "$v" \
 				--migrate-rounds "$mrounds" --no-baseline \
 				--json "$f.json" >"$f.txt" 2>&1
 			rc=$?
 			case $rc in
-			0) line="$line $g pass" ;;
-			4) line="$line $g skip" ;;
-			*) line="$line $g FAIL (exit $rc)"; fail=1 ;;
+			0) line="$line pass" ;;
+			4) line="$line skip" ;;
+			*) line="$line FAIL (exit $rc)"; fail=1 ;;
 			esac
 		done
 		echo "$line"
@@ -363,7 +363,7 @@ def migr_rows(prefix):
         row = {"mappings": p * v, "processes": p, "vmas_per_process": v,
                "hgm_ptes": None, "ratio_hgm_to_huge": None}
         for g in ("huge", "hgm"):
-            row[g], r = migr_cell(os.path.join(out, "%s%s-%d" % (prefix, g, p * v)))
+            row[g], r = migr_cell(os.path.join(out, "%s%s-%s" % (prefix, g, c)))
             if r:
                 info = info or r.get("vm")
                 row["hgm_ptes"] = p * v * r["config"]["page_size"] // os.sysconf("SC_PAGE_SIZE")

@@ -19,8 +19,8 @@
 #   vm-console.log, vm-stream.log, vm-qemu.log   the raw guest output
 # bench.sh reads the vm-run-*.json beside its own run-*.json.
 # --continue writes vm-continue.{json,txt} and vm-continue-{console,stream,
-# qemu}.log instead; --migrate vm-migrate-{huge,hgm}-<mappings>.{json,txt}
-# and vm-migrate-{console,stream,qemu}.log.
+# qemu}.log instead; --migrate vm-migrate-{huge,hgm}-<PROCSxVMAS>.{json,txt}
+# (and vm-migrate-warmup-*) and vm-migrate-{console,stream,qemu}.log.
 #
 # Environment:
 #   BENCH_VM_COUNTS   "PROCSxVMAS ..." (default: 1x1000 1x10000 2x50000 16x62500)
@@ -124,7 +124,7 @@ if [ "$mode" != continue ]; then
 			# MINOR-registered VMAs: they differ only in the
 			# granularity of the page tables the move walks.
 			for g in huge hgm; do
-				runs="$runs$g-$((p * v)) ./refcount_stress -g $g -m continue -s 2M -p $p -v $v --migrate-rounds $rounds --no-baseline;"
+				runs="$runs$g-${p}x$v ./refcount_stress -g $g -m continue -s 2M -p $p -v $v --migrate-rounds $rounds --no-baseline;"
 			done
 		else
 			runs="$runs$((p * v)) ./refcount_stress -p $p -v $v --migrate --hwpoison ${BENCH_ARGS:-};"
