@@ -14,6 +14,12 @@
 # kernel has no HGM: hgm skips) and in a guest of the patched kernel
 # (bench_vm.sh --continue), as continue-host.{json,txt} and
 # vm-continue.{json,txt}, one summary line per side.
+# Then the migration of one 2 MiB page mapped at 4 KiB (HGM) against the
+# same page mapped huge, at a few mapping counts, median of several moves:
+# on the host (where a kernel without HGM or a single node says why a side
+# is absent) and in a 2-node guest of the patched kernel (bench_vm.sh
+# --migrate), as migrate-host-<huge|hgm>-<PROCSxVMAS>.{json,txt} and
+# vm-migrate-<huge|hgm>-<PROCSxVMAS>.{json,txt}, a table per side.
 # Speed figures are printed, never judged; the exit status is 1 only when a
 # run's own verdict is FAIL (wrong count, kernel complaint, leftovers) or the
 # guest died.
@@ -30,6 +36,11 @@
 #                  it is not built)
 #   BENCH_CONTINUE_ARGS, BENCH_CONTINUE_*   continue_rate options; the VM's
 #                  kernel, memory, timeout (see bench_vm.sh)
+#   BENCH_MIGRATE  0: no HGM-vs-huge migration figure; host: the host's
+#                  only; 1 (default): host and the patched kernel's VM
+#   BENCH_MIGRATE_COUNTS   "PROCSxVMAS ..." (default: 1x1 1x1000 4x250 4x1000)
+#   BENCH_MIGRATE_ROUNDS   moves per run, for the median (default 7)
+#   BENCH_MIGRATE_*        the VM's kernel, memory, timeout (see bench_vm.sh)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,6 +74,24 @@ if [ "$cont" != 0 ] && [ ! -x "$cbin" ]; then
 	echo "bench: $cbin not built (run make)" >&2
 	exit 2
 fi
+migr=${BENCH_MIGRATE:-1}
+case $migr in
+0 | 1 | host) ;;
+*) echo "bench: BENCH_MIGRATE must be 0, 1 or host: $migr" >&2; exit 2 ;;
+esac
+mcounts=${BENCH_MIGRATE_COUNTS:-"1x1 1x1000 4x250 4x1000"}
+mrounds=${BENCH_MIGRATE_ROUNDS:-7}
+for c in $mcounts; do
+	case $c in
+	[0-9]*x[0-9]*) ;;
+	*) echo "bench: BENCH_MIGRATE_COUNTS entry '$c' is not PROCSxVMAS" >&2; exit 2 ;;
+	esac
+done
+case $mrounds in
+'' | *[!0-9]* | 0*) echo "bench: BENCH_MIGRATE_ROUNDS must be 1..100: $mrounds" >&2; exit 2 ;;
+esac
+[ "$mrounds" -le 100 ] || { echo "bench: BENCH_MIGRATE_ROUNDS must be 1..100: $mrounds" >&2; exit 2; }
+export BENCH_MIGRATE_COUNTS=$mcounts BENCH_MIGRATE_ROUNDS=$mrounds
 mkdir -p "$out" || exit 2
 echo "bench: results in $out"
 
@@ -144,10 +173,50 @@ if [ "$cont" = 1 ]; then
 	fi
 fi
 
-python3 - "$out" "$vmnote" "$cnote" <<'EOF' || fail=1
+# The migration figure: the same page, mapped huge and mapped at 4 KiB
+# (HGM), moved again and again; the host's kernel has no HGM (its hgm side
+# says why), the patched kernel's guest has.
+mnote=
+if [ "$migr" != 0 ]; then
+	for c in $mcounts; do
+		p=${c%x*}
+		v=${c#*x}
+		line="bench: migration $c (host): huge"
+		for g in huge hgm; do
+			[ "$g" = hgm ] && line="$line, hgm"
+			f=$out/migrate-host-$g-$c
+			nice -n 10 "$bin" -g "$g" -m continue -s 2M -p "$p" -v "$v" \
+				--migrate-rounds "$mrounds" --no-baseline \
+				--json "$f.json" >"$f.txt" 2>&1
+			rc=$?
+			case $rc in
+			0) line="$line pass" ;;
+			4) line="$line skip" ;;
+			*) line="$line FAIL (exit $rc)"; fail=1 ;;
+			esac
+		done
+		echo "$line"
+	done
+fi
+if [ "$migr" = 1 ]; then
+	mk=${BENCH_MIGRATE_KERNEL:-patched}
+	if ! kerr=$("$top/scripts/vm/kernel.sh" "$mk" 2>&1 >/dev/null); then
+		mnote="VM part skipped: $(echo "${kerr:-kernel.sh $mk failed}" | tail -n 1)"
+	else
+		"$here/bench_vm.sh" --migrate "$out"
+		case $? in
+		0) ;;
+		1) fail=1; mnote="the guest died or lost runs (see $out/vm-migrate-console.log)" ;;
+		*) mnote="VM part did not run (bench_vm.sh --migrate setup failed)" ;;
+		esac
+	fi
+fi
+
+python3 - "$out" "$vmnote" "$cnote" "$mnote" "$([ "$migr" = 0 ] || echo "$mcounts")" "$mrounds" <<'EOF' || fail=1
 import glob, json, math, os, re, sys
 
-out, vmnote, cnote = sys.argv[1], sys.argv[2], sys.argv[3]
+out, vmnote, cnote, mnote, mcounts = sys.argv[1:6]
+mrounds = int(sys.argv[6])
 
 def load(pattern):
     runs = []
@@ -259,6 +328,63 @@ for side, name in (("host", "continue-host"), ("vm", "vm-continue")):
         {k: r.get(k) for k in ("kernel", "verdict", "failures", "vm", "note") if k in r},
         **{k: r[k] for k in ("hgm", "huge", "shmem") if k in r})
 
+# The migration figure: one row per count and side; a cell is the median
+# move time of one granularity, or why it is absent: the run's own skip
+# line (no HGM: the probe's reason) or the migration's skip reason.
+def migr_cell(path):
+    try:
+        with open(path + ".json") as fh:
+            r = json.load(fh)
+    except (OSError, ValueError):
+        try:
+            with open(path + ".txt") as fh:
+                return {"absent": fh.readline().strip() or "no output", "verdict": "skip"}, None
+        except OSError:
+            return None, None
+    m = r.get("migration") or {}
+    cell = {"verdict": r["verdict"], "failures": r.get("failures", "")}
+    if "skipped" in m:
+        cell["absent"] = m["skipped"]
+    elif m.get("moves_ms"):
+        cell.update(median_ms=m["move_median_ms"], min_ms=m["move_min_ms"],
+                    moves_ms=m["moves_ms"])
+        if m.get("failed_move"):
+            cell["refused"] = "move %d of %d refused: errno %d, status %d" % (
+                m["failed_move"], m["rounds"], m["failed_errno"], m["failed_status"])
+    else:
+        cell["absent"] = "move_pages refused: errno %d, status %d" % (
+            m.get("errno", 0), m.get("status", 0))
+    return cell, r
+
+def migr_rows(prefix):
+    rows, info = [], None
+    for c in mcounts.split():
+        p, v = (int(x) for x in c.split("x"))
+        row = {"mappings": p * v, "processes": p, "vmas_per_process": v,
+               "hgm_ptes": None, "ratio_hgm_to_huge": None}
+        for g in ("huge", "hgm"):
+            row[g], r = migr_cell(os.path.join(out, "%s%s-%s" % (prefix, g, c)))
+            if r:
+                info = info or r.get("vm")
+                row["hgm_ptes"] = p * v * r["config"]["page_size"] // os.sysconf("SC_PAGE_SIZE")
+        if row["huge"] is None and row["hgm"] is None:
+            continue
+        h, g = row["huge"] or {}, row["hgm"] or {}
+        if h.get("median_ms") and g.get("median_ms"):
+            row["ratio_hgm_to_huge"] = g["median_ms"] / h["median_ms"]
+        rows.append(row)
+    return rows, info
+
+migr_host, _ = migr_rows("migrate-host-")
+migr_vm, migr_vm_info = migr_rows("vm-migrate-")
+migr = None if not mcounts else {
+    "page_size": "2M", "rounds": mrounds, "note": mnote or None,
+    "host": {"kernel": host_kernel, "rows": migr_host} if migr_host else None,
+    "vm": None if not migr_vm else dict(
+        {k: (migr_vm_info or {}).get(k) for k in ("kernel", "kernel_name", "accel", "nodes")},
+        rows=migr_vm),
+}
+
 fig = {
     # the host's figures stay at the top level, as before the VM part
     "kernel": host_kernel,
@@ -274,6 +400,7 @@ fig = {
     },
     "vm_note": vmnote or None,
     "continue": cont,
+    "migration_hgm_vs_huge": migr,
 }
 with open(os.path.join(out, "figures.json"), "w") as fh:
     json.dump(fig, fh, indent=2)
@@ -314,6 +441,49 @@ if cont["vm"]:
         v.get("kernel_name", "?"), v.get("accel", "?"), cont_line(cont["vm"])))
 elif cnote:
     print("bench: continue 4 KiB (VM): " + cnote)
+
+def migr_table(title, rows):
+    print("bench: migration of one 2 MiB page, HGM (4 KiB PTEs) vs huge (PMD), "
+          "median (min) of %d move_pages(MOVE_ALL): %s" % (mrounds, title))
+    print("bench: %10s %5s %7s %10s %19s %19s %9s  %s" % (
+        "mappings", "procs", "VMAs/p", "hgm PTEs", "huge ms", "hgm ms",
+        "hgm/huge", "verdict huge/hgm"))
+    why = []
+    for r in rows:
+        cols = []
+        for g in ("huge", "hgm"):
+            c = r[g]
+            if c is None:
+                cols.append("-")
+            elif "median_ms" in c:
+                cols.append("%.3f (%.3f)" % (c["median_ms"], c["min_ms"]))
+            else:
+                cols.append("n/a")
+            note = c and (c.get("absent") or c.get("refused"))
+            if note and (g, note) not in why:
+                why.append((g, note))
+        ratio = r["ratio_hgm_to_huge"]
+        print("bench: %10d %5d %7d %10s %19s %19s %9s  %s" % (
+            r["mappings"], r["processes"], r["vmas_per_process"],
+            "-" if r["hgm_ptes"] is None else r["hgm_ptes"], cols[0], cols[1],
+            "-" if ratio is None else "%.2f" % ratio,
+            "/".join((r[g] or {}).get("verdict", "-") for g in ("huge", "hgm"))))
+        for g in ("huge", "hgm"):
+            f = (r[g] or {}).get("failures", "").strip()
+            if (r[g] or {}).get("verdict") == "FAIL" and f:
+                print("bench:   %d mappings, %s: %s" % (r["mappings"], g, f))
+    for g, note in why:
+        print("bench:   %s n/a: %s" % (g, note))
+
+if migr_host:
+    migr_table("host (%s)" % host_kernel, migr_host)
+if migr_vm:
+    v = migr_vm_info or {}
+    migr_table("VM %s (%s, %s, %s nodes; emulated: compare hgm with huge, not with the host)" % (
+        v.get("kernel_name", "?"), v.get("kernel", "?"), v.get("accel", "?"),
+        v.get("nodes", "?")), migr_vm)
+if mcounts and mnote:
+    print("bench: migration HGM vs huge (VM): " + mnote)
 
 # The plot.  Panel 1 (when any rmap-walk time exists, host or VM): time vs
 # mappings, log-log.  Panel 2 (always): the mapping rate and the baseline's.
@@ -418,6 +588,17 @@ if walk:
     panels.append(("reverse-map walk cost vs mappings of one huge page", "milliseconds (log scale)",
                    walk, True, "source: " + ", ".join(who) + ("; TCG times are emulated, compare their growth, not their size"
                                                               if vm_info and vm_info["accel"] == "tcg" else "")))
+mseries = []
+for rows, who, dash in ((migr_host, "host", False), (migr_vm, "VM", True)):
+    for g, col in (("huge", "#2471a3"), ("hgm", "#c0392b")):
+        pts = [(r["mappings"], r[g]["median_ms"]) for r in rows
+               if r[g] and r[g].get("median_ms", 0) > 0]
+        if pts:
+            mseries.append(("%s: %s" % (who, g), col, dash, pts))
+if mseries:
+    panels.append(("migration of one 2 MiB page: HGM (4 KiB PTEs) vs huge",
+                   "median move_pages ms (log scale)", mseries, True,
+                   "median of %d moves; the hgm line walks 512 PTEs per mapping" % mrounds))
 rnote = ""
 if not walk:
     rnote = "migration curve not available here" + (": " + host_skip["migration"] if host_skip["migration"] else "")
@@ -436,7 +617,8 @@ with open(os.path.join(out, "plot.svg"), "w") as fh:
     fh.write("\n".join(svg) + "\n")
 print("bench: wrote %s and %s" % (os.path.join(out, "figures.json"), os.path.join(out, "plot.svg")))
 sys.exit(1 if any(r["verdict"] == "FAIL" for r in host_rows + vm_rows) or
-         any(c and c.get("verdict") not in (None, "PASS") for c in (cont["host"], cont["vm"]))
+         any(c and c.get("verdict") not in (None, "PASS") for c in (cont["host"], cont["vm"])) or
+         any((r[g] or {}).get("verdict") == "FAIL" for r in migr_host + migr_vm for g in ("huge", "hgm"))
          else 0)
 EOF
 exit $fail

@@ -1,10 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# bench_vm.sh [--continue] OUTDIR: the rmap-walk half of `make bench` in a
-# qemu guest with 2 NUMA nodes and CONFIG_MEMORY_FAILURE (scripts/vm/), for
-# hosts where move_pages has nowhere to go or MADV_HWPOISON does not exist.
+# bench_vm.sh [--continue|--migrate] OUTDIR: the rmap-walk half of `make
+# bench` in a qemu guest with 2 NUMA nodes and CONFIG_MEMORY_FAILURE
+# (scripts/vm/), for hosts where move_pages has nowhere to go or
+# MADV_HWPOISON does not exist.
 # With --continue: continue_rate (4 KiB UFFDIO_CONTINUE, HGM vs shmem) once,
 # in a 1-node guest of the suite's patched kernel, which has HGM.
+# With --migrate: the migration time of one 2 MiB page mapped at 4 KiB (HGM)
+# against the same page mapped huge, in a 2-node guest of the patched
+# kernel: refcount_stress -g huge and -g hgm at each count, with
+# --migrate-rounds (no hwpoison: the page is moved again and again).
 #
 # Builds build/static/stress/refcount_stress, boots it with a busybox
 # guest-run that runs every count with --migrate --hwpoison --json (with
@@ -14,7 +19,8 @@
 #   vm-console.log, vm-stream.log, vm-qemu.log   the raw guest output
 # bench.sh reads the vm-run-*.json beside its own run-*.json.
 # --continue writes vm-continue.{json,txt} and vm-continue-{console,stream,
-# qemu}.log instead.
+# qemu}.log instead; --migrate vm-migrate-{huge,hgm}-<PROCSxVMAS>.{json,txt}
+# (and vm-migrate-warmup-*) and vm-migrate-{console,stream,qemu}.log.
 #
 # Environment:
 #   BENCH_VM_COUNTS   "PROCSxVMAS ..." (default: 1x1000 1x10000 2x50000 16x62500)
@@ -27,6 +33,12 @@
 #   BENCH_CONTINUE_ARGS     extra continue_rate options (e.g. "--pages 64")
 #   BENCH_CONTINUE_MEM_MB   guest memory, one node (default: 3072)
 #   BENCH_CONTINUE_TIMEOUT  seconds before the guest is killed (default: 600)
+# and with --migrate:
+#   BENCH_MIGRATE_COUNTS    "PROCSxVMAS ..." (default: 1x1 1x1000 4x250 4x1000)
+#   BENCH_MIGRATE_ROUNDS    moves of the page per run, for the median (default 7)
+#   BENCH_MIGRATE_KERNEL    a scripts/vm/kernel.sh name (default: patched)
+#   BENCH_MIGRATE_MEM_MB    guest memory, split over 2 nodes (default: 4096)
+#   BENCH_MIGRATE_TIMEOUT   seconds before the guest is killed (default: 900)
 # Exit: 0 the guest ran every count (whatever the verdicts: bench.sh judges
 # them), 1 the guest died or lost a count, 2 setup failed (build, kernel, qemu).
 set -u
@@ -42,41 +54,81 @@ die() {
 }
 
 mode=refcount
-if [ "${1:-}" = --continue ]; then
-	mode='continue'
+case ${1:-} in
+--continue | --migrate)
+	mode=${1#--}
 	shift
-fi
-[ $# -eq 1 ] || die "usage: bench_vm.sh [--continue] OUTDIR"
+	;;
+esac
+[ $# -eq 1 ] || die "usage: bench_vm.sh [--continue|--migrate] OUTDIR"
 out=$1
 [ -d "$out" ] || die "$out is not a directory"
 # Per mode: the program, the guest, the files: <logpre>{console,stream,
-# qemu}.log and <runfmt>.{json,txt} per run ({n}: its mappings).  The
-# continue figure is one run: "counts" is the placeholder 1.
-if [ "$mode" = continue ]; then
+# qemu}.log and <runfmt>.{json,txt} per run ({n}: its id, the mappings of
+# a refcount run).  The guest runs one "run ID COMMAND..." line per run
+# (runs: "ID COMMAND...;" items).
+case $mode in
+continue)
 	prog=continue_rate
-	counts=1
-	args=${BENCH_CONTINUE_ARGS:-}
+	runs="1 ./continue_rate ${BENCH_CONTINUE_ARGS:-};"
 	kname=${BENCH_CONTINUE_KERNEL:-patched}
 	nodes=1
 	mem=${BENCH_CONTINUE_MEM_MB:-3072}
 	tmo=${BENCH_CONTINUE_TIMEOUT:-600}
 	logpre=vm-continue-
 	runfmt=vm-continue
-else
+	;;
+migrate)
+	prog=refcount_stress
+	counts=${BENCH_MIGRATE_COUNTS:-"1x1 1x1000 4x250 4x1000"}
+	rounds=${BENCH_MIGRATE_ROUNDS:-7}
+	case $rounds in
+	'' | *[!0-9]* | 0*) die "BENCH_MIGRATE_ROUNDS must be 1..100: $rounds" ;;
+	esac
+	[ "$rounds" -le 100 ] || die "BENCH_MIGRATE_ROUNDS must be 1..100: $rounds"
+	kname=${BENCH_MIGRATE_KERNEL:-patched}
+	nodes=2
+	mem=${BENCH_MIGRATE_MEM_MB:-4096}
+	tmo=${BENCH_MIGRATE_TIMEOUT:-900}
+	logpre=vm-migrate-
+	runfmt='vm-migrate-{n}'
+	;;
+*)
 	prog=refcount_stress
 	counts=${BENCH_VM_COUNTS:-"1x1000 1x10000 2x50000 16x62500"}
-	args=${BENCH_ARGS:-}
 	kname=${BENCH_VM_KERNEL:-debian-6.12}
 	nodes=2
 	mem=${BENCH_VM_MEM_MB:-6144}
 	tmo=${BENCH_VM_TIMEOUT:-1200}
 	logpre=vm-
 	runfmt='vm-run-{n}'
+	;;
+esac
+if [ "$mode" != continue ]; then
+	runs=
+	# The first migration in a fresh TCG guest also pays for translating
+	# the kernel's migration paths: one small run of each granularity
+	# first, discarded by bench.sh.
+	[ "$mode" = migrate ] &&
+		for g in huge hgm; do
+			runs="${runs}warmup-$g ./refcount_stress -g $g -m continue -s 2M -p 1 -v 1 --migrate-rounds 3 --no-baseline;"
+		done
 	for c in $counts; do
 		case $c in
 		[0-9]*x[0-9]*) ;;
-		*) die "BENCH_VM_COUNTS entry '$c' is not PROCSxVMAS" ;;
+		*) die "the count '$c' ($counts) is not PROCSxVMAS" ;;
 		esac
+		p=${c%x*} v=${c#*x}
+		if [ "$mode" = migrate ]; then
+			# Both sides populate through UFFDIO_CONTINUE into
+			# MINOR-registered VMAs: they differ only in the
+			# granularity of the page tables the move walks.
+			for g in huge hgm; do
+				runs="$runs$g-${p}x$v ./refcount_stress -g $g -m continue -s 2M -p $p -v $v --migrate-rounds $rounds --no-baseline;"
+			done
+		else
+			runs="$runs$((p * v)) ./refcount_stress -p $p -v $v --migrate --hwpoison ${BENCH_ARGS:-};"
+		fi
 	done
 fi
 command -v qemu-system-x86_64 >/dev/null ||
@@ -110,7 +162,7 @@ cp "$top/build/static/stress/$prog" "$pay/" || die "cannot copy $prog"
 # reports them as unavailable (migratepages_ms -1), nothing else changes.
 ld=/lib64/ld-linux-x86-64.so.2
 for t in numastat migratepages; do
-	[ "$mode" = refcount ] || break
+	[ "$mode" != continue ] || break
 	p=$(command -v "$t" 2>/dev/null) || continue
 	[ -r "$ld" ] || break
 	cp "$p" "$pay/lib/$t.bin" || continue
@@ -123,7 +175,7 @@ for t in numastat migratepages; do
 	chmod +x "$pay/bin/$t"
 done
 
-# The guest: each count with its JSON and text between marker lines on the
+# The guest: each run with its JSON and text between marker lines on the
 # results port (stdout), the status of every run on its BEGIN line.
 {
 	cat <<'EOF'
@@ -138,23 +190,12 @@ nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
 echo 3 >/proc/sys/kernel/printk
 echo "#@BENCH-GUEST kernel=$rel nodes=$nodes"
 EOF
-	printf 'args="%s"\n' "$args"
-	printf 'counts="%s"\n' "$counts"
-	printf 'mode=%s\n' "$mode"
 	cat <<'EOF'
-for c in $counts; do
+run() {
+	n=$1
+	shift
 	t0=$(date +%s)
-	if [ "$mode" = continue ]; then
-		n=$c
-		# shellcheck disable=SC2086
-		./continue_rate --json /tmp/run-$n.json $args >/tmp/run-$n.txt 2>&1
-	else
-		p=${c%x*} v=${c#*x}
-		n=$((p * v))
-		# shellcheck disable=SC2086
-		./refcount_stress -p "$p" -v "$v" --migrate --hwpoison \
-			--json /tmp/run-$n.json $args >/tmp/run-$n.txt 2>&1
-	fi
+	"$@" --json /tmp/run-$n.json >/tmp/run-$n.txt 2>&1
 	rc=$?
 	t1=$(date +%s)
 	echo "#@BENCH-BEGIN $n rc=$rc seconds=$((t1 - t0)) kernel=$rel"
@@ -164,8 +205,9 @@ for c in $counts; do
 	cat /tmp/run-$n.json 2>/dev/null
 	echo "#@BENCH-END $n"
 	rm -f /tmp/run-$n.json /tmp/run-$n.txt
-done
+}
 EOF
+	echo "$runs" | tr ';' '\n' | sed -n 's/^./run &/p'
 } >"$pay/guest-run"
 chmod +x "$pay/guest-run"
 
@@ -177,12 +219,12 @@ set -- ${kmod:+--modules "$kmod"}
 con=$out/${logpre}console.log
 str=$out/${logpre}stream.log
 qlog=$out/${logpre}qemu.log
-ncounts=$(echo "$counts" | wc -w)
-if [ "$mode" = continue ]; then
-	echo "bench: VM: $kname ($krel), 1 node, ${mem} MiB, continue_rate${args:+ $args} (timeout ${tmo}s)"
-else
-	echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, counts $counts (timeout ${tmo}s)"
-fi
+ncounts=$(echo "$runs" | tr -cd ';' | wc -c)
+case $mode in
+continue) echo "bench: VM: $kname ($krel), 1 node, ${mem} MiB, continue_rate${BENCH_CONTINUE_ARGS:+ $BENCH_CONTINUE_ARGS} (timeout ${tmo}s)" ;;
+migrate) echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, huge and hgm at $counts, $rounds moves each (timeout ${tmo}s)" ;;
+*) echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, counts $counts (timeout ${tmo}s)" ;;
+esac
 nice -n 10 "$vmdir/boot.sh" --kernel "$kimg" --initrd "$work/initrd.gz" \
 	--nodes "$nodes" --mem-mb "$mem" --cpus 2 --append mitigations=off \
 	--timeout "$tmo" --console "$con" --stream "$str" \
@@ -199,6 +241,7 @@ while kill -0 "$qpid" 2>/dev/null; do
 			awk -v k="$ncounts" -v i="$seen" -v mode="$mode" \
 				'{ sub(/rc=/, "", $3); sub(/seconds=/, "", $4)
 				   if (mode == "continue") printf "bench: VM: continue_rate: exit %s, %s s in the guest\n", $3, $4
+				   else if (mode == "migrate") printf "bench: VM %d/%d: %s: exit %s, %s s in the guest\n", i, k, $2, $3, $4
 				   else printf "bench: VM %d/%d: %8d mappings: exit %s, %s s in the guest (verdicts below)\n", i, k, $2, $3, $4 }'
 	done
 done
@@ -226,9 +269,9 @@ with open(stream, "rb") as fh:
 cur = part = None
 txt, js = [], []
 for line in lines:
-    m = re.match(r"#@BENCH-BEGIN (\d+) rc=(\d+) seconds=(\d+) kernel=(\S+)", line)
+    m = re.match(r"#@BENCH-BEGIN (\S+) rc=(\d+) seconds=(\d+) kernel=(\S+)", line)
     if m:
-        cur = dict(n=int(m.group(1)), rc=int(m.group(2)),
+        cur = dict(n=m.group(1), rc=int(m.group(2)),
                    seconds=int(m.group(3)), kernel=m.group(4))
         txt, js, part = [], [], None
         continue

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,9 @@
 #define MAP_COUNT_SYSCTL "/proc/sys/vm/max_map_count"
 /* VMAs a mapper needs besides its mappings: the reserve's remainder, slack. */
 #define VMA_SLACK 8
+#define MAX_MIGRATE_ROUNDS 100
+/* The page's stamps, checked through a mapper after migration. */
+#define FILL_SEED 1
 
 enum populate { POP_FAULT, POP_READ, POP_WRITE, POP_CONTINUE };
 static const char *const pop_names[] = { "fault", "read", "write", "continue" };
@@ -63,6 +67,7 @@ struct opts {
 	double time_limit; /* seconds; 0: none */
 	const char *json;
 	bool migrate, hwpoison, baseline;
+	int migrate_rounds; /* move_pages samples at the peak */
 };
 
 /* One mapper's state, in memory shared by every process of the run. */
@@ -99,6 +104,7 @@ static struct opts o = {
 	.gran = HT_GRAN_HUGE,
 	.pop = POP_FAULT,
 	.baseline = true,
+	.migrate_rounds = 1,
 };
 static struct shared *sh;
 static int nslots;
@@ -143,6 +149,8 @@ static void help(void)
 	       "  -j, --json FILE         write the report as JSON to FILE\n"
 	       "      --migrate           time move_pages(MPOL_MF_MOVE_ALL) of the page at the peak\n"
 	       "                          and cross-check with numastat/migratepages (needs 2 nodes)\n"
+	       "      --migrate-rounds R  R move_pages(MOVE_ALL) of the page, alternating nodes:\n"
+	       "                          median and min (implies --migrate; default 1)\n"
 	       "      --hwpoison          time MADV_HWPOISON of the page at the peak (needs\n"
 	       "                          CONFIG_MEMORY_FAILURE and HT_ALLOW_DESTRUCTIVE=1)\n"
 	       "      --no-baseline       skip the single-process baseline\n"
@@ -197,7 +205,7 @@ static unsigned long parse_size(const char *s)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_RAISE = 256, O_MIGRATE, O_HWPOISON, O_NOBASE };
+	enum { O_RAISE = 256, O_MIGRATE, O_ROUNDS, O_HWPOISON, O_NOBASE };
 	static const struct option lo[] = {
 		{ "processes", required_argument, NULL, 'p' },
 		{ "vmas", required_argument, NULL, 'v' },
@@ -210,6 +218,7 @@ static void parse_args(int argc, char **argv)
 		{ "time", required_argument, NULL, 't' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "migrate", no_argument, NULL, O_MIGRATE },
+		{ "migrate-rounds", required_argument, NULL, O_ROUNDS },
 		{ "hwpoison", no_argument, NULL, O_HWPOISON },
 		{ "no-baseline", no_argument, NULL, O_NOBASE },
 		{ "help", no_argument, NULL, 'h' },
@@ -280,6 +289,12 @@ static void parse_args(int argc, char **argv)
 			o.json = optarg;
 			break;
 		case O_MIGRATE:
+			o.migrate = true;
+			break;
+		case O_ROUNDS:
+			o.migrate_rounds = (int)parse_count("--migrate-rounds",
+							    optarg, 1,
+							    MAX_MIGRATE_ROUNDS);
 			o.migrate = true;
 			break;
 		case O_HWPOISON:
@@ -828,6 +843,18 @@ struct migr {
 	char numastat_after[128], numastat_back[128];
 	int ret;
 	uint64_t kpc_after;
+	/*
+	 * --migrate-rounds: the times of the moves that succeeded (the first
+	 * is move_ms), and the checks after them.
+	 */
+	int nmoves, failed_move, failed_ret, failed_status;
+	double moves_ms[MAX_MIGRATE_ROUNDS];
+	double median_ms, min_ms;
+	int kpc_bad_move; /* 0, or the first move (from 1) with a wrong count */
+	uint64_t kpc_bad_head, kpc_bad_tail;
+	long present; /* PAGE_SIZE pieces the mapper maps after the moves */
+	long bad_offset; /* first wrong stamp byte read through it; -1 */
+	int read_err;
 };
 
 /* "Huge" row of `numastat -p PID`: MB per node, as one string. */
@@ -852,6 +879,120 @@ static void numastat_huge(int pid, char *out, size_t len)
 		}
 	}
 	pclose(f);
+}
+
+/* One move_pages(MOVE_ALL) of the page to @node: 0 or -errno. */
+static int move_timed(struct peak *pk, int node, int *status, double *ms)
+{
+	void *addr = (void *)pk->addr;
+	long t0 = ht_now_ns();
+	int ret;
+
+	*status = 0;
+	ret = move_pages(pk->pid, 1, &addr, &node, status, MPOL_MF_MOVE_ALL) ?
+		      -errno :
+		      0;
+	*ms = (ht_now_ns() - t0) / 1e6;
+	return ret;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The moves after the first: each one must leave the count of the model
+ * at head and tail, whichever granularity restored the mappings.  A move
+ * the kernel refuses ends the rounds; it is reported, not judged, like
+ * the first move's.
+ */
+static void migrate_rounds(struct peak *pk, struct migr *m)
+{
+	size_t pieces = o.psize / ht_base_page_size();
+	double sorted[MAX_MIGRATE_ROUNDS], ms;
+	int where, to, status, ret;
+	uint64_t pm, head, tail;
+
+	if (m->ret || m->status != m->to) {
+		m->failed_move = 1;
+		return;
+	}
+	m->moves_ms[m->nmoves++] = m->move_ms;
+	where = ht_page_node(pk->pid, (void *)pk->addr);
+	for (int i = 1; i < o.migrate_rounds; i++) {
+		to = where == m->to ? m->from : m->to;
+		ret = move_timed(pk, to, &status, &ms);
+		if (ret || status != to) {
+			m->failed_move = i + 1;
+			m->failed_ret = ret;
+			m->failed_status = status;
+			break;
+		}
+		m->moves_ms[m->nmoves++] = ms;
+		where = to;
+		head = tail = 0;
+		if (!ht_pagemap_read(pk->pid, pk->addr, &pm)) {
+			ht_kpagecount_read(pm & HT_PM_PFN_MASK, &head);
+			ht_kpagecount_read((pm & HT_PM_PFN_MASK) + pieces - 1,
+					   &tail);
+		}
+		if (!m->kpc_bad_move &&
+		    (head != (uint64_t)pk->model_mapcount ||
+		     tail != (uint64_t)pk->model_mapcount)) {
+			m->kpc_bad_move = i + 1;
+			m->kpc_bad_head = head;
+			m->kpc_bad_tail = tail;
+		}
+	}
+	memcpy(sorted, m->moves_ms, m->nmoves * sizeof(sorted[0]));
+	qsort(sorted, m->nmoves, sizeof(sorted[0]), cmp_double);
+	m->min_ms = sorted[0];
+	m->median_ms =
+		m->nmoves % 2 ?
+			sorted[m->nmoves / 2] :
+			(sorted[m->nmoves / 2 - 1] + sorted[m->nmoves / 2]) / 2;
+}
+
+/*
+ * After all the moves, the mapper must still map every piece (HGM: the
+ * same 4 KiB pieces, restored into the new page) and read the file's
+ * bytes through them.  Read only when every piece is present: a missing
+ * one would wait on the mapper's userfaultfd, which nobody serves.
+ */
+static void migrate_verify(struct peak *pk, struct migr *m)
+{
+	size_t chunk = o.psize < 2 * HT_MB ? o.psize : 2 * HT_MB;
+	struct iovec local, remote;
+	char *buf;
+	long bad;
+
+	m->bad_offset = -1;
+	m->present = ht_pagemap_count_present(pk->pid, pk->addr, o.psize);
+	if (m->present != (long)(o.psize / ht_base_page_size()))
+		return;
+	buf = malloc(chunk);
+	if (!buf) {
+		m->read_err = -ENOMEM;
+		return;
+	}
+	for (size_t off = 0; off < o.psize; off += chunk) {
+		local = (struct iovec){ buf, chunk };
+		remote = (struct iovec){ (void *)(pk->addr + off), chunk };
+		if (process_vm_readv(pk->pid, &local, 1, &remote, 1, 0) !=
+		    (ssize_t)chunk) {
+			m->read_err = errno ? -errno : -EIO;
+			break;
+		}
+		bad = ht_pattern_check(buf, chunk, off, FILL_SEED);
+		if (bad >= 0) {
+			m->bad_offset = (long)off + bad;
+			break;
+		}
+	}
+	free(buf);
 }
 
 static void do_migrate(struct peak *pk, struct migr *m)
@@ -884,12 +1025,7 @@ static void do_migrate(struct peak *pk, struct migr *m)
 		m->skip = "cannot get a free huge page on the other node";
 		return;
 	}
-	t0 = ht_now_ns();
-	m->ret = move_pages(pk->pid, 1, &addr, &target, &status,
-			    MPOL_MF_MOVE_ALL) ?
-			 -errno :
-			 0;
-	m->move_ms = (ht_now_ns() - t0) / 1e6;
+	m->ret = move_timed(pk, target, &status, &m->move_ms);
 	m->status = status;
 	m->node_after = ht_page_node(pk->pid, addr);
 	numastat_huge(pk->pid, m->numastat_after, sizeof(m->numastat_after));
@@ -905,6 +1041,8 @@ static void do_migrate(struct peak *pk, struct migr *m)
 		m->back_ms = (ht_now_ns() - t0) / 1e6;
 	m->node_back = ht_page_node(pk->pid, addr);
 	numastat_huge(pk->pid, m->numastat_back, sizeof(m->numastat_back));
+	migrate_rounds(pk, m);
+	migrate_verify(pk, m);
 }
 
 struct hwp {
@@ -984,6 +1122,60 @@ static void add_failure(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* What the moves after the first broke (migrate_rounds, migrate_verify). */
+static void migrate_failures(struct peak *pk, struct migr *mg)
+{
+	long pieces = (long)(o.psize / ht_base_page_size());
+
+	if (!mg->requested || mg->skip)
+		return;
+	if (mg->kpc_bad_move)
+		add_failure("kpagecount after move %d: head %" PRIu64
+			    " tail %" PRIu64 " != model %ld; ",
+			    mg->kpc_bad_move, mg->kpc_bad_head,
+			    mg->kpc_bad_tail, pk->model_mapcount);
+	if (mg->present != pieces)
+		add_failure("after migration pid %d maps %ld of %ld pieces; ",
+			    pk->pid, mg->present, pieces);
+	if (mg->read_err)
+		add_failure(
+			"cannot read the page through pid %d after migration: %s; ",
+			pk->pid, strerror(-mg->read_err));
+	if (mg->bad_offset >= 0)
+		add_failure(
+			"after migration pid %d reads a wrong byte at offset %ld; ",
+			pk->pid, mg->bad_offset);
+}
+
+static void migrate_print_rounds(struct migr *mg)
+{
+	char stop[96] = "";
+
+	if (mg->failed_move > 1)
+		snprintf(stop, sizeof(stop), "; move %d refused: %s, status %d",
+			 mg->failed_move,
+			 mg->failed_ret ? strerror(-mg->failed_ret) : "ok",
+			 mg->failed_status);
+	printf("migration rounds: %d of %d moves, median %.3f ms, min %.3f ms%s; after them: %ld pieces mapped, contents %s\n",
+	       mg->nmoves, o.migrate_rounds, mg->median_ms, mg->min_ms, stop,
+	       mg->present,
+	       mg->bad_offset >= 0 ? "WRONG" :
+	       mg->read_err	   ? "unread" :
+				     "as written");
+}
+
+static void migrate_json_rounds(FILE *f, struct migr *mg)
+{
+	fprintf(f, ", \"rounds\": %d, \"moves_ms\": [", o.migrate_rounds);
+	for (int i = 0; i < mg->nmoves; i++)
+		fprintf(f, "%s%.3f", i ? ", " : "", mg->moves_ms[i]);
+	fprintf(f,
+		"], \"move_median_ms\": %.3f, \"move_min_ms\": %.3f, \"failed_move\": %d, \"failed_errno\": %d, \"failed_status\": %d, \"kpagecount_bad_move\": %d, \"present_after\": %ld, \"bad_offset\": %ld, \"read_errno\": %d",
+		mg->median_ms, mg->min_ms, mg->failed_move, -mg->failed_ret,
+		mg->failed_status, mg->kpc_bad_move, mg->present,
+		mg->bad_offset, -mg->read_err);
+}
+
 static long kb_delta(unsigned long after, unsigned long before)
 {
 	return (long)after - (long)before;
@@ -1053,6 +1245,7 @@ static int report(void)
 			add_failure("kpagecount after migration %" PRIu64
 				    " != model %ld; ",
 				    mg->kpc_after, pk->model_mapcount);
+		migrate_failures(pk, mg);
 	}
 	if (refused)
 		sig_or_errno(sh->refusal.err, sh->refusal.sig, rbuf,
@@ -1114,6 +1307,8 @@ static int report(void)
 			       mg->move_ms, mg->node_after, mg->kpc_after,
 			       mg->numastat_after, mg->back_ms, mg->node_back,
 			       mg->numastat_back);
+		if (!mg->skip)
+			migrate_print_rounds(mg);
 	}
 	if (hw->requested) {
 		if (hw->skip)
@@ -1204,6 +1399,7 @@ static int report(void)
 			", \"migratepages_ms\": %.3f, \"node_back\": %d, \"numastat_back\": ",
 			mg->back_ms, mg->node_back);
 		ht_json_str(f, mg->numastat_back);
+		migrate_json_rounds(f, mg);
 		fprintf(f, "}");
 	}
 	fprintf(f, ",\n  \"hwpoison\": ");
@@ -1367,7 +1563,7 @@ int main(int argc, char **argv)
 	}
 	ret = ht_file_create(&file, o.psize, o.psize);
 	if (!ret)
-		ret = ht_file_fill(&file, 0, o.psize, 1);
+		ret = ht_file_fill(&file, 0, o.psize, FILL_SEED);
 	if (ret) {
 		snprintf(failures, sizeof(failures),
 			 "hugetlb file of one %s page: %s; ",
