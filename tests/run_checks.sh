@@ -55,7 +55,7 @@ battery_host() {
 	./run_tests.sh --expect auto >/tmp/ht-check-host.log 2>&1
 	rc=$?
 	tail -n 1 /tmp/ht-check-host.log
-	grep -E '^not ok|^# [a-z_]+:.*: ' /tmp/ht-check-host.log | head -n 40
+	grep -E '^ *not ok|^ *# [a-z_]+:.*: ' /tmp/ht-check-host.log | head -n 40
 	[ "$rc" = 0 ] && results_valid results/latest
 }
 
@@ -65,7 +65,7 @@ battery_vm() { # kernel [run_tests.sh options]
 	./run_tests.sh --vm="$k" --expect auto "$@" >"/tmp/ht-check-$k.log" 2>&1
 	rc=$?
 	tail -n 1 "/tmp/ht-check-$k.log"
-	grep -E '^not ok|^# [a-z_]+:.*: ' "/tmp/ht-check-$k.log" | head -n 40
+	grep -E '^ *not ok|^ *# [a-z_]+:.*: ' "/tmp/ht-check-$k.log" | head -n 40
 	[ "$rc" = 0 ] && results_valid results/latest
 }
 
