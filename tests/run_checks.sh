@@ -74,6 +74,7 @@ step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
 step "parser unit tests" build/unit/parse_test
 step "runner tests" tests/runner/test_runner.sh
+step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh
 step "battery on this kernel ($(uname -r)) vs expected/" battery_host
 if [ "${HT_CHECK_VM:-1}" = 1 ]; then
 	step "VM runner tests" tests/runner/test_vm.sh

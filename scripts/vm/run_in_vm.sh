@@ -15,8 +15,16 @@
 # boots again from the next case, so one kernel bug costs one case.
 
 VMDIR="$TOP/scripts/vm"
-# The runner's own tests put fake programs here.
-STATIC_BIN=${HT_STATIC_BIN:-$TOP/build/static/selftests}
+# Static builds: build/static/ in the source tree, static/ where
+# installed (scripts/install.sh); the runner's own tests put fake
+# programs in HT_STATIC_BIN.
+if [ -f "$TOP/Makefile" ]; then
+	STATIC_BIN=${HT_STATIC_BIN:-$TOP/build/static/selftests}
+	STATIC_STRESS=$TOP/build/static/stress/refcount_stress
+else
+	STATIC_BIN=${HT_STATIC_BIN:-$TOP/static}
+	STATIC_STRESS=$TOP/static/refcount_stress
+fi
 # How often the host reads the results port while the guest runs.
 VM_POLL=${HT_VM_POLL:-2}
 
@@ -39,7 +47,7 @@ vm_payload() { # dir
 		cp "$STATIC_BIN/$p" "$1/" || return 1
 	done
 	if [ "$STRESS" = 1 ]; then
-		cp "$TOP/build/static/stress/refcount_stress" "$1/" || return 1
+		cp "$STATIC_STRESS" "$1/" || return 1
 	fi
 	cp "$TOP/run_tests.sh" "$1/"
 	if [ -r "$TOP/selftests/settings" ]; then
@@ -278,7 +286,7 @@ vm_on_signal() { # signal name, exit status
 vm_main() {
 	command -v qemu-system-x86_64 >/dev/null ||
 		vm_die "qemu-system-x86_64 not installed (make deps)"
-	if [ -z "${HT_STATIC_BIN:-}" ]; then
+	if [ -z "${HT_STATIC_BIN:-}" ] && [ -f "$TOP/Makefile" ]; then
 		set --
 		for p in $PROGRAMS; do set -- "$@" "build/static/selftests/$p"; done
 		[ "$STRESS" = 0 ] || set -- "$@" build/static/stress/refcount_stress
