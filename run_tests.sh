@@ -357,17 +357,33 @@ pool_brief() {
 log_lines() { dmesg -r 2>/dev/null | wc -l; }
 taint() { cat /proc/sys/kernel/tainted 2>/dev/null || echo 0; }
 
+# The complaint patterns are lib/kmsg.c's: one list, lib/complaints.h
+# (next to this script where installed or in the VM).
+COMPLAINTS="$TOP/lib/complaints.h"
+[ -r "$COMPLAINTS" ] || COMPLAINTS="$TOP/complaints.h"
+[ -r "$COMPLAINTS" ] || die "no complaints.h next to $ME: the kernel log cannot be watched"
+
 # New kernel log lines since line $1 that are complaints.
 log_complaints() {
-	dmesg -r 2>/dev/null | tail -n +"$(($1 + 1))" | awk '
+	dmesg -r 2>/dev/null | tail -n +"$(($1 + 1))" | awk -v pats="$COMPLAINTS" '
+	BEGIN {
+		while ((getline l < pats) > 0)
+			if (match(l, /^"[^"]*",$/))
+				p[++n] = substr(l, 2, RLENGTH - 3)
+	}
 	{
 		lvl = 7
 		if (match($0, /^<[0-9]+>/))
 			lvl = substr($0, 2, RLENGTH - 2) % 8
 		msg = $0
 		sub(/^<[0-9]+>(\[[ 0-9.]+\] )?/, "", msg)
-		if (msg ~ /WARNING:|BUG:|Oops|Bad page|bad rss-counter|refcount_t|general protection|Call Trace|kernel BUG|Tainted:|KASAN|INFO: possible/ ||
-		    (lvl <= 4 && tolower(msg) ~ /hugetlb/))
+		for (i = 1; i <= n; i++)
+			if (index(msg, p[i])) {
+				print msg
+				next
+			}
+		# hugetlb speaking at warning level or worse, as lib/kmsg.c.
+		if (lvl <= 4 && tolower(msg) ~ /hugetlb/)
 			print msg
 	}'
 }

@@ -49,7 +49,7 @@ vm_payload() { # dir
 	if [ "$STRESS" = 1 ]; then
 		cp "$STATIC_STRESS" "$1/" || return 1
 	fi
-	cp "$TOP/run_tests.sh" "$1/"
+	cp "$TOP/run_tests.sh" "$COMPLAINTS" "$1/"
 	if [ -r "$TOP/selftests/settings" ]; then
 		cp "$TOP/selftests/settings" "$1/settings"
 	else

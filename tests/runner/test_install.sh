@@ -47,7 +47,7 @@ same "kselftest-list.txt merged: others kept, ours once, a stale one gone" \
 	"$(cat "$K/kselftest-list.txt")" "mm:run_vmtests.sh
 $(for p in $PROGRAMS; do echo "hugetlb_hgm:$p"; done)"
 D=$K/hugetlb_hgm
-for f in settings config run_tests.sh scripts/report.py scripts/vm/run_in_vm.sh \
+for f in settings config run_tests.sh complaints.h scripts/report.py scripts/vm/run_in_vm.sh \
 	scripts/vm/boot.sh scripts/vm/kernel.sh scripts/vm/initramfs.sh \
 	expected/environment.txt expected/debian-6.12.txt static/smaps_accounting; do
 	check "installed: $f" [ -s "$D/$f" ]

@@ -215,6 +215,14 @@ HT_ENV="hugepages_2M hugepages_1G memory_nodes=1" \
 	"$RUN" --results "$WORK/e7" --expect "$WORK/env3" f.needs_1g >/dev/null 2>&1
 same "a '[fact]' line applies where the fact holds (xfail that passed: red)" $? 1
 
+# --- one list of kernel log complaints, lib/complaints.h, for lib/ and runner ---
+"$RUN" --results "$WORK/c" f.taints >/dev/null 2>&1
+same "a 'Tainted:' line (lib/complaints.h) fails the case" \
+	"$(field "$WORK/c/latest" f.taints reason)" \
+	"kernel log complaint: ht-runner-test: CPU: 0 PID: 1 Comm: fake Tainted: G W (injected)"
+check "lib/kmsg.c takes its list from lib/complaints.h" \
+	grep -q '^#include "complaints.h"$' "$TOP/lib/kmsg.c"
+
 # --- a test child killed by SIGKILL ---
 pool0=$(cat $POOL)
 "$RUN" --results "$WORK/k" f.killed >"$WORK/out3" 2>&1
