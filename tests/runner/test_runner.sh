@@ -236,9 +236,9 @@ interrupt() { # signal exit-status [runner options]
 	pool0=$(cat $POOL)
 	rm -f "$WORK/mark.sleep"
 	rm -rf "$WORK/i"
-	# A shell ignores SIGINT in what it starts with "&": give the runner
-	# the default action back, as a terminal's job would have it.
-	env --default-signal=INT "$RUN" --results "$WORK/i" "$@" f.sleeps f.needs_1g \
+	# A shell ignores SIGINT in what it starts with "&", nohup SIGHUP:
+	# give the runner the default actions back, as a terminal's job has.
+	env --default-signal=INT,TERM,HUP "$RUN" --results "$WORK/i" "$@" f.sleeps f.needs_1g \
 		>"$WORK/out4" 2>"$WORK/err4" &
 	rpid=$!
 	i=0
