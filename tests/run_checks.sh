@@ -15,7 +15,8 @@ step() { # name command...
 	name=$1
 	shift
 	N=$((N + 1))
-	# One KTAP stream: a step's own output becomes diagnostics.
+	# One KTAP stream (the runner's format): a step's own output
+	# becomes diagnostics.
 	log=$(mktemp)
 	"$@" >"$log" 2>&1
 	rc=$?
@@ -69,7 +70,7 @@ battery_vm() { # kernel [run_tests.sh options]
 	[ "$rc" = 0 ] && results_valid results/latest
 }
 
-echo "TAP version 13"
+echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
 step "parser unit tests" build/unit/parse_test
@@ -90,5 +91,5 @@ if [ "${HT_CHECK_VM:-1}" = 1 ]; then
 	fi
 fi
 echo "1..$N"
-echo "$((N - FAILS)) passed, $FAILS failed"
+echo "# $((N - FAILS)) passed, $FAILS failed"
 [ "$FAILS" = 0 ]
