@@ -89,15 +89,11 @@ $(B)/unit/%: tests/unit/%.c lib/ht.h $(B)/libht.a
 
 static: $(STATIC_PROGS)
 
-# Installed-kselftest layout: binaries, kselftest-list.txt, settings.
+# A collection of an installed kselftest tree (scripts/install.sh):
+# INSTALL_PATH/hugetlb_hgm/ and merged INSTALL_PATH/kselftest-list.txt.
 INSTALL_PATH ?= $(B)/install
-install: all
-	mkdir -p $(INSTALL_PATH)/hugetlb_hgm
-	cp $(PROGS) $(INSTALL_PATH)/hugetlb_hgm/
-	cp selftests/settings selftests/config $(INSTALL_PATH)/hugetlb_hgm/
-	cp run_tests.sh scripts/report.py $(INSTALL_PATH)/hugetlb_hgm/
-	for t in $(SELFTESTS); do echo "hugetlb_hgm:$$t"; done > $(INSTALL_PATH)/kselftest-list.txt
-	@echo "installed into $(INSTALL_PATH)"
+install: all static
+	scripts/install.sh $(INSTALL_PATH)
 
 deps:
 	scripts/deps.sh

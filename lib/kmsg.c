@@ -15,9 +15,7 @@
 #include "ht.h"
 
 static const char *const complaints[] = {
-	"WARNING:",	   "BUG:",	 "Oops",       "Bad page",
-	"bad rss-counter", "refcount_t", "kernel BUG", "general protection",
-	"Call Trace",	   "Tainted:",
+#include "complaints.h"
 };
 
 bool ht_kmsg_line_is_complaint(int level, const char *line)

@@ -15,7 +15,8 @@ step() { # name command...
 	name=$1
 	shift
 	N=$((N + 1))
-	# One KTAP stream: a step's own output becomes diagnostics.
+	# One KTAP stream (the runner's format): a step's own output
+	# becomes diagnostics.
 	log=$(mktemp)
 	"$@" >"$log" 2>&1
 	rc=$?
@@ -55,7 +56,7 @@ battery_host() {
 	./run_tests.sh --expect auto >/tmp/ht-check-host.log 2>&1
 	rc=$?
 	tail -n 1 /tmp/ht-check-host.log
-	grep -E '^not ok|^# [a-z_]+:.*: ' /tmp/ht-check-host.log | head -n 40
+	grep -E '^ *not ok|^ *# [a-z_]+:.*: ' /tmp/ht-check-host.log | head -n 40
 	[ "$rc" = 0 ] && results_valid results/latest
 }
 
@@ -65,15 +66,16 @@ battery_vm() { # kernel [run_tests.sh options]
 	./run_tests.sh --vm="$k" --expect auto "$@" >"/tmp/ht-check-$k.log" 2>&1
 	rc=$?
 	tail -n 1 "/tmp/ht-check-$k.log"
-	grep -E '^not ok|^# [a-z_]+:.*: ' "/tmp/ht-check-$k.log" | head -n 40
+	grep -E '^ *not ok|^ *# [a-z_]+:.*: ' "/tmp/ht-check-$k.log" | head -n 40
 	[ "$rc" = 0 ] && results_valid results/latest
 }
 
-echo "TAP version 13"
+echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
 step "parser unit tests" build/unit/parse_test
 step "runner tests" tests/runner/test_runner.sh
+step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh
 step "battery on this kernel ($(uname -r)) vs expected/" battery_host
 if [ "${HT_CHECK_VM:-1}" = 1 ]; then
 	step "VM runner tests" tests/runner/test_vm.sh
@@ -89,5 +91,5 @@ if [ "${HT_CHECK_VM:-1}" = 1 ]; then
 	fi
 fi
 echo "1..$N"
-echo "$((N - FAILS)) passed, $FAILS failed"
+echo "# $((N - FAILS)) passed, $FAILS failed"
 [ "$FAILS" = 0 ]

@@ -1,5 +1,5 @@
 #!/bin/sh
-# boot.sh --kernel K --initrd I --console FILE --stream FILE [--nodes N]
+# boot.sh --kernel K --initrd I --console FILE --stream FILE [--nodes N] [--no-1g]
 #         [--mem-mb M] [--cpus C] [--append "ARGS"] [--timeout SECONDS]
 #
 # Boots qemu-system-x86_64 (KVM if a cached probe says it works, else TCG)
@@ -17,7 +17,7 @@ usage() {
 	if [ $# -gt 0 ]; then
 		printf '%s: %s\n' "$me" "$*" >&2
 	else
-		printf '%s: usage: boot.sh --kernel K --initrd I --console FILE --stream FILE [--nodes N] [--mem-mb M] [--cpus C] [--append ARGS] [--timeout SECONDS]\n' "$me" >&2
+		printf '%s: usage: boot.sh --kernel K --initrd I --console FILE --stream FILE [--nodes N] [--mem-mb M] [--cpus C] [--append ARGS] [--timeout SECONDS] [--no-1g]\n' "$me" >&2
 	fi
 	exit 2
 }
@@ -32,6 +32,7 @@ mem=6144
 cpus=2
 append=
 timeout=1800
+no1g=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel | --initrd | --console | --stream | --nodes | --mem-mb | --cpus | --append | --timeout)
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
 		esac
 		shift 2
 		;;
+	--no-1g) no1g=1; shift ;;
 	-h | --help) usage ;;
 	*) usage "unknown argument: $1" ;;
 	esac
@@ -142,12 +144,12 @@ kvm | tcg) ;;
 *) usage "HGMT_ACCEL must be kvm or tcg: $accel" ;;
 esac
 if [ "$accel" = kvm ]; then
-	set -- -accel kvm -cpu host
+	set -- -accel kvm -cpu "host$([ "$no1g" = 0 ] || echo ,-pdpe1gb)"
 else
 	# TCG runs "rep stosb/movsb" a byte at a time: without ERMS/FSRM the
 	# kernel and libc use wider loops.  Measured on 6.12: a 1 GiB fault
 	# 6.5 s -> 2.2 s, memset of it 7.6 s -> 0.4 s.  HGMT_CPU overrides.
-	set -- -accel tcg -cpu "${HGMT_CPU:-max,-erms,-fsrm}"
+	set -- -accel tcg -cpu "${HGMT_CPU:-max,-erms,-fsrm}$([ "$no1g" = 0 ] || echo ,-pdpe1gb)"
 fi
 
 # --- NUMA topology ----------------------------------------------------------
@@ -179,10 +181,13 @@ while [ "$i" -lt "$nodes" ]; do
 	hp="$hp${hp:+,}$i:1"
 	i=$((i + 1))
 done
-# node-specific form: "hugepages=N" may put every 1 GiB page on one node
+# node-specific form: "hugepages=N" may put every 1 GiB page on one node;
+# a CPU without pdpe1gb has no 1 GiB pages to reserve.
 # no_timer_check: under TCG on a loaded host the boot-time IO-APIC timer
 # check can miss its ticks and panic ("IO-APIC + timer doesn't work!").
-cmdline="console=ttyS0 panic=-1 loglevel=7 no_timer_check hugepagesz=1G hugepages=$hp default_hugepagesz=2M${append:+ $append}"
+gb="hugepagesz=1G hugepages=$hp "
+[ "$no1g" = 0 ] || gb=
+cmdline="console=ttyS0 panic=-1 loglevel=7 no_timer_check ${gb}default_hugepagesz=2M${append:+ $append}"
 
 : >"$console" || die "cannot write $console"
 : >"$stream" || die "cannot write $stream"

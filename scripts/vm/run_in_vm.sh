@@ -1,18 +1,32 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=sh
+# shellcheck disable=SC2034,SC2153 # state shared with run_tests.sh
 #
-# run_tests.sh --vm / --matrix: sourced by run_tests.sh, uses its options,
-# emit(), apply_expect() and finish().  Boots the battery's static build in
-# qemu (scripts/vm/boot.sh), reads the guest's records back from the
-# results port, and writes the same results/ layout as a local run.
+# run_tests.sh --vm / --matrix: sourced by run_tests.sh after its options
+# are checked; uses its expectations (pick_expect, apply_expect) and its
+# KTAP output (plan_build, begin_case, emit_case, ktap_totals).  Boots the
+# battery's static build in qemu (scripts/vm/boot.sh), reads the guest's
+# records from the results port while the guest runs, and writes the same
+# results/ layout as a local run.
 #
 # A guest that dies (panic, hang, timeout) fails the case it was in, with
-# the console's last lines, and the VM boots again from the next case, so
-# no case is silently lost.
+# the console's last lines; a guest that saw a fatal kernel complaint
+# (Oops, BUG, lockdep, KASAN) stops after that case.  Either way the VM
+# boots again from the next case, so one kernel bug costs one case.
 
 VMDIR="$TOP/scripts/vm"
-# The runner's own tests put fake programs here.
-STATIC_BIN=${HT_STATIC_BIN:-$TOP/build/static/selftests}
+# Static builds: build/static/ in the source tree, static/ where
+# installed (scripts/install.sh); the runner's own tests put fake
+# programs in HT_STATIC_BIN.
+if [ -f "$TOP/Makefile" ]; then
+	STATIC_BIN=${HT_STATIC_BIN:-$TOP/build/static/selftests}
+	STATIC_STRESS=$TOP/build/static/stress/refcount_stress
+else
+	STATIC_BIN=${HT_STATIC_BIN:-$TOP/static}
+	STATIC_STRESS=$TOP/static/refcount_stress
+fi
+# How often the host reads the results port while the guest runs.
+VM_POLL=${HT_VM_POLL:-2}
 
 vm_die() {
 	echo "$ME: $*" >&2
@@ -33,10 +47,14 @@ vm_payload() { # dir
 		cp "$STATIC_BIN/$p" "$1/" || return 1
 	done
 	if [ "$STRESS" = 1 ]; then
-		cp "$TOP/build/static/stress/refcount_stress" "$1/" || return 1
+		cp "$STATIC_STRESS" "$1/" || return 1
 	fi
-	cp "$TOP/run_tests.sh" "$1/"
-	cp "$TOP/selftests/settings" "$1/settings"
+	cp "$TOP/run_tests.sh" "$COMPLAINTS" "$1/"
+	if [ -r "$TOP/selftests/settings" ]; then
+		cp "$TOP/selftests/settings" "$1/settings"
+	else
+		cp "$TOP/settings" "$1/settings" # installed layout
+	fi
 	printf '%s\n' "$CASES" >"$1/cases"
 	# The guest runs the cases listed in /suite/cases from the index given
 	# as ht_from= on the kernel command line (a reboot resumes there).
@@ -50,101 +68,145 @@ EOF
 	chmod +x "$1/guest-run"
 }
 
-# Turns one guest stream into records; prints the name of a case that
-# started and never finished, if any.
-vm_collect() { # stream
-	tr -d '\r' <"$1" | awk -F'\t' -v recs="$RUN_DIR/records.tsv" '
-		/^#@START / { started = substr($0, 9); next }
-		/^#@REC\t/ {
-			sub(/^#@REC\t/, "")
-			print >> recs
-			split($0, f, "\t")
-			if (f[1] == started) started = ""
-			done++
-			next
-		}
-		END { if (started != "") print started }'
+# One guest record ("#@REC" line without the prefix): expectations, then
+# the KTAP result.  The guest's own state check is folded into one
+# runner:state_restored at the end.
+vm_record() { # tab-separated record
+	us=$(printf '\037')
+	oldifs=$IFS
+	IFS=$us
+	set -f
+	# shellcheck disable=SC2046 # split on the unit separator on purpose
+	set -- $(printf '%s' "$1" | tr '\t' "$us")
+	set +f
+	IFS=$oldifs
+	name=$1 V=$3 R=$4 dur=$5 pb=$8 pa=$9 LOG=${10:-} D=${11:-}
+	case "$name" in
+	runner:*)
+		[ "$V" != fail ] || RUNNER_WHY="${RUNNER_WHY:+$RUNNER_WHY; }boot $BOOT: $R"
+		return 0 ;;
+	esac
+	STARTED=""
+	apply_expect "$name"
+	emit_case "$name" "$V" "$R" "$D" "$dur" "$pb" "$pa" \
+		"$(printf %s "$LOG" | sed 's/ | /\n/g; s/ |$//')"
+}
+
+# Handles the complete lines the guest wrote since the last call.
+vm_drain() { # stream file
+	[ -r "$1" ] || return 0
+	n=$(wc -l <"$1")
+	[ "$n" -gt "$SEEN" ] || return 0
+	tr -d '\r' <"$1" | sed -n "$((SEEN + 1)),${n}p" >"$RUN_DIR/chunk"
+	SEEN=$n
+	while IFS= read -r line; do
+		case "$line" in
+		"#@ENV "*)
+			[ -z "$ENV_FACTS" ] || continue
+			ENV_FACTS=${line#"#@ENV "}
+			i0=$IND
+			IND=""
+			say "# environment: $ENV_FACTS"
+			IND=$i0 ;;
+		"#@START "*)
+			STARTED=${line#"#@START "}
+			begin_case
+			say "# RUN $STARTED ($((K + 1))/$TOTAL, $((TOTAL - K - 1)) left after it, $(($(date +%s) - VM_T0)) s elapsed, boot $BOOT)" ;;
+		"#@REC	"*) vm_record "${line#"#@REC	"}" ;;
+		"#@REBOOT"*) REBOOT=1 ;;
+		esac
+	done <"$RUN_DIR/chunk"
+	rm -f "$RUN_DIR/chunk"
+}
+
+# A dead guest fails the case it was in (or the next one) with the
+# console's kernel lines.
+vm_dead_case() { # case qemu-exit console
+	why="guest died (qemu exit $2$([ "$2" = 124 ] && echo ", timeout ${VM_TIMEOUT}s")) in this case"
+	tailc=$(tr -d "\r" <"$3" | grep -aE 'Kernel panic|BUG|Oops|WARNING|RIP:|Call Trace' | tail -n 15)
+	[ -n "$tailc" ] || tailc=$(tr -d "\r" <"$3" | tail -n 15)
+	STARTED=""
+	V=fail R=$why D=ERROR
+	apply_expect "$1"
+	emit_case "$1" "$V" "$R" "$D" "" "" "" "$tailc"
 }
 
 vm_run_one() { # kernel-name
-	K=$1
-	info=$("$VMDIR/kernel.sh" "$K") || vm_die "--vm=$K: cannot get the kernel"
+	VK=$1
+	K=0 BEGUN=0 NPASS=0 NFAIL=0 NSKIP=0 NXFAIL=0 NERR=0 NNOTRUN=0
+	ENV_FACTS="" RUNNER_WHY="" STARTED="" BOOT=0 PLAN_READY=0 str=""
+	info=$("$VMDIR/kernel.sh" "$VK" 2>"$RESULTS_ROOT/.kernel.$$.log") ||
+		vm_die "--vm=$VK: $(tail -n 1 "$RESULTS_ROOT/.kernel.$$.log")"
+	rm -f "$RESULTS_ROOT/.kernel.$$.log"
 	KIMG=$(echo "$info" | sed -n 's/^KERNEL=//p')
 	KMOD=$(echo "$info" | sed -n 's/^MODDIR=//p')
 	KREL=$(echo "$info" | sed -n 's/^RELEASE=//p')
 	KVER=$(echo "$info" | sed -n 's/^VERSION=//p')
 	[ -n "$KREL" ] || KREL=$(basename "$KIMG")
 	RUN_DIR="$RESULTS_ROOT/$(date -u +%Y%m%dT%H%M%SZ)-$KREL"
-	open_run "$K"
+	mkdir -p "$RUN_DIR" || vm_die "cannot create $RUN_DIR"
+	: >"$RUN_DIR/records.tsv"
+	: >"$RUN_DIR/ktap.log"
+	: >"$RUN_DIR/dmesg.log"
+	KTAP_FILE="$RUN_DIR/ktap.log"
+	PLAN="$RUN_DIR/plan"
+	pick_expect "$VK"
+	plan_build "$CASES"
 	vm_payload "$RUN_DIR/payload" || vm_die "cannot build the VM payload"
 	set -- ${KMOD:+--modules "$KMOD"}
 	"$VMDIR/initramfs.sh" --payload "$RUN_DIR/payload" \
 		--out "$RUN_DIR/initramfs.cpio.gz" "$@" 2>"$RUN_DIR/initramfs.log" ||
 		vm_die "initramfs build failed: $(tail -n 1 "$RUN_DIR/initramfs.log")"
-	total=$(printf '%s\n' "$CASES" | wc -l)
-	echo "TAP version 13"
-	echo "# vm: kernel $K ($KREL, $KVER), $VM_NODES nodes; results in $RUN_DIR"
-	from=1 boot=0
-	: >"$RUN_DIR/dmesg.log"
-	while [ "$from" -le "$total" ]; do
-		boot=$((boot + 1))
-		con="$RUN_DIR/console.$boot.log"
-		str="$RUN_DIR/stream.$boot.log"
+	TOTAL=$((NPLAN - 1))
+	ktap_header "kernel $KREL; vm: $VK ($KVER), $VM_NODES nodes$([ "$VM_NO_1G" = 0 ] || echo ", CPU without 1 GiB pages"); $TOTAL cases in $((NPROGS - 1)) programs; results in $RUN_DIR"
+	PLAN_READY=1
+	VM_T0=$(date +%s)
+	# Kernel BUGs and Oopses panic, so that a damaged kernel runs nothing
+	# more; the runner in the guest ends the boot at lockdep and KASAN.
+	vm_append="oops=panic${VM_APPEND:+ $VM_APPEND}"
+	no1g=""
+	[ "$VM_NO_1G" = 0 ] || no1g=--no-1g
+	while [ "$K" -lt "$TOTAL" ]; do
+		BOOT=$((BOOT + 1))
+		con="$RUN_DIR/console.$BOOT.log"
+		str="$RUN_DIR/stream.$BOOT.log"
+		SEEN=0 REBOOT=0
 		"$VMDIR/boot.sh" --kernel "$KIMG" --initrd "$RUN_DIR/initramfs.cpio.gz" \
 			--nodes "$VM_NODES" --timeout "$VM_TIMEOUT" \
-			--append "ht_from=$from${VM_APPEND:+ $VM_APPEND}" \
+			${no1g:+"$no1g"} \
+			--append "ht_from=$((K + 1)) $vm_append" \
 			--console "$con" --stream "$str" \
-			>"$RUN_DIR/qemu.$boot.log" 2>&1
+			>"$RUN_DIR/qemu.$BOOT.log" 2>&1 </dev/null &
+		BOOT_PID=$!
+		# Results as they arrive; the signal handler runs between polls.
+		while kill -0 "$BOOT_PID" 2>/dev/null; do
+			sleep "$VM_POLL"
+			vm_drain "$str"
+		done
+		wait "$BOOT_PID"
 		qrc=$?
-		echo "# vm: boot $boot from case $from: $(tail -n 1 "$RUN_DIR/qemu.$boot.log")"
+		BOOT_PID=""
+		vm_drain "$str"
+		say "# vm: boot $BOOT ended: $(tail -n 1 "$RUN_DIR/qemu.$BOOT.log")"
 		cat "$con" >>"$RUN_DIR/dmesg.log"
-		before=$(wc -l <"$RUN_DIR/records.tsv")
-		dead=$(vm_collect "$str")
-		after=$(wc -l <"$RUN_DIR/records.tsv")
-		from=$((from + after - before))
-		if grep -q '^#@GUEST-EXIT' "$str" && [ -z "$dead" ]; then
-			# Only the guest runner's own case follows the battery.
-			break
+		[ "$K" -lt "$TOTAL" ] || break
+		if [ -n "$STARTED" ]; then
+			vm_dead_case "$STARTED" "$qrc" "$con"
+		elif [ "$REBOOT" = 0 ]; then
+			# Died between cases, or before the first: the next one
+			# takes the blame, so that no case is silently lost.
+			vm_dead_case "$(plan_field $((K + 1)) 1)" "$qrc" "$con"
 		fi
-		if [ -z "$dead" ]; then
-			dead=$(printf '%s\n' "$CASES" | sed -n "${from}p")
-			[ -n "$dead" ] || break
-		fi
-		why="guest died (qemu exit $qrc$([ "$qrc" = 124 ] && echo ", timeout ${VM_TIMEOUT}s")) in this case"
-		tailc=$(tr -d "\r" <"$con" | grep -aE 'Kernel panic|BUG|Oops|WARNING|RIP:|Call Trace' | tail -n 15)
-		[ -n "$tailc" ] || tailc=$(tr -d "\r" <"$con" | tail -n 15)
-		printf '%s\t%s\tfail\t%s\t0\t%s\t\t\t\t%s\n' "$dead" "${dead%%:*}" \
-			"$why" "$KREL" "$(printf '%s' "$tailc" | sed 's/$/ |/' | tr '\t\n' '  ')" \
-			>>"$RUN_DIR/records.tsv"
-		from=$((from + 1))
 	done
-	# Replay the guest's records through the host's expectations.
-	mv "$RUN_DIR/records.tsv" "$RUN_DIR/records.guest.tsv"
-	: >"$RUN_DIR/records.tsv"
-	# Tabs would collapse as IFS whitespace: split on a non-blank byte.
-	us=$(printf '\037')
-	tr '\t' '\037' <"$RUN_DIR/records.guest.tsv" |
-	while IFS="$us" read -r name _ V R dur _ _ pb pa LOG; do
-		apply_expect "$name"
-		emit "$name" "$V" "$R" "$dur" "$pb" "$pa" "$(printf %s "$LOG" | sed 's/ | /\n/g; s/ |$//')"
-	done
-	# A case the guest never reported is a failure, not a silent loss.
-	printf '%s\n' "$CASES" | while read -r c; do
-		[ -n "$c" ] || continue
-		cut -f1 "$RUN_DIR/records.tsv" | grep -qxF "$c" && continue
-		echo "$c" >>"$RUN_DIR/lost"
-	done
-	if [ -s "$RUN_DIR/lost" ]; then
-		# The replay numbered its cases in a subshell of its own.
-		# shellcheck disable=SC2034 # emit() numbers from N
-		N=$(wc -l <"$RUN_DIR/records.tsv")
-		while read -r c; do
-			emit "$c" fail "never reported by the guest" 0 "" "" ""
-		done <"$RUN_DIR/lost"
+	if [ -z "$RUNNER_WHY" ]; then
+		emit_case runner:state_restored pass "" "" "" "" "" ""
+	else
+		emit_case runner:state_restored fail "$RUNNER_WHY" "" "" "" "" ""
 	fi
-	# The plan comes last: the guest adds its own runner case, a dead guest
-	# may not.
-	echo "1..$(wc -l <"$RUN_DIR/records.tsv")"
+	ktap_totals
+	say "# $NPASS passed, $NFAIL failed, $NSKIP skipped"
+	make_reports "$RUN_DIR"
+	PLAN_READY=0
 }
 
 vm_matrix_table() { # kernel dirs...
@@ -162,18 +224,75 @@ vm_matrix_table() { # kernel dirs...
 			echo
 		done
 	} >"$out"
-	cat "$out"
-	echo "# matrix saved in $out"
+	IND=""
+	say "# matrix of cases x kernels, saved in $out:"
+	say_lines "# " "$(cat "$out")"
+}
+
+# Counters of the whole --matrix document.
+vm_add_counts() {
+	MP=$((MP + NPASS)) MF=$((MF + NFAIL)) MS=$((MS + NSKIP))
+	MX=$((MX + NXFAIL)) ME=$((ME + NERR)) MN=$((MN + NNOTRUN))
+}
+
+vm_kernel_result() { # index kernel
+	BASE_IND="" IND="" KTAP_FILE=""
+	if [ "$NFAIL" -gt 0 ] || [ "$NNOTRUN" -gt 0 ]; then
+		say "not ok $1 $2"
+	else
+		say "ok $1 $2"
+	fi
+}
+
+vm_on_signal() { # signal name, exit status
+	trap '' INT TERM HUP
+	echo "$ME: interrupted by SIG$1: stopping the VM" >&2
+	if [ -n "${BOOT_PID:-}" ]; then
+		# boot.sh's own handler kills qemu and removes its files.
+		kill -TERM "$BOOT_PID" 2>/dev/null
+		wait "$BOOT_PID" 2>/dev/null
+	fi
+	if [ "${PLAN_READY:-0}" = 1 ]; then
+		vm_drain "$str"
+		[ -z "$STARTED" ] ||
+			emit_case "$STARTED" fail "interrupted by SIG$1" ERROR "" "" "" ""
+		emit_not_run
+		emit_case runner:state_restored pass "" "" "" "" "" ""
+		ktap_totals
+		say "# interrupted by SIG$1: $NPASS passed, $NFAIL failed, $NSKIP skipped, $NNOTRUN not run"
+		make_reports "$RUN_DIR"
+		vm_add_counts
+		[ "$MATRIX_SET" = 0 ] || vm_kernel_result "$MI" "$VK"
+	fi
+	if [ "$MATRIX_SET" = 1 ]; then
+		# Kernels the matrix never reached.
+		i=0
+		for k in $MATRIX_KERNELS; do
+			i=$((i + 1))
+			[ "$i" -gt "$MI" ] || continue
+			BASE_IND="" IND="" KTAP_FILE=""
+			say "not ok $i $k # ERROR not run: the run was interrupted"
+		done
+	fi
+	if [ "$MATRIX_SET" = 1 ] || [ "${PLAN_READY:-0}" = 0 ]; then
+		BASE_IND="" IND="" KTAP_FILE=""
+		NPASS=$MP NFAIL=$MF NSKIP=$MS NXFAIL=$MX NERR=$ME NNOTRUN=$MN
+		[ "$MATRIX_SET" = 0 ] || ktap_totals
+		say "# interrupted by SIG$1: $NPASS passed, $NFAIL failed, $NSKIP skipped, $NNOTRUN not run"
+	fi
+	exit "$2"
 }
 
 vm_main() {
 	command -v qemu-system-x86_64 >/dev/null ||
 		vm_die "qemu-system-x86_64 not installed (make deps)"
-	if [ "$LIST" = 0 ] && [ -z "${HT_STATIC_BIN:-}" ]; then
+	if [ -z "${HT_STATIC_BIN:-}" ] && [ -f "$TOP/Makefile" ]; then
 		set --
 		for p in $PROGRAMS; do set -- "$@" "build/static/selftests/$p"; done
 		[ "$STRESS" = 0 ] || set -- "$@" build/static/stress/refcount_stress
-		make -s -C "$TOP" "$@" >&2 || vm_die "static build failed (make static)"
+		mkdir -p "$TOP/build"
+		make -s -C "$TOP" "$@" >"$TOP/build/static.log" 2>&1 ||
+			vm_die "static build failed: see build/static.log (make static)"
 	fi
 	CASES=$(vm_cases)
 	if [ "$LIST" = 1 ]; then
@@ -182,29 +301,37 @@ vm_main() {
 	fi
 	[ -n "$CASES" ] || vm_die "no case matches:$FILTERS"
 	MATRIX_KERNELS=$(echo "${MATRIX:-$VM}" | tr ',' ' ')
-	dirs="" anyfail=0 NPASS=0 NFAIL=0 NSKIP=0
 	mkdir -p "$RESULTS_ROOT" || vm_die "cannot create $RESULTS_ROOT"
-	RUN_DIR_TMP=$(mktemp)
+	MP=0 MF=0 MS=0 MX=0 ME=0 MN=0 MI=0 BOOT_PID="" PLAN_READY=0
+	trap 'vm_on_signal INT 130' INT
+	trap 'vm_on_signal TERM 143' TERM
+	trap 'vm_on_signal HUP 129' HUP
+	if [ "$MATRIX_SET" = 1 ]; then
+		say "KTAP version 1"
+		say "# matrix: $(echo "$MATRIX_KERNELS" | wc -w) kernels, one subtest each"
+		say "1..$(echo "$MATRIX_KERNELS" | wc -w)"
+	fi
+	dirs=""
 	for k in $MATRIX_KERNELS; do
-		vm_run_one "$k" | tee "$RUN_DIR_TMP"
-		# vm_run_one ran in the pipeline's subshell: read back its folder.
-		d=$(sed -n 's/^# vm: kernel .*; results in //p' "$RUN_DIR_TMP" | head -n 1)
-		mv "$RUN_DIR_TMP" "$d/ktap.log"
-		python3 "$TOP/scripts/report.py" "$d" || echo "# report.py failed" >&2
-		ln -sfn "$(basename "$d")" "$RESULTS_ROOT/latest"
-		dirs="$dirs $d"
-		p=$(awk -F'\t' '$3=="pass"||$3=="xfail"' "$d/records.tsv" | wc -l)
-		f=$(awk -F'\t' '$3=="fail"' "$d/records.tsv" | wc -l)
-		s=$(awk -F'\t' '$3=="skip"' "$d/records.tsv" | wc -l)
-		NPASS=$((NPASS + p)) NFAIL=$((NFAIL + f)) NSKIP=$((NSKIP + s))
-		[ "$f" -eq 0 ] || anyfail=1
+		MI=$((MI + 1))
+		[ "$MATRIX_SET" = 0 ] || BASE_IND="  "
+		vm_run_one "$k"
+		dirs="$dirs $RUN_DIR"
+		vm_add_counts
+		[ "$MATRIX_SET" = 0 ] || vm_kernel_result "$MI" "$k"
 	done
-	# shellcheck disable=SC2086 # word splitting of the folder list is wanted
-	[ -z "$MATRIX" ] || vm_matrix_table $dirs
-	rc=$anyfail
-	if [ "$BISECT" = 1 ] && [ "$NFAIL" -eq 0 ] && [ "$NPASS" -le 1 ]; then
+	BASE_IND="" IND="" KTAP_FILE=""
+	if [ "$MATRIX_SET" = 1 ]; then
+		# shellcheck disable=SC2086 # word splitting of the folder list is wanted
+		vm_matrix_table $dirs
+		NPASS=$MP NFAIL=$MF NSKIP=$MS NXFAIL=$MX NERR=$ME NNOTRUN=$MN
+		ktap_totals
+	fi
+	rc=0
+	[ "$MF" -eq 0 ] || rc=1
+	if [ "$BISECT" = 1 ] && [ "$MF" -eq 0 ] && [ "$MP" -le 1 ]; then
 		rc=125
 	fi
-	echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
+	[ "$MATRIX_SET" = 0 ] || say "# $MP passed, $MF failed, $MS skipped"
 	return $rc
 }

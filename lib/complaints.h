@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel log lines that fail a test case, as substrings: the one list for
+ * lib/kmsg.c (included into an array) and for run_tests.sh, which reads the
+ * quoted strings of this file, one a line, to watch the log from outside.
+ * hugetlb's own messages at warning level or worse count too (both sides
+ * test that in code).
+ */
+/* clang-format off */
+"WARNING:",
+"BUG:",
+"Oops",
+"Bad page",
+"bad rss-counter",
+"refcount_t",
+"kernel BUG",
+"general protection",
+"Call Trace",
+"Tainted:",
+"KASAN",
+"INFO: possible",
