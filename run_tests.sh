@@ -30,7 +30,8 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
   --stress               also run the long refcount-overflow stress
   --background-load      run the battery under stress-ng load (stress/*.job)
   --vm[=KERNEL]          run in qemu; KERNEL: debian-6.12 (default),
-                         debian-6.1, patched, or PATH[:MODDIR] to a bzImage
+                         debian-6.1, patched, patched-debug, or PATH[:MODDIR]
+                         to a bzImage
   --vm-nodes N           NUMA nodes with memory in the VM (default 2)
   --vm-timeout SECONDS   whole-VM timeout per boot (default 3600)
   --vm-append ARGS       extra guest kernel command line arguments
@@ -258,7 +259,10 @@ pool_brief() {
 log_lines() { dmesg -r 2>/dev/null | wc -l; }
 taint() { cat /proc/sys/kernel/tainted 2>/dev/null || echo 0; }
 
-# New kernel log lines since line $1 that are complaints.
+# New kernel log lines since line $1 that are complaints; the same list as
+# lib/kmsg.c (lockdep, might_sleep, KFENCE and page_table_check reports
+# start with WARNING:, BUG: or kernel BUG; DEBUG_LIST's text precedes its
+# WARNING on a line of its own).
 log_complaints() {
 	dmesg -r 2>/dev/null | tail -n +"$(($1 + 1))" | awk '
 	{
@@ -267,7 +271,7 @@ log_complaints() {
 			lvl = substr($0, 2, RLENGTH - 2) % 8
 		msg = $0
 		sub(/^<[0-9]+>(\[[ 0-9.]+\] )?/, "", msg)
-		if (msg ~ /WARNING:|BUG:|Oops|Bad page|bad rss-counter|refcount_t|general protection|Call Trace|kernel BUG/ ||
+		if (msg ~ /WARNING:|BUG:|Oops|Bad page|bad rss-counter|refcount_t|general protection|Call Trace|kernel BUG|list_add corruption|list_del corruption/ ||
 		    (lvl <= 4 && tolower(msg) ~ /hugetlb/))
 			print msg
 	}'

@@ -14,10 +14,20 @@
 
 #include "ht.h"
 
+/*
+ * Lockdep ("WARNING: possible circular locking dependency", "WARNING:
+ * inconsistent lock state", ...), might_sleep ("BUG: sleeping function
+ * called from invalid context"), KFENCE ("BUG: KFENCE: ...") and
+ * page_table_check ("kernel BUG at mm/page_table_check.c") reports all
+ * start with one of the first three.  DEBUG_LIST's text comes on a line
+ * of its own before the WARNING: keep it, it names the corruption.
+ * run_tests.sh's log_complaints() holds the same list.
+ */
 static const char *const complaints[] = {
-	"WARNING:",	   "BUG:",	 "Oops",       "Bad page",
-	"bad rss-counter", "refcount_t", "kernel BUG", "general protection",
-	"Call Trace",	   "Tainted:",
+	"WARNING:",	      "BUG:",		    "kernel BUG",
+	"Oops",		      "Bad page",	    "bad rss-counter",
+	"refcount_t",	      "general protection", "Call Trace",
+	"Tainted:",	      "list_add corruption", "list_del corruption",
 };
 
 bool ht_kmsg_line_is_complaint(int level, const char *line)
