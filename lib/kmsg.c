@@ -24,10 +24,18 @@
  * run_tests.sh's log_complaints() holds the same list.
  */
 static const char *const complaints[] = {
-	"WARNING:",	      "BUG:",		    "kernel BUG",
-	"Oops",		      "Bad page",	    "bad rss-counter",
-	"refcount_t",	      "general protection", "Call Trace",
-	"Tainted:",	      "list_add corruption", "list_del corruption",
+	"WARNING:",
+	"BUG:",
+	"kernel BUG",
+	"Oops",
+	"Bad page",
+	"bad rss-counter",
+	"refcount_t",
+	"general protection",
+	"Call Trace",
+	"Tainted:",
+	"list_add corruption",
+	"list_del corruption",
 };
 
 bool ht_kmsg_line_is_complaint(int level, const char *line)

@@ -808,11 +808,15 @@ TEST(kmsg_debug_checker_reports)
 		{ 4, "WARNING: possible circular locking dependency detected" },
 		{ 4, "WARNING: inconsistent lock state" },
 		{ 4, "WARNING: possible recursive locking detected" },
-		{ 3, "BUG: sleeping function called from invalid context at mm/hugetlb.c:5905" },
+		{ 3,
+		  "BUG: sleeping function called from invalid context at mm/hugetlb.c:5905" },
 		{ 0, "kernel BUG at mm/page_table_check.c:82!" },
-		{ 3, "BUG: KFENCE: use-after-free read in hugetlb_vma_lock_free+0x1c/0x40" },
-		{ 4, "list_add corruption. prev->next should be next (ffff888100000000), but was 0000000000000000. (prev=ffff888100000008)." },
-		{ 4, "list_del corruption, ffff888100000000->next is LIST_POISON1 (dead000000000100)" },
+		{ 3,
+		  "BUG: KFENCE: use-after-free read in hugetlb_vma_lock_free+0x1c/0x40" },
+		{ 4,
+		  "list_add corruption. prev->next should be next (ffff888100000000), but was 0000000000000000. (prev=ffff888100000008)." },
+		{ 4,
+		  "list_del corruption, ffff888100000000->next is LIST_POISON1 (dead000000000100)" },
 	};
 
 	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
@@ -823,8 +827,12 @@ TEST(kmsg_debug_checker_reports)
 		}
 	}
 	EXPECT_FALSE(ht_kmsg_line_is_complaint(6, "page_table_check: enabled"));
-	EXPECT_FALSE(ht_kmsg_line_is_complaint(6, "kfence: initialized - using 2097152 bytes for 255 objects"));
-	EXPECT_FALSE(ht_kmsg_line_is_complaint(6, "Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar"));
+	EXPECT_FALSE(ht_kmsg_line_is_complaint(
+		6,
+		"kfence: initialized - using 2097152 bytes for 255 objects"));
+	EXPECT_FALSE(ht_kmsg_line_is_complaint(
+		6,
+		"Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar"));
 }
 
 HT_MAIN
