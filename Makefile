@@ -7,6 +7,7 @@
 #   make check           the project's own tests, then the battery
 #   make install INSTALL_PATH=DIR   kselftest-style installed layout
 #   make kernel / kernel-check      the patched kernel (kernel-patches/)
+#   make kernel FLAVOUR=debug       the same with lockdep, page_table_check, KFENCE ...
 #   make bench           stress figures and plot into results/
 
 HGMT_CACHE ?= $(HOME)/.cache/hgmt
@@ -109,8 +110,9 @@ check: all unit-build
 format:
 	clang-format -i lib/*.c lib/*.h selftests/*.c stress/*.c tests/unit/*.c
 
+# FLAVOUR: default or debug (kernel-patches/config/debug.config, own tree).
 kernel:
-	kernel-patches/build.sh
+	FLAVOUR='$(FLAVOUR)' kernel-patches/build.sh
 
 kernel-check:
 	kernel-patches/check.sh

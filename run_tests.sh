@@ -33,7 +33,8 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
   --stress               also run the long refcount-overflow stress
   --background-load      run the battery under stress-ng load (stress/*.job)
   --vm[=KERNEL]          run in qemu; KERNEL: debian-6.12 (default),
-                         debian-6.1, patched, or PATH[:MODDIR] to a bzImage
+                         debian-6.1, patched, patched-debug, or PATH[:MODDIR]
+                         to a bzImage
   --vm-nodes N           NUMA nodes with memory in the VM (default 2)
   --vm-no-1g             VM CPU without 1 GiB pages (-cpu ...,-pdpe1gb)
   --vm-timeout SECONDS   whole-VM timeout per boot (default 3600)

@@ -8,7 +8,9 @@
 # modules out of tree with ccache, under nice.  Leaves
 #   $HGMT_CACHE/kernel-build/bzImage
 #   $HGMT_CACHE/kernel-build/modules/lib/modules/<release>/
-# Environment: KSRC, HGMT_CACHE, JOBS (default: nproc), LINUX_SOURCE_TARBALL.
+# Environment: KSRC, HGMT_CACHE, JOBS (default: nproc), LINUX_SOURCE_TARBALL,
+# FLAVOUR (default, or debug: + config/debug.config, built in
+# $HGMT_CACHE/kernel-build-debug/ with the same layout).
 # Incremental: the object tree is kept; the series is re-applied only when
 # it changed.  Errors are one line on stderr; exit 2 on bad usage.
 set -eu
@@ -16,11 +18,11 @@ set -eu
 me=build.sh
 case ${1:-} in
 -h | --help)
-	sed -n '2,13s/^# \{0,1\}//p' "$0"
+	sed -n '2,15s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 esac
-[ $# -eq 0 ] || { printf '%s: usage: build.sh (no arguments; environment KSRC, HGMT_CACHE, JOBS)\n' "$me" >&2; exit 2; }
+[ $# -eq 0 ] || { printf '%s: usage: build.sh (no arguments; environment KSRC, HGMT_CACHE, JOBS, FLAVOUR)\n' "$me" >&2; exit 2; }
 
 # shellcheck source=kernel-patches/common.sh
 . "$(dirname "$0")/common.sh"

@@ -3,6 +3,7 @@
 #
 # Layout under ${HGMT_CACHE:-$HOME/.cache/hgmt}:
 #   kernel-src/linux-source-6.12/   Debian's tarball, unpacked once (KSRC default)
+#   kernel-build-debug/             FLAVOUR=debug: the same layout as kernel-build/
 #   kernel-build/src/               git copy of KSRC: commit "pristine" + the series
 #   kernel-build/obj/               the O= object tree (kept: incremental builds)
 #   kernel-build/conf/              scratch O= tree where the .config is merged
@@ -18,7 +19,23 @@ note() { printf '%s: %s\n' "$me" "$*" >&2; }
 
 kp=$(cd "$(dirname "$0")" && pwd -P)
 cache=${HGMT_CACHE:-${HOME:-/root}/.cache/hgmt}
-kb=$cache/kernel-build
+# Each flavour has its own src/ and obj/ (and lock): switching flavours
+# would otherwise rewrite obj/.config and rebuild everything both ways.
+# The ccache is shared.  $checked: the fragments whose every line must
+# survive olddefconfig.
+case ${FLAVOUR:-default} in
+default)
+	kb=$cache/kernel-build
+	fragments="qemu-base.config battery.config"
+	checked="battery.config"
+	;;
+debug)
+	kb=$cache/kernel-build-debug
+	fragments="qemu-base.config battery.config debug.config"
+	checked="battery.config debug.config"
+	;;
+*) usage_error "FLAVOUR must be default or debug: $FLAVOUR" ;;
+esac
 src=$kb/src
 obj=$kb/obj
 tarball=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
@@ -115,25 +132,38 @@ kmake() {
 		HOSTCC="ccache gcc" LOCALVERSION= "$@"
 }
 
-# obj/.config = x86_64_defconfig + kvm_guest.config + qemu-base.config +
-# battery.config, merged in a scratch tree and copied only when it changed
-# (an unchanged .config rebuilds nothing).
+# obj/.config = x86_64_defconfig + kvm_guest.config + the flavour's
+# fragments (qemu-base.config, battery.config [, debug.config]), merged in a
+# scratch tree and copied only when it changed (an unchanged .config
+# rebuilds nothing).
 make_config() {
 	conf=$kb/conf
 	mkdir -p "$conf" "$obj" || die "cannot create $conf"
-	for f in qemu-base.config battery.config; do
+	paths=
+	for f in $fragments; do
 		[ -f "$kp/config/$f" ] || die "no $kp/config/$f"
+		paths="$paths $kp/config/$f"
 	done
 	kvm=$src/kernel/configs/kvm_guest.config
 	[ -f "$kvm" ] || kvm=$src/arch/x86/configs/kvm_guest.config
 	[ -f "$kvm" ] || die "no kvm_guest.config in $src"
 	rm -f "$conf/.config"
+	# shellcheck disable=SC2086 # $paths: cache paths, no blanks
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$conf" \
-		"$src/arch/x86/configs/x86_64_defconfig" "$kvm" \
-		"$kp/config/qemu-base.config" "$kp/config/battery.config" \
+		"$src/arch/x86/configs/x86_64_defconfig" "$kvm" $paths \
 		>"$kb/merge_config.log" 2>&1 || die "merge_config.sh failed: see $kb/merge_config.log"
 	nice -n 19 make -s -C "$src" O="$conf" HOSTCC="ccache gcc" olddefconfig \
 		>>"$kb/merge_config.log" 2>&1 || die "make olddefconfig failed: see $kb/merge_config.log"
+	for f in $checked; do
+		check_fragment "$kp/config/$f"
+	done
+	cmp -s "$conf/.config" "$obj/.config" || cp "$conf/.config" "$obj/.config" ||
+		die "cannot write $obj/.config"
+}
+
+# check_fragment FILE: every line of FILE is in $conf/.config as written.
+check_fragment() {
+	name=${1##*/}
 	bad=
 	while IFS= read -r line; do
 		case $line in
@@ -146,7 +176,7 @@ make_config() {
 			! grep -q "^$sym=" "$conf/.config" || bad="$bad $sym"
 			;;
 		esac
-	done <"$kp/config/battery.config"
+	done <"$1"
 	# A symbol that no Kconfig of this tree defines comes from a later
 	# patch of the series (check.sh builds every prefix): not an error.
 	known=
@@ -158,12 +188,10 @@ make_config() {
 	bad=$known
 	if [ -n "$bad" ]; then
 		for s in $bad; do
-			want=$(grep -E "^(# )?${s}[= ]" "$kp/config/battery.config")
+			want=$(grep -E "^(# )?${s}[= ]" "$1")
 			got=$(grep -E "^(# )?${s}[= ]" "$conf/.config" || echo "$s undefined")
-			note "battery.config asks '$want', olddefconfig gave '$got'"
+			note "$name asks '$want', olddefconfig gave '$got'"
 		done
-		die "battery.config options not set as asked:$bad"
+		die "$name options not set as asked:$bad"
 	fi
-	cmp -s "$conf/.config" "$obj/.config" || cp "$conf/.config" "$obj/.config" ||
-		die "cannot write $obj/.config"
 }

@@ -204,7 +204,7 @@ regress=
 	done
 	printf '%-28s' 'kernel log complaints'
 	for n in $names; do
-		c=$(grep -cE 'WARNING:|BUG:|Oops|Bad page|bad rss-counter|refcount_t|general protection|Call Trace' "$out/console.$n.log" 2>/dev/null || true)
+		c=$(grep -cE 'WARNING:|BUG:|Oops|Bad page|bad rss-counter|refcount_t|general protection|Call Trace|kernel BUG|list_add corruption|list_del corruption' "$out/console.$n.log" 2>/dev/null || true)
 		printf ' %-20s' "${c:-0}"
 	done
 	printf '\n'

@@ -19,3 +19,6 @@
 "Tainted:",
 "KASAN",
 "INFO: possible",
+/* DEBUG_LIST names the corruption on a line of its own, before its WARNING */
+"list_add corruption",
+"list_del corruption",

@@ -793,4 +793,46 @@ TEST(json_str)
 	}
 }
 
+/* ---- kernel log complaints (lib/kmsg.c) ---- */
+
+/*
+ * The first line of each report of the debug kernel's checkers (make kernel
+ * FLAVOUR=debug), as 6.12 prints them, at the level it prints them.
+ */
+TEST(kmsg_debug_checker_reports)
+{
+	static const struct {
+		int level;
+		const char *line;
+	} reports[] = {
+		{ 4, "WARNING: possible circular locking dependency detected" },
+		{ 4, "WARNING: inconsistent lock state" },
+		{ 4, "WARNING: possible recursive locking detected" },
+		{ 3,
+		  "BUG: sleeping function called from invalid context at mm/hugetlb.c:5905" },
+		{ 0, "kernel BUG at mm/page_table_check.c:82!" },
+		{ 3,
+		  "BUG: KFENCE: use-after-free read in hugetlb_vma_lock_free+0x1c/0x40" },
+		{ 4,
+		  "list_add corruption. prev->next should be next (ffff888100000000), but was 0000000000000000. (prev=ffff888100000008)." },
+		{ 4,
+		  "list_del corruption, ffff888100000000->next is LIST_POISON1 (dead000000000100)" },
+	};
+
+	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		EXPECT_TRUE(ht_kmsg_line_is_complaint(reports[i].level,
+						      reports[i].line))
+		{
+			TH_LOG("not a complaint: %s", reports[i].line);
+		}
+	}
+	EXPECT_FALSE(ht_kmsg_line_is_complaint(6, "page_table_check: enabled"));
+	EXPECT_FALSE(ht_kmsg_line_is_complaint(
+		6,
+		"kfence: initialized - using 2097152 bytes for 255 objects"));
+	EXPECT_FALSE(ht_kmsg_line_is_complaint(
+		6,
+		"Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar"));
+}
+
 HT_MAIN
