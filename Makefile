@@ -7,6 +7,7 @@
 #   make check           the project's own tests, then the battery
 #   make install INSTALL_PATH=DIR   kselftest-style installed layout
 #   make kernel / kernel-check      the patched kernel (kernel-patches/)
+#   make kernel-cross    mm/ of the series cross-built for other arches
 #   make bench           stress figures and plot into results/
 
 HGMT_CACHE ?= $(HOME)/.cache/hgmt
@@ -119,11 +120,14 @@ kernel:
 kernel-check:
 	kernel-patches/check.sh
 
+kernel-cross:
+	kernel-patches/cross.sh
+
 bench: all
 	stress/bench.sh
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all static install deps unit unit-build check format kernel kernel-check bench clean
+.PHONY: all static install deps unit unit-build check format kernel kernel-check kernel-cross bench clean
 .SECONDARY:
