@@ -61,7 +61,11 @@ for pair in $all_arches; do
 	cross=${pair#*:}
 	[ -z "$want" ] || case "$want " in *" $arch "*) ;; *) continue ;; esac
 	if ! command -v "$cross-gcc" >/dev/null 2>&1; then
-		note "$arch: skipped, no $cross-gcc (Debian 12 has no Linux cross compiler for it)"
+		case $arch in
+		xtensa) why="Debian 12 has no Linux cross compiler for it" ;;
+		*) why="apt-get install gcc-$cross" ;;
+		esac
+		note "$arch: skipped, no $cross-gcc ($why)"
 		skipped="$skipped $arch"
 		continue
 	fi
