@@ -7,7 +7,11 @@
 #   make check           the project's own tests, then the battery
 #   make install INSTALL_PATH=DIR   kselftest-style installed layout
 #   make kernel / kernel-check      the patched kernel (kernel-patches/)
+<<<<<<< HEAD
 #   make kernel FLAVOUR=debug       the same with lockdep, page_table_check, KFENCE ...
+=======
+#   make kernel-cross    mm/ of the series cross-built for other arches
+>>>>>>> cross
 #   make bench           stress figures and plot into results/
 
 HGMT_CACHE ?= $(HOME)/.cache/hgmt
@@ -117,11 +121,14 @@ kernel:
 kernel-check:
 	kernel-patches/check.sh
 
+kernel-cross:
+	kernel-patches/cross.sh
+
 bench: all
 	stress/bench.sh
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all static install deps unit unit-build check format kernel kernel-check bench clean
+.PHONY: all static install deps unit unit-build check format kernel kernel-check kernel-cross bench clean
 .SECONDARY:
