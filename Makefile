@@ -7,11 +7,8 @@
 #   make check           the project's own tests, then the battery
 #   make install INSTALL_PATH=DIR   kselftest-style installed layout
 #   make kernel / kernel-check      the patched kernel (kernel-patches/)
-<<<<<<< HEAD
 #   make kernel FLAVOUR=debug       the same with lockdep, page_table_check, KFENCE ...
-=======
 #   make kernel-cross    mm/ of the series cross-built for other arches
->>>>>>> cross
 #   make bench           stress figures and plot into results/
 
 HGMT_CACHE ?= $(HOME)/.cache/hgmt
