@@ -14,23 +14,8 @@ TARBALL=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 WORK=$(mktemp -d /tmp/ht-install-test.XXXXXX)
 K=$WORK/kselftest
 PROGRAMS="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison"
-N=0 FAILS=0
-check() {
-	N=$((N + 1))
-	name=$1
-	shift
-	if "$@"; then echo "ok $N $name"; else FAILS=$((FAILS + 1)); echo "not ok $N $name"; fi
-}
-same() { # name got want
-	N=$((N + 1))
-	if [ "$2" = "$3" ]; then
-		echo "ok $N $1"
-	else
-		FAILS=$((FAILS + 1))
-		echo "not ok $N $1"
-		printf '%s\n' "got:  $2" "want: $3" | sed 's/^/# /'
-	fi
-}
+# shellcheck source=tests/runner/tap.sh
+. "$HERE/tap.sh"
 
 echo "KTAP version 1"
 mkdir -p "$K"

@@ -15,18 +15,8 @@ POOL=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 export HT_BIN="$HERE/fake" HT_STATIC_BIN="$HERE/fake" HT_PROGRAMS=fake_battery
 export HT_FAKE_MARK="$WORK/mark"
 unset HT_ENV HT_FAKE_NO_1G
-FAILS=0 N=0
-
-ok() { N=$((N + 1)); echo "ok $N $1"; }
-bad() { N=$((N + 1)); FAILS=$((FAILS + 1)); echo "not ok $N $1"; shift; for l in "$@"; do echo "# $l"; done; }
-check() { # name condition-command...
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name" "failed: $*"; fi
-}
-same() { # name got want
-	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got:  $2" "want: $3"; fi
-}
+# shellcheck source=tests/runner/tap.sh
+. "$HERE/tap.sh"
 
 # Field $2 of case $1 in the newest run's results.json.
 field() { # dir case key

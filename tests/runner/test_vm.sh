@@ -13,23 +13,8 @@ TOP=$(cd "$HERE/../.." && pwd)
 WORK=$(mktemp -d /tmp/ht-vm-test.XXXXXX)
 export HT_STATIC_BIN="$HERE/fake" HT_PROGRAMS=fake_battery
 unset HT_ENV HT_FAKE_NO_1G
-N=0 FAILS=0
-check() {
-	N=$((N + 1))
-	name=$1
-	shift
-	if "$@"; then echo "ok $N $name"; else FAILS=$((FAILS + 1)); echo "not ok $N $name"; fi
-}
-same() { # name got want
-	N=$((N + 1))
-	if [ "$2" = "$3" ]; then
-		echo "ok $N $1"
-	else
-		FAILS=$((FAILS + 1))
-		echo "not ok $N $1"
-		printf '%s\n' "got:  $2" "want: $3" | sed 's/^/# /'
-	fi
-}
+# shellcheck source=tests/runner/tap.sh
+. "$HERE/tap.sh"
 field() { # dir case key
 	python3 -c "
 import json
