@@ -8,6 +8,7 @@
 #   make install INSTALL_PATH=DIR   kselftest-style installed layout
 #   make kernel / kernel-check      the patched kernel (kernel-patches/)
 #   make kernel FLAVOUR=debug       the same with lockdep, page_table_check, KFENCE ...
+#   make kernel FLAVOUR=coverage    the same with gcov on the HugeTLB code (--coverage)
 #   make kernel-cross    mm/ of the series cross-built for other arches
 #   make bench           stress figures and plot into results/
 
@@ -111,7 +112,7 @@ check: all unit-build
 format:
 	clang-format -i lib/*.c lib/*.h selftests/*.c stress/*.c tests/unit/*.c
 
-# FLAVOUR: default or debug (kernel-patches/config/debug.config, own tree).
+# FLAVOUR: default, debug or coverage (kernel-patches/config/*.config, own tree).
 kernel:
 	FLAVOUR='$(FLAVOUR)' kernel-patches/build.sh
 

@@ -9,8 +9,9 @@
 #   $HGMT_CACHE/kernel-build/bzImage
 #   $HGMT_CACHE/kernel-build/modules/lib/modules/<release>/
 # Environment: KSRC, HGMT_CACHE, JOBS (default: nproc), LINUX_SOURCE_TARBALL,
-# FLAVOUR (default, or debug: + config/debug.config, built in
-# $HGMT_CACHE/kernel-build-debug/ with the same layout).
+# FLAVOUR (default; debug: + config/debug.config; coverage:
+# + config/coverage.config and gcov for common.sh's gcov_files; each
+# built in $HGMT_CACHE/kernel-build-<flavour>/ with the same layout).
 # Incremental: the object tree is kept; the series is re-applied only when
 # it changed.  Errors are one line on stderr; exit 2 on bad usage.
 set -eu
@@ -33,6 +34,7 @@ find_ksrc
 prepare_src
 # shellcheck disable=SC2046
 apply_patches $(series_patches)
+enable_gcov
 make_config
 
 log=$kb/build.log

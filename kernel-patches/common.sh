@@ -4,6 +4,7 @@
 # Layout under ${HGMT_CACHE:-$HOME/.cache/hgmt}:
 #   kernel-src/linux-source-6.12/   Debian's tarball, unpacked once (KSRC default)
 #   kernel-build-debug/             FLAVOUR=debug: the same layout as kernel-build/
+#   kernel-build-coverage/          FLAVOUR=coverage: the same, + obj/**/*.gcno
 #   kernel-build/src/               git copy of KSRC: commit "pristine" + the series
 #   kernel-build/obj/               the O= object tree (kept: incremental builds)
 #   kernel-build/conf/              scratch O= tree where the .config is merged
@@ -34,8 +35,21 @@ debug)
 	fragments="qemu-base.config battery.config debug.config"
 	checked="battery.config debug.config"
 	;;
-*) usage_error "FLAVOUR must be default or debug: $FLAVOUR" ;;
+coverage)
+	kb=$cache/kernel-build-coverage
+	fragments="qemu-base.config battery.config coverage.config"
+	checked="battery.config coverage.config"
+	;;
+*) usage_error "FLAVOUR must be default, debug or coverage: $FLAVOUR" ;;
 esac
+# FLAVOUR=coverage: the files gcov profiles (run_tests.sh --coverage
+# reports on them).  Profiling all of mm/ and fs/ makes every page fault
+# and syscall of the battery pay for counters under TCG; these are the
+# files where HugeTLB code lives or branches off.
+gcov_files="mm/hugetlb.c mm/hugetlb_vmemmap.c fs/hugetlbfs/inode.c
+mm/userfaultfd.c fs/userfaultfd.c mm/memory-failure.c mm/migrate.c
+mm/mempolicy.c mm/madvise.c fs/proc/task_mmu.c mm/page_vma_mapped.c
+mm/rmap.c"
 src=$kb/src
 obj=$kb/obj
 tarball=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
@@ -125,6 +139,20 @@ apply_patches() {
 			die "patch $p does not apply: $(head -n 1 "$kb/apply.log")"
 	done
 	printf '%s\n' "$stamp" >"$kb/applied"
+}
+
+# enable_gcov: GCOV_PROFILE_<file>.o := y in the Makefile next to each of
+# $gcov_files (FLAVOUR=coverage only; idempotent, redone after
+# apply_patches resets src/).
+enable_gcov() {
+	[ "${FLAVOUR:-default}" = coverage ] || return 0
+	for f in $gcov_files; do
+		[ -f "$src/$f" ] || die "gcov_files names $f, which is not in $src"
+		mk=$src/${f%/*}/Makefile
+		line="GCOV_PROFILE_$(basename "$f" .c).o := y"
+		grep -qxF "$line" "$mk" || printf '%s\n' "$line" >>"$mk" ||
+			die "cannot write $mk"
+	done
 }
 
 kmake() {

@@ -78,6 +78,24 @@ int ht_pool_set_overcommit(unsigned long size, unsigned long nr);
 /* Raise the pool until @count pages are free (on @node, or anywhere). */
 int ht_pool_ensure_free(unsigned long size, int node, unsigned long count);
 
+/*
+ * The pool model (pool_model.c): @want is what the counters must read;
+ * a case starts from the kernel's numbers (init) and updates @want at
+ * every step its model predicts a change.  Rsvd and overcommit exist
+ * only globally (@node < 0).
+ */
+struct ht_pool_model {
+	unsigned long psize;
+	int node;
+	struct ht_pool want;
+};
+int ht_pool_model_init(struct ht_pool_model *m, unsigned long psize, int node);
+/* 0, or -1 with every differing counter and broken invariant in @why. */
+int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len);
+/* free <= nr, surplus <= nr, and globally resv <= free: 0, or 1 + @why. */
+int ht_pool_invariants(const struct ht_pool *p, bool global, char *why,
+		       size_t len);
+
 struct ht_pool_snapshot {
 	int nsizes, nnodes;
 	unsigned long size[HT_MAX_SIZES];

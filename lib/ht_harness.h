@@ -198,6 +198,18 @@ static inline struct ht_pool ht_pool_get(struct __test_metadata *_metadata,
 	return p;
 }
 
+/*
+ * The pool must read what @m says after @step (a short description of
+ * what the case just did); every differing counter is in the log.
+ */
+#define HT_POOL_CHECK(m, step)                                               \
+	do {                                                                 \
+		char __why[256];                                             \
+		EXPECT_EQ(0, ht_pool_model_check((m), __why, sizeof(__why))) \
+		TH_LOG("%s pool after %s: %s", ht_size_name((m)->psize),     \
+		       (step), __why);                                       \
+	} while (0)
+
 static inline int ht_list_cases(void)
 {
 	struct __fixture_variant_metadata none = { .name = "" }, *v;
