@@ -32,8 +32,12 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
   --allow-destructive    run hwpoison cases on this machine (default: VM only)
   --stress               also run the long refcount-overflow stress
   --background-load      run the battery under stress-ng load (stress/*.job)
+  --coverage             kernel gcov counters at the end (each boot with
+                         --vm; the kernel needs CONFIG_GCOV_KERNEL, e.g.
+                         --vm=patched-coverage): results/.../coverage/
   --vm[=KERNEL]          run in qemu; KERNEL: debian-6.12 (default),
-                         debian-6.1, patched, patched-debug, or PATH[:MODDIR]
+                         debian-6.1, patched, patched-debug,
+                         patched-coverage, or PATH[:MODDIR]
                          to a bzImage
   --vm-nodes N           NUMA nodes with memory in the VM (default 2)
   --vm-no-1g             VM CPU without 1 GiB pages (-cpu ...,-pdpe1gb)
@@ -52,7 +56,7 @@ die() {
 # ---- options ---------------------------------------------------------------
 LIST=0 BISECT=0 RESULTS_ROOT="$TOP/results" EXPECT="" TIMEOUT=""
 DESTRUCTIVE=0 STRESS=0 BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
-IN_VM=0 FILTERS="" VM_APPEND="" VM_NO_1G=0 MATRIX_SET=0
+IN_VM=0 FILTERS="" VM_APPEND="" VM_NO_1G=0 MATRIX_SET=0 COVERAGE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h | --help) usage; exit 0 ;;
@@ -70,6 +74,7 @@ while [ $# -gt 0 ]; do
 	--allow-destructive) DESTRUCTIVE=1 ;;
 	--stress) STRESS=1 ;;
 	--background-load) BGLOAD=1 ;;
+	--coverage) COVERAGE=1 ;;
 	--vm) VM=debian-6.12 ;;
 	--vm=*) VM=${1#*=}; [ -n "$VM" ] || die "--vm= needs a kernel" ;;
 	--vm-nodes) [ $# -ge 2 ] || die "--vm-nodes needs a number"
@@ -110,9 +115,11 @@ is_uint() {
 check_kernel() { # name
 	case "$1" in
 	debian-6.12 | debian-6.1) return 0 ;;
-	patched)
-		[ -f "${HGMT_CACHE:-${HOME:-/root}/.cache/hgmt}/kernel-build/bzImage" ] ||
-			die "--vm=patched: the patched kernel is not built (make kernel)"
+	patched | patched-debug | patched-coverage)
+		fl=${1#patched}
+		fl=${fl#-}
+		[ -f "${HGMT_CACHE:-${HOME:-/root}/.cache/hgmt}/kernel-build${fl:+-$fl}/bzImage" ] ||
+			die "--vm=$1: the kernel is not built (make kernel${fl:+ FLAVOUR=$fl})"
 		return 0 ;;
 	esac
 	k=$1 m=""
@@ -120,7 +127,7 @@ check_kernel() { # name
 		case "$1" in *:*) k=${1%%:*} m=${1#*:} ;; esac
 	fi
 	if [ ! -e "$k" ]; then
-		die "unknown kernel '$1': not debian-6.12, debian-6.1, patched, or an existing bzImage"
+		die "unknown kernel '$1': not debian-6.12, debian-6.1, patched, patched-debug, patched-coverage, or an existing bzImage"
 	fi
 	{ [ -f "$k" ] && [ -r "$k" ]; } || die "kernel $k: not a readable file"
 	[ "$(od -An -c -j 514 -N 4 "$k" 2>/dev/null | tr -d ' ')" = HdrS ] ||
@@ -172,6 +179,13 @@ fi
 case "$VM_APPEND" in
 *ht_from=*) die "--vm-append: ht_from= is the runner's own parameter" ;;
 esac
+if [ "$COVERAGE" = 1 ] && [ "$IN_VM" = 0 ]; then
+	for t in python3 lcov genhtml gcov; do
+		command -v "$t" >/dev/null || die "--coverage: $t is not installed (make deps)"
+	done
+	[ -n "$VM$MATRIX" ] || [ -d "${HT_GCOV_DIR:-/sys/kernel/debug/gcov}" ] ||
+		die "--coverage: no ${HT_GCOV_DIR:-/sys/kernel/debug/gcov}: this kernel has no CONFIG_GCOV_KERNEL (or debugfs is not mounted); try --vm=patched-coverage"
+fi
 
 # ---- where the programs are ------------------------------------------------
 # Source tree: build/; installed layout or VM payload: next to this script.
@@ -906,6 +920,23 @@ make_reports() { # run dir
 	ln -sfn "$(basename "$1")" "$RESULTS_ROOT/latest"
 }
 
+# coverage_report RUN_DIR STREAM...: the gcov dumps (scripts/gcov_dump.sh,
+# one per boot) turned into RUN_DIR/coverage/ and its table printed as
+# diagnostics.  A failure here is reported, not fatal: the verdicts stand.
+coverage_report() {
+	cdir=$1/coverage
+	shift
+	if python3 "$TOP/scripts/coverage.py" --out "$cdir" ${HT_GCOV_FILES:+--files "$HT_GCOV_FILES"} \
+		"$@" >"$cdir.txt" 2>"$cdir.err"; then
+		say "# coverage: $cdir/summary.txt, $cdir/html/index.html"
+		say_lines "# " "$(sed -n '1,/^$/p' "$cdir.txt" | sed '/^$/d')"
+	else
+		say "# coverage: no report: $(tail -n 1 "$cdir.err")"
+	fi
+	rm -f "$cdir.txt"
+	[ -s "$cdir.err" ] || rm -f "$cdir.err"
+}
+
 # Signals: stop the case, put the machine back, report the case as
 # interrupted and the rest as never run, exit 128 + signal number (which
 # also aborts "git bisect run").
@@ -977,4 +1008,8 @@ if ! run_local; then
 	exit 0
 fi
 check_restored
+if [ "$COVERAGE" = 1 ]; then
+	"$TOP/scripts/gcov_dump.sh" >"$RUN_DIR/gcov.stream"
+	coverage_report "$RUN_DIR" "$RUN_DIR/gcov.stream"
+fi
 finish

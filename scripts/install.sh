@@ -29,7 +29,7 @@ done
 cp build/stress/refcount_stress "$dst/" 2>/dev/null || true
 cp build/static/stress/refcount_stress "$dst/static/" 2>/dev/null || true
 cp selftests/config run_tests.sh lib/complaints.h "$dst/"
-cp scripts/report.py "$dst/scripts/"
+cp scripts/report.py scripts/coverage.py scripts/gcov_dump.sh "$dst/scripts/"
 cp scripts/vm/*.sh scripts/vm/README.md "$dst/scripts/vm/"
 cp expected/*.txt "$dst/expected/"
 

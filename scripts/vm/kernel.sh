@@ -1,7 +1,7 @@
 #!/bin/sh
 # kernel.sh NAME - resolve a kernel image for the VM tests.
 #
-# NAME: debian-6.12 | debian-6.1 | patched | patched-debug | /path/to/bzImage[:MODDIR]
+# NAME: debian-6.12 | debian-6.1 | patched | patched-debug | patched-coverage | /path/to/bzImage[:MODDIR]
 # Prints on stdout exactly four lines:
 #   KERNEL=<abs path of the bzImage/vmlinuz>
 #   MODDIR=<abs path of lib/modules/<release>, or empty>
@@ -14,7 +14,7 @@ set -eu
 
 me=kernel.sh
 die() { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
-usage() { printf '%s: usage: kernel.sh debian-6.12|debian-6.1|patched|patched-debug|BZIMAGE[:MODDIR]\n' "$me" >&2; exit 2; }
+usage() { printf '%s: usage: kernel.sh debian-6.12|debian-6.1|patched|patched-debug|patched-coverage|BZIMAGE[:MODDIR]\n' "$me" >&2; exit 2; }
 warn() { printf '%s: warning: %s\n' "$me" "$*" >&2; }
 
 [ $# -eq 1 ] || usage
@@ -141,13 +141,13 @@ debian-6.12)
 debian-6.1)
 	debian_kernel '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' linux-image-6.1.0-
 	;;
-patched | patched-debug)
-	# make kernel FLAVOUR=debug builds into a tree of its own
+patched | patched-debug | patched-coverage)
+	# make kernel FLAVOUR=<flavour> builds into a tree of its own
 	kb=$cache/kernel-build
 	build="make kernel"
-	if [ "$name" = patched-debug ]; then
-		kb=$cache/kernel-build-debug
-		build="make kernel FLAVOUR=debug"
+	if [ "$name" != patched ]; then
+		kb=$cache/kernel-build-${name#patched-}
+		build="make kernel FLAVOUR=${name#patched-}"
 	fi
 	[ -f "$kb/bzImage" ] || die "$name kernel not built: run $build"
 	kernel=$(abspath "$kb/bzImage")
@@ -163,7 +163,7 @@ patched | patched-debug)
 	emit "$kernel" "$moddir" "$release" local
 	;;
 debian-*)
-	printf '%s: unknown kernel %s (known: debian-6.12, debian-6.1, patched, patched-debug, or a path)\n' "$me" "$name" >&2
+	printf '%s: unknown kernel %s (known: debian-6.12, debian-6.1, patched, patched-debug, patched-coverage, or a path)\n' "$me" "$name" >&2
 	exit 2
 	;;
 *)
@@ -178,7 +178,7 @@ debian-*)
 		esac
 	fi
 	[ -e "$kpath" ] || {
-		printf '%s: unknown kernel %s: not debian-6.12, debian-6.1, patched, patched-debug, or an existing file\n' "$me" "$kpath" >&2
+		printf '%s: unknown kernel %s: not debian-6.12, debian-6.1, patched, patched-debug, patched-coverage, or an existing file\n' "$me" "$kpath" >&2
 		exit 2
 	}
 	[ -f "$kpath" ] || die "$kpath is not a file"

@@ -50,6 +50,7 @@ vm_payload() { # dir
 		cp "$STATIC_STRESS" "$1/" || return 1
 	fi
 	cp "$TOP/run_tests.sh" "$COMPLAINTS" "$1/"
+	[ "$COVERAGE" = 0 ] || cp "$TOP/scripts/gcov_dump.sh" "$1/" || return 1
 	if [ -r "$TOP/selftests/settings" ]; then
 		cp "$TOP/selftests/settings" "$1/settings"
 	else
@@ -63,7 +64,10 @@ vm_payload() { # dir
 from=\$(sed -n 's/.*ht_from=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 cd /suite || exit 1
 export HT_ALLOW_DESTRUCTIVE=1 HT_PROGRAMS="$PROGRAMS"
-exec ./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) \$(tail -n +"\${from:-1}" cases)
+./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) \$(tail -n +"\${from:-1}" cases)
+rc=\$?
+$([ "$COVERAGE" = 0 ] || echo "./gcov_dump.sh")
+exit \$rc
 EOF
 	chmod +x "$1/guest-run"
 }
@@ -202,6 +206,15 @@ vm_run_one() { # kernel-name
 		emit_case runner:state_restored pass "" "" "" "" "" ""
 	else
 		emit_case runner:state_restored fail "$RUNNER_WHY" "" "" "" "" ""
+	fi
+	if [ "$COVERAGE" = 1 ]; then
+		set --
+		b=0
+		while [ "$b" -lt "$BOOT" ]; do
+			b=$((b + 1))
+			set -- "$@" "$RUN_DIR/stream.$b.log"
+		done
+		coverage_report "$RUN_DIR" "$@"
 	fi
 	ktap_totals
 	say "# $NPASS passed, $NFAIL failed, $NSKIP skipped"

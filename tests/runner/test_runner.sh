@@ -258,6 +258,36 @@ interrupt TERM 143
 interrupt HUP 129
 interrupt INT 130 --bisect
 
+# --- --coverage: gcov counters of a fake kernel file into coverage/ ---
+# A fake object tree as a kernel build leaves it (obj/mm/hugetlb.gcno,
+# source ../src/mm/hugetlb.c) and a fake /sys/kernel/debug/gcov holding
+# its counters at the build path.
+mkdir -p "$WORK/k/src/mm" "$WORK/k/obj/mm"
+cp "$HERE/fake/gcov_sample.c" "$WORK/k/src/mm/hugetlb.c"
+g="$WORK/gcov$WORK/k/obj/mm"
+if (cd "$WORK/k/obj" && gcc --coverage -O0 -c ../src/mm/hugetlb.c -o mm/hugetlb.o &&
+	gcc --coverage mm/hugetlb.o -o sample && ./sample) &&
+	mkdir -p "$g" && mv "$WORK/k/obj/mm/hugetlb.gcda" "$g/"; then
+	HT_GCOV_DIR="$WORK/gcov" "$RUN" --results "$WORK/c" --coverage f.passes >"$WORK/out" 2>&1
+	same "--coverage: the run passes" $? 0
+	sum="$WORK/c/latest/coverage/summary.txt"
+	same "--coverage: hugetlb.c functions and lines" \
+		"$(awk '$1 == "mm/hugetlb.c" { print $2, $3, $4, $5 }' "$sum" 2>/dev/null)" "3/4 75.0% 7/10 70.0%"
+	same "--coverage: the function never executed" \
+		"$(sed -n '/^# never executed/,$p' "$sum" 2>/dev/null | sed 1d)" "mm/hugetlb.c:13 hugetlb_unused"
+	check "--coverage: the table in the KTAP stream" grep -q '^# mm/hugetlb.c  *3/4' "$WORK/out"
+	check "--coverage: an lcov HTML report" test -f "$WORK/c/latest/coverage/html/index.html"
+	# A boot that died while dumping: reported, the verdicts stand.
+	{ echo "#@GCOV-BEGIN 1"; echo "H4sIAAAA"; } >"$WORK/cut.stream"
+	python3 "$TOP/scripts/coverage.py" --out "$WORK/cut" "$WORK/cut.stream" 2>"$WORK/err"
+	same "--coverage: a dump cut short" "$?:$(cat "$WORK/err")" \
+		"2:coverage.py: no coverage data: boot 1: dump cut short (the guest died while writing it)"
+	HT_GCOV_DIR="$WORK/none" "$RUN" --results "$WORK/c" --coverage f.passes >"$WORK/out" 2>"$WORK/err"
+	same "--coverage without gcov: exit 2, one line" "$?:$(wc -l <"$WORK/err")" "2:1"
+else
+	bad "--coverage: cannot build the gcov sample"
+fi
+
 # --- bisect exit codes ---
 "$RUN" --results "$WORK/b" --bisect f.skips >/dev/null 2>&1
 same "--bisect: everything skipped is 125" $? 125
