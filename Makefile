@@ -11,6 +11,7 @@
 #   make kernel FLAVOUR=coverage    the same with gcov on the HugeTLB code (--coverage)
 #   make kernel-cross    mm/ of the series cross-built for other arches
 #   make bench           stress figures and plot into results/
+#   make coverage        the battery on FLAVOUR=coverage; kernel coverage table
 
 HGMT_CACHE ?= $(HOME)/.cache/hgmt
 # The kselftest harness comes from a kernel tree; default: Debian's
@@ -125,8 +126,15 @@ kernel-cross:
 bench: all
 	stress/bench.sh
 
+# The battery on the coverage flavour, then its kernel coverage table
+# (results/latest/coverage/summary.txt; README "Kernel coverage").
+coverage: all static
+	FLAVOUR=coverage kernel-patches/build.sh
+	./run_tests.sh --vm=patched-coverage --coverage --expect auto; \
+	rc=$$?; cat results/latest/coverage/summary.txt || rc=1; exit $$rc
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all static install deps unit unit-build check format kernel kernel-check kernel-cross bench clean
+.PHONY: all static install deps unit unit-build check format kernel kernel-check kernel-cross bench coverage clean
 .SECONDARY:
