@@ -35,12 +35,19 @@ debug)
 	fragments="qemu-base.config battery.config debug.config"
 	checked="battery.config debug.config"
 	;;
+mutant)
+	# mutants.sh: the default config in a tree of its own, where one
+	# planted bug at a time is applied on top of the series.
+	kb=$cache/kernel-build-mutant
+	fragments="qemu-base.config battery.config"
+	checked="battery.config"
+	;;
 coverage)
 	kb=$cache/kernel-build-coverage
 	fragments="qemu-base.config battery.config coverage.config"
 	checked="battery.config coverage.config"
 	;;
-*) usage_error "FLAVOUR must be default, debug or coverage: $FLAVOUR" ;;
+*) usage_error "FLAVOUR must be default, debug, coverage or mutant: $FLAVOUR" ;;
 esac
 # FLAVOUR=coverage: the files gcov profiles (run_tests.sh --coverage
 # reports on them).  Profiling all of mm/ and fs/ makes every page fault

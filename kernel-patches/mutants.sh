@@ -1,0 +1,131 @@
+#!/bin/sh
+# mutants.sh [--list] [--battery FILTER]... [MUTANT.patch...] - the
+# planted-bug measurement: does the battery notice a small semantic bug?
+#
+# Builds the patched kernel (default config) in $HGMT_CACHE/kernel-build-
+# mutant/, then for each mutant (default: kernel-patches/mutants/*.patch,
+# each a one- or two-line bug on top of the series) applies it, builds
+# bzImage (only the mutated file recompiles), keeps the image as
+# mutants/<name>.bzImage and takes the bug out again.  Then runs the
+# battery (or the --battery filters) in the VM on each image against
+# expected/patched.txt: a red run means the bug was caught.  Prints one
+# line per mutant, "caught" with the first red cases, or "MISSED"; the
+# table is also in results/mutants-<time>/table.txt.  Exit 0 when every
+# mutant built and was caught, 1 when one was missed or did not build.
+# Environment: as build.sh (HGMT_CACHE, KSRC, JOBS); HGMT_ACCEL for qemu.
+set -eu
+
+me=mutants.sh
+case ${1:-} in
+-h | --help)
+	sed -n '2,17s/^# \{0,1\}//p' "$0"
+	exit 0
+	;;
+esac
+FLAVOUR=mutant
+export FLAVOUR
+# shellcheck source=kernel-patches/common.sh
+. "$(dirname "$0")/common.sh"
+top=$(cd "$kp/.." && pwd -P)
+
+filters=
+mutants=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--battery)
+		[ $# -ge 2 ] || usage_error "--battery needs a case filter"
+		filters="$filters $2"
+		shift
+		;;
+	--list)
+		ls "$kp"/mutants/*.patch
+		exit 0
+		;;
+	-*) usage_error "unknown option: $1 (see --help)" ;;
+	*)
+		[ -f "$1" ] || usage_error "no mutant patch $1"
+		mutants="$mutants $(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")"
+		;;
+	esac
+	shift
+done
+[ -n "$mutants" ] || mutants=$(ls "$kp"/mutants/*.patch 2>/dev/null) ||
+	usage_error "no kernel-patches/mutants/*.patch"
+
+# A mutant left applied by a killed run is taken out before anything.
+unplant() {
+	[ -f "$kb/planted" ] || return 0
+	g apply -R "$(cat "$kb/planted")" || die "cannot take out $(cat "$kb/planted"): reset $src"
+	rm -f "$kb/planted"
+}
+
+take_lock
+find_ksrc
+prepare_src
+unplant
+# shellcheck disable=SC2046
+apply_patches $(series_patches)
+make_config
+trap 'unplant; exit 130' INT
+trap 'unplant; exit 143' TERM
+
+start=$(date +%s)
+log=$kb/build.log
+note "building the base kernel in $obj (log: $log)"
+kmake bzImage modules >"$log" 2>&1 || die "base build failed: see $log"
+release=$(kmake -s kernelrelease 2>/dev/null)
+rm -rf "$kb/modules"
+kmake INSTALL_MOD_PATH="$kb/modules" DEPMOD=/sbin/depmod modules_install \
+	>"$kb/modules_install.log" 2>&1 || die "modules_install failed: see $kb/modules_install.log"
+rm -f "$kb/modules/lib/modules/$release/build" "$kb/modules/lib/modules/$release/source"
+mkdir -p "$kb/mutants"
+note "base kernel $release built in $(($(date +%s) - start)) s"
+
+built=
+for m in $mutants; do
+	name=$(basename "$m" .patch)
+	rm -f "$kb/mutants/$name.bzImage"
+	g apply "$m" 2>"$kb/mutants/$name.log" || {
+		note "$name: does not apply: $(head -n 1 "$kb/mutants/$name.log")"
+		continue
+	}
+	printf '%s\n' "$m" >"$kb/planted"
+	t0=$(date +%s)
+	if kmake bzImage >>"$kb/mutants/$name.log" 2>&1; then
+		cp "$obj/arch/x86/boot/bzImage" "$kb/mutants/$name.bzImage"
+		built="$built $name"
+		note "$name: built in $(($(date +%s) - t0)) s"
+	else
+		note "$name: does not build: see $kb/mutants/$name.log"
+	fi
+	unplant
+done
+# The tree and obj/ hold the base kernel again.
+kmake bzImage >>"$log" 2>&1 || die "rebuilding the base failed: see $log"
+
+res=$top/results/mutants-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$res"
+rc=0
+for m in $mutants; do
+	name=$(basename "$m" .patch)
+	img=$kb/mutants/$name.bzImage
+	if [ ! -f "$img" ]; then
+		printf '%-40s NOT BUILT\n' "$name" | tee -a "$res/table.txt"
+		rc=1
+		continue
+	fi
+	# shellcheck disable=SC2086 # filters: one glob each, no blanks
+	"$top/run_tests.sh" --vm="$img:$kb/modules/lib/modules/$release" \
+		--expect "$top/expected/patched.txt" --results "$res/$name" \
+		$filters >"$res/$name.ktap" 2>&1 && r=0 || r=$?
+	red=$(sed -n 's/^ *not ok [0-9]* \([^ ]*\).*/\1/p' "$res/$name.ktap" |
+		grep ':' | head -n 4 | tr '\n' ' ')
+	case $r in
+	0) printf '%-40s MISSED\n' "$name" ;;
+	1) printf '%-40s caught: %s\n' "$name" "$red" ;;
+	*) printf '%-40s ERROR (run_tests.sh exit %s): see %s\n' "$name" "$r" "$res/$name.ktap" ;;
+	esac | tee -a "$res/table.txt"
+	[ "$r" = 1 ] || rc=1
+done
+note "table: $res/table.txt"
+exit $rc
