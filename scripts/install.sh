@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # install.sh INSTALL_PATH - the suite as a collection of an installed
 # kselftest tree (make install): INSTALL_PATH/hugetlb_hgm/ with the
-# programs, settings, config, run_tests.sh and what its --expect and --vm
-# need (expected/, scripts/report.py, scripts/vm/, static builds), and
-# hugetlb_hgm:<program> lines merged into INSTALL_PATH/kselftest-list.txt
-# (other collections' lines stay).  Run from the source tree after
-# "make all static".
+# programs, settings, config, run_tests.sh with its parts (scripts/runner/)
+# and what its --expect and --vm need (expected/, scripts/report.py,
+# scripts/vm/, static builds), and hugetlb_hgm:<program> lines merged into
+# INSTALL_PATH/kselftest-list.txt (other collections' lines stay).  Run
+# from the source tree after "make all static".
 set -eu
 
 me=install.sh
@@ -21,7 +21,7 @@ for p in $programs; do
 	[ -x "build/selftests/$p" ] || die "build/selftests/$p missing: run make"
 	[ -x "build/static/selftests/$p" ] || die "build/static/selftests/$p missing: run make static"
 done
-mkdir -p "$dst/static" "$dst/scripts/vm" "$dst/expected"
+mkdir -p "$dst/static" "$dst/scripts/vm" "$dst/scripts/runner" "$dst/expected"
 for p in $programs; do
 	cp "build/selftests/$p" "$dst/"
 	cp "build/static/selftests/$p" "$dst/static/"
@@ -31,6 +31,7 @@ cp build/static/stress/refcount_stress "$dst/static/" 2>/dev/null || true
 cp selftests/config run_tests.sh lib/complaints.h "$dst/"
 cp scripts/report.py scripts/coverage.py scripts/gcov_dump.sh "$dst/scripts/"
 cp scripts/vm/*.sh scripts/vm/README.md "$dst/scripts/vm/"
+cp scripts/runner/*.sh "$dst/scripts/runner/"
 cp expected/*.txt "$dst/expected/"
 
 # run_kselftest.sh gives a whole program "timeout=" seconds, while the

@@ -3,8 +3,9 @@
 # shellcheck disable=SC2034,SC2153 # state shared with run_tests.sh
 #
 # run_tests.sh --vm / --matrix: sourced by run_tests.sh after its options
-# are checked; uses its expectations (pick_expect, apply_expect) and its
-# KTAP output (plan_build, begin_case, emit_case, ktap_totals).  Boots the
+# are checked; uses its expectations (pick_expect, apply_expect:
+# scripts/runner/expect.sh) and its KTAP output (plan_build, begin_case,
+# emit_case, ktap_totals: scripts/runner/ktap.sh).  Boots the
 # battery's static build in qemu (scripts/vm/boot.sh), reads the guest's
 # records from the results port while the guest runs, and writes the same
 # results/ layout as a local run.
@@ -50,6 +51,9 @@ vm_payload() { # dir
 		cp "$STATIC_STRESS" "$1/" || return 1
 	fi
 	cp "$TOP/run_tests.sh" "$COMPLAINTS" "$1/"
+	# The runner's parts, where its TOP (/suite) looks for them.
+	mkdir -p "$1/scripts/runner"
+	cp "$TOP"/scripts/runner/*.sh "$1/scripts/runner/" || return 1
 	[ "$COVERAGE" = 0 ] || cp "$TOP/scripts/gcov_dump.sh" "$1/" || return 1
 	if [ -r "$TOP/selftests/settings" ]; then
 		cp "$TOP/selftests/settings" "$1/settings"

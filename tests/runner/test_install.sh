@@ -33,6 +33,7 @@ same "kselftest-list.txt merged: others kept, ours once, a stale one gone" \
 $(for p in $PROGRAMS; do echo "hugetlb_hgm:$p"; done)"
 D=$K/hugetlb_hgm
 for f in settings config run_tests.sh complaints.h scripts/report.py scripts/vm/run_in_vm.sh \
+	$(cd "$TOP" && echo scripts/runner/*.sh) \
 	scripts/vm/boot.sh scripts/vm/kernel.sh scripts/vm/initramfs.sh \
 	expected/environment.txt expected/debian-6.12.txt static/smaps_accounting; do
 	check "installed: $f" [ -s "$D/$f" ]

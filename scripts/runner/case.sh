@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
+# shellcheck disable=SC2034 # set here, read by the other parts
+#
+# run_tests.sh, part 4 of 7: one case.  Runs one harness case (or the
+# refcount stress) in a session of its own under a watchdog (timeout, fatal
+# kernel complaint), and turns its output, the kernel log and the taint
+# into a verdict.
+#
+# INPUTS   BIN STRESS_BIN TIMEOUT (programs.sh); RUN_DIR SNAP (main);
+#          log_lines, taint, log_complaints, is_fatal, restore (state.sh).
+# OUTPUTS  V R D LOG (the verdict of run_case), CASE_PID (while it runs);
+#          functions kill_session, now_ms, sanitize, run_case.
+
+# ---- one case --------------------------------------------------------------
+# Kills every process of session $1: a harness case runs in a process group
+# of its own (setpgrp), so the runner's setsid session is what holds all.
+kill_session() { # sid
+	# shellcheck disable=SC2046 # one pid per word
+	kill -KILL $(cat /proc/[0-9]*/stat 2>/dev/null | awk -v s="$1" '
+		{ pid = $1; sub(/.*\) /, ""); if ($4 == s) print pid }') 2>/dev/null
+	return 0
+}
+
+now_ms() {
+	# busybox date has no %N; /proc/uptime is everywhere.
+	awk '{printf "%d\n", $1 * 1000}' /proc/uptime
+}
+
+sanitize() { tr -d '\r' | tr '\t\n' '  ' | sed 's/  */ /g; s/ $//'; }
+
+# Runs $1 (program:case); sets V (verdict), R (reason), D (KTAP directive
+# of a failure: TIMEOUT, ERROR or empty), LOG (kernel log complaints).
+# The case's pid is in CASE_PID while it runs, for the signal handler.
+run_case() {
+	prog=${1%%:*}
+	case_name=${1#*:}
+	out="$RUN_DIR/out/$prog:$case_name.txt"
+	l0=$(log_lines)
+	t0=$(taint)
+	if [ "$prog" = stress ]; then
+		# The long stress speaks exit codes (0 pass, 4 skip, 1 fail).
+		setsid "$STRESS_BIN" --json "$RUN_DIR/stress.json" \
+			>"$out" 2>&1 </dev/null &
+	else
+		setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &
+	fi
+	pid=$!
+	CASE_PID=$pid
+	# The watchdog also ends a case at the first fatal kernel complaint,
+	# so a case that hangs on locks a dead task held fails in seconds.
+	(
+		i=0
+		while [ $i -lt "$TIMEOUT" ]; do
+			sleep 1
+			kill -0 "$pid" 2>/dev/null || exit 0
+			i=$((i + 1))
+			if [ $((i % 5)) = 0 ] && is_fatal "$(log_complaints "$l0")"; then
+				sleep 2 # the rest of the report
+				echo "#@FATAL" >>"$out"
+				kill_session "$pid"
+				exit 0
+			fi
+		done
+		echo "#@TIMEOUT" >>"$out"
+		kill_session "$pid"
+	) &
+	dog=$!
+	wait "$pid"
+	rc=$?
+	kill "$dog" 2>/dev/null
+	wait "$dog" 2>/dev/null
+	# Whatever the case left behind in its session goes too.
+	kill_session "$pid"
+	CASE_PID=""
+
+	line=$(grep -E '^(not )?ok [0-9]+ ' "$out" | tail -n 1)
+	if [ "$prog" = stress ]; then
+		case $rc in
+		0) line="ok 1 $case_name" ;;
+		4) line="ok 1 $case_name # SKIP $(tail -n 1 "$out")" ;;
+		*) line="not ok 1 $case_name"
+			echo "# $(tail -n 1 "$out")" >>"$out" ;;
+		esac
+	fi
+	V=fail R="" D=""
+	case "$line" in
+	"ok "*"# SKIP"*) V=skip; R=${line#*# SKIP}; R=${R# } ;;
+	"ok "*"# XFAIL"*) V=xfail; R=${line#*# XFAIL}; R=${R# } ;;
+	"ok "*) V=pass ;;
+	"not ok "*) V=fail
+		R=$(grep -A1 -E '^# .*(Expected|terminated|failed|teardown)' "$out" |
+			grep -v '^--\|^ok \|^not ok ' | head -n 6 | sed 's/^# //' | sanitize) ;;
+	*) D=ERROR R="no KTAP result line (exit status $rc)" ;;
+	esac
+	if grep -q '^#@TIMEOUT' "$out"; then
+		V=fail D=TIMEOUT
+		R="timeout after ${TIMEOUT}s; process group killed"
+	fi
+	LOG=$(log_complaints "$l0" | head -n 20)
+	if grep -q '^#@FATAL' "$out"; then
+		V=fail D=ERROR
+		R="killed after a fatal kernel complaint: $(echo "$LOG" | head -n 1 | sanitize)"
+	fi
+	if [ -n "$LOG" ] && [ "$V" != fail ]; then
+		V=fail
+		R="kernel log complaint: $(echo "$LOG" | head -n 1 | sanitize)"
+	fi
+	if [ "$(taint)" != "$t0" ]; then
+		[ "$V" = fail ] || R="kernel taint changed $t0 -> $(taint)"
+		V=fail
+	fi
+	if [ -n "$SNAP" ]; then
+		restore "$SNAP"
+	fi
+	return 0
+}
