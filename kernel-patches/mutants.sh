@@ -1,5 +1,6 @@
 #!/bin/sh
-# mutants.sh [--list] [--battery FILTER]... [MUTANT.patch...] - the
+# mutants.sh [--list] [--build-only|--run-only] [--battery FILTER]...
+#            [MUTANT.patch...] - the
 # planted-bug measurement: does the battery notice a small semantic bug?
 #
 # Builds the patched kernel (default config) in $HGMT_CACHE/kernel-build-
@@ -9,7 +10,8 @@
 # mutants/<name>.bzImage and takes the bug out again.  Then runs the
 # battery (or the --battery filters) in the VM on each image against
 # expected/patched.txt: a red run means the bug was caught.  Prints one
-# line per mutant, "caught" with the first red cases, or "MISSED"; the
+# line per mutant, "caught" with the programs that went red (and how
+# many of their cases), or "MISSED"; the
 # table is also in results/mutants-<time>/table.txt.  Exit 0 when every
 # mutant built and was caught, 1 when one was missed or did not build.
 # Environment: as build.sh (HGMT_CACHE, KSRC, JOBS); HGMT_ACCEL for qemu.
@@ -18,7 +20,7 @@ set -eu
 me=mutants.sh
 case ${1:-} in
 -h | --help)
-	sed -n '2,17s/^# \{0,1\}//p' "$0"
+	sed -n '2,20s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 esac
@@ -30,6 +32,7 @@ top=$(cd "$kp/.." && pwd -P)
 
 filters=
 mutants=
+phase=all
 while [ $# -gt 0 ]; do
 	case $1 in
 	--battery)
@@ -37,6 +40,8 @@ while [ $# -gt 0 ]; do
 		filters="$filters $2"
 		shift
 		;;
+	--build-only) phase=build ;;
+	--run-only) phase=run ;;
 	--list)
 		ls "$kp"/mutants/*.patch
 		exit 0
@@ -59,49 +64,56 @@ unplant() {
 	rm -f "$kb/planted"
 }
 
-take_lock
-find_ksrc
-prepare_src
-unplant
-# shellcheck disable=SC2046
-apply_patches $(series_patches)
-make_config
-trap 'unplant; exit 130' INT
-trap 'unplant; exit 143' TERM
-
-start=$(date +%s)
-log=$kb/build.log
-note "building the base kernel in $obj (log: $log)"
-kmake bzImage modules >"$log" 2>&1 || die "base build failed: see $log"
-release=$(kmake -s kernelrelease 2>/dev/null)
-rm -rf "$kb/modules"
-kmake INSTALL_MOD_PATH="$kb/modules" DEPMOD=/sbin/depmod modules_install \
-	>"$kb/modules_install.log" 2>&1 || die "modules_install failed: see $kb/modules_install.log"
-rm -f "$kb/modules/lib/modules/$release/build" "$kb/modules/lib/modules/$release/source"
-mkdir -p "$kb/mutants"
-note "base kernel $release built in $(($(date +%s) - start)) s"
-
-built=
-for m in $mutants; do
-	name=$(basename "$m" .patch)
-	rm -f "$kb/mutants/$name.bzImage"
-	g apply "$m" 2>"$kb/mutants/$name.log" || {
-		note "$name: does not apply: $(head -n 1 "$kb/mutants/$name.log")"
-		continue
-	}
-	printf '%s\n' "$m" >"$kb/planted"
-	t0=$(date +%s)
-	if kmake bzImage >>"$kb/mutants/$name.log" 2>&1; then
-		cp "$obj/arch/x86/boot/bzImage" "$kb/mutants/$name.bzImage"
-		built="$built $name"
-		note "$name: built in $(($(date +%s) - t0)) s"
-	else
-		note "$name: does not build: see $kb/mutants/$name.log"
-	fi
+build_all() {
+	take_lock
+	find_ksrc
+	prepare_src
 	unplant
-done
-# The tree and obj/ hold the base kernel again.
-kmake bzImage >>"$log" 2>&1 || die "rebuilding the base failed: see $log"
+	# shellcheck disable=SC2046
+	apply_patches $(series_patches)
+	make_config
+	trap 'unplant; exit 130' INT
+	trap 'unplant; exit 143' TERM
+
+	start=$(date +%s)
+	log=$kb/build.log
+	note "building the base kernel in $obj (log: $log)"
+	kmake bzImage modules >"$log" 2>&1 || die "base build failed: see $log"
+	release=$(kmake -s kernelrelease 2>/dev/null)
+	rm -rf "$kb/modules"
+	kmake INSTALL_MOD_PATH="$kb/modules" DEPMOD=/sbin/depmod modules_install \
+		>"$kb/modules_install.log" 2>&1 || die "modules_install failed: see $kb/modules_install.log"
+	rm -f "$kb/modules/lib/modules/$release/build" "$kb/modules/lib/modules/$release/source"
+	mkdir -p "$kb/mutants"
+	note "base kernel $release built in $(($(date +%s) - start)) s"
+
+	built=
+	for m in $mutants; do
+		name=$(basename "$m" .patch)
+		rm -f "$kb/mutants/$name.bzImage"
+		g apply "$m" 2>"$kb/mutants/$name.log" || {
+			note "$name: does not apply: $(head -n 1 "$kb/mutants/$name.log")"
+			continue
+		}
+		printf '%s\n' "$m" >"$kb/planted"
+		t0=$(date +%s)
+		if kmake bzImage >>"$kb/mutants/$name.log" 2>&1; then
+			cp "$obj/arch/x86/boot/bzImage" "$kb/mutants/$name.bzImage"
+			built="$built $name"
+			note "$name: built in $(($(date +%s) - t0)) s"
+		else
+			note "$name: does not build: see $kb/mutants/$name.log"
+		fi
+		unplant
+	done
+	# The tree and obj/ hold the base kernel again.
+	kmake bzImage >>"$log" 2>&1 || die "rebuilding the base failed: see $log"
+	printf '%s\n' "$release" >"$kb/release"
+}
+
+[ "$phase" = run ] || build_all
+[ "$phase" != build ] || exit 0
+release=$(cat "$kb/release" 2>/dev/null) || die "no base kernel in $kb: run mutants.sh --build-only first"
 
 res=$top/results/mutants-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$res"
@@ -118,8 +130,8 @@ for m in $mutants; do
 	"$top/run_tests.sh" --vm="$img:$kb/modules/lib/modules/$release" \
 		--expect "$top/expected/patched.txt" --results "$res/$name" \
 		$filters >"$res/$name.ktap" 2>&1 && r=0 || r=$?
-	red=$(sed -n 's/^ *not ok [0-9]* \([^ ]*\).*/\1/p' "$res/$name.ktap" |
-		grep ':' | head -n 4 | tr '\n' ' ')
+	red=$(sed -n 's/^ *not ok [0-9]* \([^ ]*\):.*/\1/p' "$res/$name.ktap" |
+		uniq -c | awk '{ printf "%s(%s) ", $2, $1 }')
 	case $r in
 	0) printf '%-40s MISSED\n' "$name" ;;
 	1) printf '%-40s caught: %s\n' "$name" "$red" ;;
