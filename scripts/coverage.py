@@ -39,6 +39,11 @@ ME = "coverage.py"
 # below); the table shows both.
 WHOLE = ("mm/hugetlb.c", "mm/hugetlb_vmemmap.c", "fs/hugetlbfs/inode.c")
 HUGETLB_NAME = re.compile(r"hugetlb|^huge_|_huge_pte|hugepage")
+# In the other files, HugeTLB code is also the body of an if whose
+# condition asks one of these (not negated).
+HUGETLB_TEST = re.compile(
+    r"(?<!!)\b(is_vm_hugetlb_page|folio_test_hugetlb|PageHuge|is_file_hugepages|"
+    r"vma_is_hugetlb|hugetlb_entry|is_hugetlb_entry_migration|is_hugetlb_entry_hwpoisoned)\(")
 
 
 def die(msg):
@@ -134,6 +139,58 @@ def profiled(info):
     return sorted(set(found), key=lambda f: (f not in WHOLE, f))
 
 
+# Comments and string or character literals, whose braces do not count.
+STRIP = re.compile(r"//.*|/\*.*?\*/|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'")
+
+
+def body_end(lines, i):
+    """Index of the line that ends the statement or block starting at i."""
+    depth, seen = 0, False
+    for j in range(i, len(lines)):
+        code = STRIP.sub("", lines[j])
+        for ch in code:
+            if ch == "{":
+                depth += 1
+                seen = True
+            elif ch == "}":
+                depth -= 1
+                if seen and depth == 0:
+                    return j
+            elif ch == ";" and not seen and depth == 0:
+                return j
+    return len(lines) - 1
+
+
+def hugetlb_ranges(src, fns):
+    """1-based (first, last) line ranges of HugeTLB code in a source file:
+    the HugeTLB functions (by name) and the bodies of ifs on HUGETLB_TEST."""
+    try:
+        with open(src, errors="replace") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return []
+    ranges = []
+    for name, (ln, _) in fns.items():
+        if HUGETLB_NAME.search(name) and 0 < ln <= len(lines):
+            ranges.append((ln, body_end(lines, ln - 1) + 1))
+    for i, line in enumerate(lines):
+        if re.search(r"\bif\s*\(", line) and HUGETLB_TEST.search(line):
+            ranges.append((i + 1, body_end(lines, i) + 1))
+    return ranges
+
+
+def spans(nums):
+    """[3, 4, 5, 9] -> "3-5 9"."""
+    out, i = [], 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] <= nums[j] + 3:
+            j += 1
+        out.append(str(nums[i]) if i == j else f"{nums[i]}-{nums[j]}")
+        i = j + 1
+    return " ".join(out)
+
+
 def pct(a, b):
     return f"{100.0 * a / b:5.1f}%" if b else "    -"
 
@@ -154,21 +211,31 @@ def summarize(info, wanted, boots, out):
         hug = {n: v for n, v in fns.items() if HUGETLB_NAME.search(n)}
         hh = sum(1 for _, h in hug.values() if h)
         whole = want in WHOLE
+        rng = [] if whole else hugetlb_ranges(src, fns)
+        hl = [h for ln, h in d["lines"].items() if any(a <= ln <= b for a, b in rng)]
+        hlh = sum(1 for h in hl if h)
         rows.append(
             f"{want:28} {fh:5}/{len(fns):<5} {pct(fh, len(fns))}  "
             f"{lh:6}/{len(d['lines']):<6} {pct(lh, len(d['lines']))}  "
-            + ("      (whole file)" if whole else f"{hh:4}/{len(hug):<4} {pct(hh, len(hug))}")
+            + ("      (whole file)" if whole else
+               f"{hh:4}/{len(hug):<4} {pct(hh, len(hug))}  {hlh:5}/{len(hl):<5} {pct(hlh, len(hl))}")
         )
         js["files"][want] = {
             "functions": [fh, len(fns)], "lines": [lh, len(d["lines"])],
-            "hugetlb_functions": [hh, len(hug)], "whole_file": whole,
+            "hugetlb_functions": [hh, len(hug)], "hugetlb_lines": [hlh, len(hl)],
+            "whole_file": whole,
         }
         for name, (ln, h) in sorted(fns.items(), key=lambda kv: kv[1][0]):
             if not h and (whole or name in hug):
                 never.append(f"{want}:{ln} {name}")
+        dark = sorted(ln for ln, h in d["lines"].items()
+                      if not h and any(a <= ln <= b for a, b in rng))
+        if dark:
+            never.append(f"{want}: HugeTLB lines never executed: " + spans(dark))
     head = (f"# kernel coverage: {boots['with_data']} of {boots['total']} boots gave counters"
             + (f" ({'; '.join(boots['missing'])})" if boots["missing"] else "") + "\n"
-            f"{'file':28} {'functions':>11} {'':6}  {'lines':>13} {'':6}  hugetlb functions\n")
+            f"{'file':28} {'functions':>11} {'':6}  {'lines':>13} {'':6}  "
+            "HugeTLB functions / HugeTLB lines\n")
     text = head + "\n".join(rows) + "\n\n# never executed (whole files; HugeTLB functions of the others):\n"
     text += "\n".join(never) + ("\n" if never else "(none)\n")
     with open(os.path.join(out, "summary.txt"), "w") as f:
