@@ -401,6 +401,11 @@ int ht_kmsg_open(void);
 /* Appends new lines matching the suite's complaint patterns to @buf. */
 int ht_kmsg_complaints(int fd, char *buf, size_t len);
 bool ht_kmsg_line_is_complaint(int level, const char *line);
+/*
+ * The next record's message (first line, without the prefix) into @msg:
+ * 1, or 0 when there is none yet, or -errno.
+ */
+int ht_kmsg_next(int fd, char *msg, size_t len);
 
 /* ---- userfaultfd registration details (uffd_ioctls.c) ---- */
 /* UFFDIO_REGISTER; *ioctls gets the kernel's uffdio_register.ioctls. */

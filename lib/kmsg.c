@@ -65,3 +65,23 @@ int ht_kmsg_complaints(int fd, char *buf, size_t len)
 	}
 	return found;
 }
+
+int ht_kmsg_next(int fd, char *msg, size_t len)
+{
+	char rec[2048];
+	ssize_t n;
+
+	do
+		n = read(fd, rec, sizeof(rec) - 1);
+	while (n < 0 && errno == EPIPE); /* overwritten records: skip them */
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n == 0)
+		return 0;
+	rec[n] = '\0';
+	char *m = strchr(rec, ';');
+
+	snprintf(msg, len, "%s", m ? m + 1 : rec);
+	msg[strcspn(msg, "\n")] = '\0';
+	return 1;
+}

@@ -17,8 +17,11 @@
 # Kernel files (expected/<kernel>.txt): "<verdict> <glob> [text]"; first
 # match wins; no match means pass.  A deviation turns the case into a
 # failure.  Verdicts: skip (reason must contain the text), xfail (must
-# fail, saying one of the "a|b" texts if given), flaky (a known
-# nondeterministic kernel bug: pass, or fail with one of the texts).  A
+# fail, saying one of the "a|b" texts if given: a capability the kernel
+# lacks), bug (a known, reported bug of that kernel, not ours: must fail
+# saying one of the texts; a pass is red, so a fixed kernel is noticed),
+# flaky (a known nondeterministic kernel bug: pass, or fail with one of
+# the texts).  A
 # line may start with "[fact]" or "[!fact]": it then counts only on
 # machines that have (or lack) that environment fact.
 #
@@ -79,6 +82,14 @@ apply_expect() { # name
 			R="expected failure: $R"
 		else
 			R="expected failure failed differently than expected ('$want_reason'): $R"
+		fi
+		return 0 ;;
+	bug:fail)
+		if reason_has_one_of "$R" "$want_reason"; then
+			V=xfail D=""
+			R="known kernel bug: $R"
+		else
+			R="known kernel bug failed differently than expected ('$want_reason'): $R"
 		fi
 		return 0 ;;
 	flaky:fail)

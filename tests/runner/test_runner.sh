@@ -161,6 +161,15 @@ same "xfail with its text is xfail (exit 0)" $? 0
 printf 'xfail *f.fails some other text|and another\n' >"$WORK/xfail2"
 "$RUN" --results "$WORK/f7" --expect "$WORK/xfail2" f.fails >/dev/null 2>&1
 same "xfail failing differently is a failure" $? 1
+printf 'bug *f.fails Expected 1 (1)\nbug *f.passes Expected 1 (1)\n' >"$WORK/bug1"
+"$RUN" --results "$WORK/f8" --expect "$WORK/bug1" f.fails >/dev/null 2>&1
+same "a known kernel bug failing its way is xfail (exit 0)" "$?:$(field "$WORK/f8/latest" f.fails verdict)" "0:xfail"
+check "a known kernel bug says so" sh -c "grep -q 'known kernel bug: ' '$WORK/f8/latest/ktap.log'"
+"$RUN" --results "$WORK/f8" --expect "$WORK/bug1" f.passes >/dev/null 2>&1
+same "a known kernel bug that passes is red (the kernel was fixed)" $? 1
+printf 'bug *f.fails some other text\n' >"$WORK/bug2"
+"$RUN" --results "$WORK/f9" --expect "$WORK/bug2" f.fails >/dev/null 2>&1
+same "a known kernel bug failing differently is a failure" $? 1
 printf 'skip *f.skips another reason\n' >"$WORK/skip2"
 "$RUN" --results "$WORK/f3" --expect "$WORK/skip2" f.skips >/dev/null 2>&1
 same "a skip whose reason changed is a failure" $? 1

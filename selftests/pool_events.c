@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the pool sees outside mmap and page faults.
+ *
+ * fork of a private hugetlb mapping (6.12 copy_hugetlb_page_range()): an
+ * anonymous page that may be DMA-pinned (here: an io_uring fixed buffer,
+ * a FOLL_LONGTERM pin) cannot be shared copy-on-write with the child,
+ * since the device would keep using the page the parent's next write
+ * moves away from; fork copies it into a new page for the child at once
+ * (hugetlb_install_folio()), with no reservation behind it (the child is
+ * not the mapping's reservation owner), so it needs a free page that is
+ * not reserved, and fork fails with ENOMEM without one.  An unpinned
+ * page is shared: both map it (kpagecount 2), no page is taken.
+ *
+ * show_mem (sysrq m; the OOM report prints the same) has one line per
+ * node and page size (hugetlb_show_meminfo_node()) that must say what
+ * the node's sysfs counters say.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ht_harness.h"
+
+#define SEED 0x9e3779b9u
+#define CAP_SYS_ADMIN_NR 21
+
+FIXTURE(fork_private)
+{
+	struct ht_env env;
+	struct ht_pool_model pool;
+	char *map;
+	int ring;
+};
+
+FIXTURE_VARIANT(fork_private)
+{
+	unsigned long psize;
+};
+
+HT_ADD_SIZE_VARIANTS(fork_private, huge);
+
+FIXTURE_SETUP(fork_private)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 2,
+		.caps = { CAP_SYS_ADMIN_NR /* PFNs in pagemap */ },
+	};
+
+	self->map = MAP_FAILED;
+	self->ring = -1;
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	ASSERT_EQ(0, ht_pool_model_init(&self->pool, variant->psize, -1));
+}
+
+FIXTURE_TEARDOWN_PARENT(fork_private)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+/* One written page of a private anonymous hugetlb mapping. */
+static void map_written(struct __test_metadata *_metadata,
+			FIXTURE_DATA(fork_private) * self, unsigned long psize)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+		    (ht_size_shift(psize) << MAP_HUGE_SHIFT);
+
+	self->map = mmap(NULL, psize, PROT_READ | PROT_WRITE, flags, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->map);
+	/* hugetlb_reserve_pages(): a private mapping reserves its pages. */
+	self->pool.want.resv += 1;
+	HT_POOL_CHECK(&self->pool, "mmap(MAP_PRIVATE) of one page");
+	ht_pattern_fill(self->map, psize, 0, SEED);
+	/* The fault consumes the reservation. */
+	self->pool.want.free -= 1;
+	self->pool.want.resv -= 1;
+	HT_POOL_CHECK(&self->pool, "writing the page");
+}
+
+/* A FOLL_LONGTERM pin of the page: an io_uring fixed buffer. */
+static int pin(FIXTURE_DATA(fork_private) * self, unsigned long psize)
+{
+	struct io_uring_params p = { 0 };
+	struct iovec iov = { .iov_base = self->map, .iov_len = psize };
+	int fd, err;
+
+	fd = syscall(__NR_io_uring_setup, 1, &p);
+	if (fd < 0)
+		return -errno;
+	if (syscall(__NR_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov,
+		    1) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	self->ring = fd;
+	return 0;
+}
+
+struct child_arg {
+	char *map;
+	unsigned long psize;
+};
+
+/* Sends the PFN it maps and the first bad offset, then waits to exit. */
+static int child_report(int sock, void *argp)
+{
+	struct child_arg *a = argp;
+	int64_t go;
+	uint64_t e = 0;
+
+	if (ht_pagemap_read(0, (unsigned long)a->map, &e))
+		return 1;
+	if (ht_send(sock, (int64_t)(e & HT_PM_PFN_MASK)) ||
+	    ht_send(sock, ht_pattern_check(a->map, a->psize, 0, SEED)))
+		return 1;
+	return ht_recv(sock, &go, -1) ? 1 : 0;
+}
+
+/*
+ * Forks a child that reports what it maps; checks the pool with the child
+ * alive (@copied: the child got its own page) and after it exited.
+ */
+static void fork_and_check(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(fork_private) * self,
+			   unsigned long psize, bool copied)
+{
+	struct child_arg a = { .map = self->map, .psize = psize };
+	uint64_t mine = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+	uint64_t count = 0;
+	int64_t theirs = -1, bad = 0;
+	struct ht_child c;
+
+	ASSERT_EQ(0, ht_spawn(&c, child_report, &a));
+	ASSERT_EQ(0, ht_recv(c.sock, &theirs, 30000));
+	ASSERT_EQ(0, ht_recv(c.sock, &bad, 30000));
+	EXPECT_EQ(-1, bad)
+	TH_LOG("the child's copy differs at offset %ld", (long)bad);
+	EXPECT_EQ(copied, (uint64_t)theirs != mine)
+	TH_LOG("parent PFN %#llx, child PFN %#llx", (unsigned long long)mine,
+	       (unsigned long long)theirs);
+	ASSERT_EQ(0, ht_kpagecount_read(mine, &count));
+	EXPECT_EQ(copied ? 1 : 2, count)
+	TH_LOG("kpagecount of the parent's page");
+	if (copied)
+		self->pool.want.free -= 1;
+	HT_POOL_CHECK(&self->pool,
+		      copied ? "fork (page copied)" : "fork (page shared)");
+	ASSERT_EQ(0, ht_send(c.sock, 1));
+	EXPECT_EQ(0, ht_reap(&c, 30000));
+	if (copied)
+		self->pool.want.free += 1;
+	HT_POOL_CHECK(&self->pool, "the child's exit");
+	EXPECT_EQ(-1, ht_pattern_check(self->map, psize, 0, SEED));
+}
+
+TEST_F(fork_private, unpinned_page_is_shared)
+{
+	map_written(_metadata, self, variant->psize);
+	fork_and_check(_metadata, self, variant->psize, false);
+}
+
+TEST_F(fork_private, pinned_page_is_copied)
+{
+	int ret;
+
+	map_written(_metadata, self, variant->psize);
+	ret = pin(self, variant->psize);
+	if (ret)
+		SKIP(return, "no io_uring fixed buffers: %s", strerror(-ret));
+	fork_and_check(_metadata, self, variant->psize, true);
+}
+
+TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
+{
+	struct ht_pool g;
+	pid_t pid;
+	int ret;
+
+	/*
+	 * Exactly one free page, the parent's, and no surplus allowed (the
+	 * kernel refuses an overcommit for gigantic pages: it is 0 there).
+	 */
+	ASSERT_EQ(0, ht_pool_read(variant->psize, -1, &g));
+	if (g.overcommit)
+		ASSERT_EQ(0, ht_pool_set_overcommit(variant->psize, 0));
+	ASSERT_EQ(0, ht_pool_set_nr(variant->psize, -1, g.nr - g.free + 1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->pool, variant->psize, -1));
+	ASSERT_EQ(1, self->pool.want.free);
+	map_written(_metadata, self, variant->psize);
+	ret = pin(self, variant->psize);
+	if (ret)
+		SKIP(return, "no io_uring fixed buffers: %s", strerror(-ret));
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	EXPECT_EQ(-1, pid);
+	EXPECT_EQ(ENOMEM, errno);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	HT_POOL_CHECK(&self->pool, "the failed fork");
+	EXPECT_EQ(-1, ht_pattern_check(self->map, variant->psize, 0, SEED));
+}
+
+/* ---- show_mem ---- */
+
+FIXTURE(show_mem)
+{
+	struct ht_env env;
+	char *map;
+};
+
+FIXTURE_SETUP(show_mem)
+{
+	struct ht_needs needs = {
+		.page_size = 2 * HT_MB,
+		.pages = 3,
+	};
+
+	self->map = MAP_FAILED;
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	if (access("/proc/sysrq-trigger", W_OK))
+		SKIP(return, "no /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ)");
+}
+
+FIXTURE_TEARDOWN_PARENT(show_mem)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+/* Finds "Node N hugepages_total=..." for @node and @kb in the log. */
+static int show_mem_line(int fd, int node, unsigned long kb,
+			 struct ht_pool *out)
+{
+	unsigned long total, free, surp, size;
+	char msg[512];
+	int n, ret;
+
+	for (int idle = 0; idle < 50;) {
+		ret = ht_kmsg_next(fd, msg, sizeof(msg));
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			idle++;
+			usleep(20000);
+			continue;
+		}
+		if (sscanf(msg,
+			   "Node %d hugepages_total=%lu hugepages_free=%lu hugepages_surp=%lu hugepages_size=%lukB",
+			   &n, &total, &free, &surp, &size) != 5)
+			continue;
+		if (n == node && size == kb) {
+			out->nr = total;
+			out->free = free;
+			out->surplus = surp;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+TEST_F(show_mem, node_lines_match_sysfs)
+{
+	int nodes[HT_MAX_NODES], nn, fd, t;
+	unsigned long psize = 2 * HT_MB;
+	struct ht_pool want, got;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+
+	/* In use, free and surplus all differ: 1 in use, made surplus. */
+	self->map = mmap(NULL, psize, PROT_READ | PROT_WRITE, flags, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->map);
+	self->map[0] = 1;
+	ASSERT_EQ(0, ht_pool_set_overcommit(psize, 0));
+	ASSERT_EQ(0, ht_pool_read(psize, -1, &want));
+	ASSERT_EQ(0, ht_pool_set_nr(psize, -1, want.nr - want.free - 1));
+	nn = ht_memory_nodes(nodes, HT_MAX_NODES);
+	ASSERT_GT(nn, 0);
+	fd = ht_kmsg_open();
+	ASSERT_LE(0, fd);
+	t = open("/proc/sysrq-trigger", O_WRONLY);
+	ASSERT_LE(0, t);
+	ASSERT_EQ(1, write(t, "m", 1));
+	close(t);
+	for (int i = 0; i < nn; i++) {
+		ASSERT_EQ(0, ht_pool_read(psize, nodes[i], &want));
+		ASSERT_EQ(0, show_mem_line(fd, nodes[i], psize / HT_KB, &got))
+		TH_LOG("no show_mem line for node %d, %lu kB", nodes[i],
+		       psize / HT_KB);
+		EXPECT_EQ(want.nr, got.nr) TH_LOG("node %d total", nodes[i]);
+		EXPECT_EQ(want.free, got.free) TH_LOG("node %d free", nodes[i]);
+		EXPECT_EQ(want.surplus, got.surplus)
+		TH_LOG("node %d surplus", nodes[i]);
+	}
+	close(fd);
+	ASSERT_EQ(0, ht_pool_read(psize, -1, &want));
+	EXPECT_EQ(1, want.surplus) TH_LOG("the page in use became surplus");
+}
+
+HT_MAIN
