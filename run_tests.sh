@@ -185,7 +185,7 @@ else
 	BIN="$TOP"
 	SETTINGS="$TOP/settings"
 fi
-PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison"}
+PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison hugetlbfs_ops"}
 
 settings_get() {
 	[ -r "$SETTINGS" ] || return 1
@@ -369,7 +369,9 @@ log_complaints() {
 	dmesg -r 2>/dev/null | tail -n +"$(($1 + 1))" | awk -v pats="$COMPLAINTS" '
 	BEGIN {
 		while ((getline l < pats) > 0)
-			if (match(l, /^"[^"]*",$/))
+			if (match(l, /^"![^"]*",$/))
+				x[++m] = substr(l, 3, RLENGTH - 4)
+			else if (match(l, /^"[^"]*",$/))
 				p[++n] = substr(l, 2, RLENGTH - 3)
 	}
 	{
@@ -378,6 +380,9 @@ log_complaints() {
 			lvl = substr($0, 2, RLENGTH - 2) % 8
 		msg = $0
 		sub(/^<[0-9]+>(\[[ 0-9.]+\] )?/, "", msg)
+		for (i = 1; i <= m; i++)
+			if (index(msg, x[i]))
+				next
 		for (i = 1; i <= n; i++)
 			if (index(msg, p[i])) {
 				print msg
