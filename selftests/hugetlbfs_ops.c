@@ -218,26 +218,29 @@ HT_ADD_SIZE_VARIANTS(fsops, huge);
  * last: nothing may fail after it, since the parent's teardown only
  * runs for a completed setup.
  */
-static void fs_setup(struct __test_metadata *_metadata, struct ht_env *env,
-		     struct fs_mnt *m, struct ht_pool_model *pool,
-		     unsigned long psize, unsigned long pages)
+static void fs_setup(struct __test_metadata *_metadata,
+		     const struct ht_needs *needs, struct ht_env *env,
+		     struct fs_mnt *m, struct ht_pool_model *pool)
 {
-	struct ht_needs needs = { .page_size = psize, .pages = pages };
+	unsigned long psize = needs->page_size;
 
-	HT_SETUP_OR_SKIP(&needs, env);
+	HT_SETUP_OR_SKIP(needs, env);
 	/* Gigantic pages refuse any overcommit write; theirs is always 0. */
 	if (ht_pool_get(_metadata, psize, -1).overcommit)
 		ASSERT_EQ(0, ht_pool_set_overcommit(psize, 0));
 	ASSERT_EQ(0, ht_pool_model_init(pool, psize, -1));
+	umask(0);
+	if (!m)
+		return;
 	snprintf(m->dir, sizeof(m->dir), "/tmp/ht-fsops-XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(m->dir));
-	umask(0);
 }
 
 FIXTURE_SETUP(fsops)
 {
-	fs_setup(_metadata, &self->env, &self->mnt, &self->pool,
-		 variant->psize, 2);
+	struct ht_needs needs = { .page_size = variant->psize, .pages = 2 };
+
+	fs_setup(_metadata, &needs, &self->env, &self->mnt, &self->pool);
 }
 
 FIXTURE_TEARDOWN_PARENT(fsops)
@@ -824,6 +827,374 @@ TEST_F_TIMEOUT(fsops, truncate_reservations, 120)
 	expect_sigbus(_metadata, p, false, "read of page 0 after truncate");
 	munmap(p, 2 * psize);
 	close(fd);
+}
+
+/* mmap(2) itself, without glibc's checks of the offset. */
+static void *raw_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		      unsigned long off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static bool vma_has_flag(struct __test_metadata *_metadata, void *addr,
+			 const char *flag, unsigned long *size_kb)
+{
+	struct ht_smaps_vma v;
+
+	EXPECT_EQ(0, ht_smaps_read(0, (unsigned long)addr, &v));
+	*size_kb = v.val[HT_SMAPS_SIZE];
+	return ht_vmflags_has(&v, flag);
+}
+
+/*
+ * The largest offset file_mmap_ok() lets through: the mapping reserves
+ * one page far out (hugetlb_reserve_pages) and, being writable, moves
+ * i_size to its end (hugetlbfs_file_mmap); one page further is
+ * EOVERFLOW before hugetlbfs is asked.
+ */
+static void mmap_far_offset(struct __test_metadata *_metadata,
+			    struct ht_pool_model *pool, int fd,
+			    unsigned long psize)
+{
+	const unsigned long top = 1UL << 63;
+	char *p;
+
+	EXPECT_EQ(MAP_FAILED, raw_mmap(NULL, psize, PROT_READ, MAP_SHARED, fd,
+				       top));
+	EXPECT_EQ(EOVERFLOW, errno);
+	EXPECT_EQ(MAP_FAILED, raw_mmap(NULL, psize, PROT_READ, MAP_SHARED, fd,
+				       top - psize));
+	EXPECT_EQ(EOVERFLOW, errno);
+	HT_POOL_CHECK(pool, "refused far offsets");
+	p = raw_mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		     top - 2 * psize);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap at 2^63 - 2 pages: %s",
+					strerror(errno));
+	pool->want.resv++;
+	HT_POOL_CHECK(pool, "mmap at 2^63 - 2 pages");
+	EXPECT_EQ((off_t)(top - psize), fsize(fd));
+	munmap(p, psize);
+	HT_POOL_CHECK(pool, "munmap (a shared reservation stays)");
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	pool->want.resv--;
+	HT_POOL_CHECK(pool, "truncate to 0");
+}
+
+/*
+ * Where a hugetlb mapping may go (hugetlb_get_unmapped_area): a hint is
+ * rounded up to a page boundary, MAP_FIXED must be aligned.
+ */
+static void mmap_placement(struct __test_metadata *_metadata, int fd,
+			   unsigned long psize)
+{
+	unsigned long ps = ht_base_page_size();
+	char *r, *p;
+
+	r = ht_mmap_aligned(3 * psize, psize, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	EXPECT_EQ(MAP_FAILED, mmap(r + ps, psize, PROT_READ,
+				   MAP_SHARED | MAP_FIXED, fd, 0));
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(r + psize, psize, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+	EXPECT_EQ(r + psize, p);
+	munmap(r, 3 * psize);
+	/* The range is free now: the hint is honoured, rounded up. */
+	p = mmap(r + ps, psize, PROT_READ, MAP_SHARED, fd, 0);
+	EXPECT_EQ(r + psize, p) TH_LOG("hint %p", r + ps);
+	munmap(p, psize);
+}
+
+/*
+ * hugetlbfs_file_mmap: the offset must be page aligned; the length is
+ * rounded up to a page (ksys_mmap_pgoff) but munmap must cut at page
+ * ends; reservations come from the subpool (ENOMEM when it is short),
+ * MAP_NORESERVE defers the check to the fault (SIGBUS); PROT_EXEC is
+ * allowed unless the mount is noexec.
+ */
+TEST_F_TIMEOUT(fsops, mmap_rules, 120)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size(), kb;
+	const struct fs_mnt *m = &self->mnt;
+	char want[300], *p;
+	int fd;
+
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      ht_size_name(psize), 2 * psize));
+	fd = fs_open(m, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, fd);
+	mmap_far_offset(_metadata, &self->pool, fd, psize);
+	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
+
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, ps));
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, psize);
+	ASSERT_NE(MAP_FAILED, p);
+	self->pool.want.resv++;
+	HT_POOL_CHECK(&self->pool, "mmap of page 1");
+	munmap(p, psize);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 3 * psize, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(ENOMEM, errno) TH_LOG("3 pages on a 2-page mount");
+	HT_POOL_CHECK(&self->pool, "refused mmap beyond size=");
+	EXPECT_STATFS(m, psize, 2, 1, -1L, -1L);
+
+	p = mmap(NULL, psize - ps, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	self->pool.want.resv++;
+	HT_POOL_CHECK(&self->pool, "mmap of page 0, short length");
+	EXPECT_TRUE(vma_has_flag(_metadata, p, "ex", &kb));
+	EXPECT_EQ(psize / HT_KB, kb) TH_LOG("length rounded up to a page");
+	EXPECT_TRUE(vma_has_flag(_metadata, p, "ht", &kb));
+	/* munmap does not round: each end must be a page boundary. */
+	EXPECT_EQ(EINVAL, err_of(munmap(p, ps)));
+	EXPECT_EQ(EINVAL, err_of(munmap(p + ps, psize - ps)));
+	EXPECT_EQ(EINVAL, err_of(munmap(p, psize - ps)));
+	EXPECT_EQ(0, munmap(p, psize));
+
+	/* MAP_NORESERVE: the subpool is full of reservations already. */
+	ASSERT_EQ(0, ftruncate(fd, 3 * psize));
+	p = mmap(NULL, 3 * psize, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_NORESERVE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	HT_POOL_CHECK(&self->pool, "MAP_NORESERVE of 3 pages");
+	expect_no_sigbus(_metadata, p, true, "reserved page 0");
+	self->pool.want.resv--;
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "fault of reserved page 0");
+	expect_sigbus(_metadata, p + 2 * psize + ps, false, "page 2");
+	HT_POOL_CHECK(&self->pool, "refused fault beyond size=");
+	munmap(p, 3 * psize);
+	mmap_placement(_metadata, fd, psize);
+
+	ASSERT_EQ(0, mount(NULL, m->dir, NULL, MS_REMOUNT | MS_NOEXEC, NULL));
+	snprintf(want, sizeof(want),
+		 "hugetlbfs rw,noexec,relatime,pagesize=%s,size=%lu",
+		 pagesize_shown(psize), 2 * psize);
+	EXPECT_OPTS(m, want);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ | PROT_EXEC,
+				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	self->pool.want.resv--;
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "truncate to 0");
+	EXPECT_STATFS(m, psize, 2, 2, -1L, -1L);
+	close(fd);
+}
+
+/* ---- memfd seals on a hugetlb memfd (mm/memfd.c, hugetlbfs checks) ---- */
+
+FIXTURE(seals)
+{
+	struct ht_env env;
+	struct ht_pool_model pool;
+};
+
+FIXTURE_VARIANT(seals)
+{
+	unsigned long psize;
+};
+
+HT_ADD_SIZE_VARIANTS(seals, huge);
+
+FIXTURE_SETUP(seals)
+{
+	struct ht_needs needs = { .page_size = variant->psize, .pages = 2 };
+
+	fs_setup(_metadata, &needs, &self->env, NULL, &self->pool);
+}
+
+FIXTURE_TEARDOWN_PARENT(seals)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+static int sealable_memfd(unsigned long psize)
+{
+	return memfd_create("ht-seal", MFD_CLOEXEC | MFD_HUGETLB |
+					       MFD_ALLOW_SEALING |
+					       (ht_size_shift(psize)
+						<< MFD_HUGE_SHIFT));
+}
+
+static void add_seal(struct __test_metadata *_metadata, int fd, int seal,
+		     int want_seals)
+{
+	ASSERT_EQ(0, fcntl(fd, F_ADD_SEALS, seal))
+	TH_LOG("F_ADD_SEALS %#x: %s", seal, strerror(errno));
+	EXPECT_EQ(want_seals, fcntl(fd, F_GET_SEALS));
+}
+
+/*
+ * Without MFD_ALLOW_SEALING a hugetlb memfd is born sealed (F_SEAL_SEAL
+ * from hugetlbfs_get_inode); an hstate that does not exist is ENODEV
+ * (hugetlb_file_setup).  GROW refuses ftruncate up and any fallocate
+ * ending past i_size, even KEEP_SIZE (hugetlbfs_fallocate); SHRINK
+ * refuses ftruncate down (hugetlbfs_setattr); neither stops a punch.
+ */
+TEST_F_TIMEOUT(seals, grow_shrink, 120)
+{
+	unsigned long psize = variant->psize;
+	int fd, plain;
+
+	plain = ht_memfd_hugetlb("ht-plain", psize);
+	ASSERT_LE(0, plain);
+	EXPECT_EQ(F_SEAL_SEAL, fcntl(plain, F_GET_SEALS));
+	EXPECT_EQ(EPERM, err_of(fcntl(plain, F_ADD_SEALS, F_SEAL_GROW)));
+	EXPECT_EQ(EINVAL, err_of(write(plain, "x", 1)));
+	close(plain);
+	EXPECT_EQ(ENODEV, err_of(memfd_create("ht-16M", MFD_HUGETLB |
+							       MFD_HUGE_16MB)));
+
+	fd = sealable_memfd(psize);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, fcntl(fd, F_GET_SEALS));
+	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
+	ASSERT_EQ(0, fallocate(fd, 0, 0, psize));
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "fallocate of page 0");
+
+	add_seal(_metadata, fd, F_SEAL_GROW, F_SEAL_GROW);
+	EXPECT_EQ(EPERM, err_of(ftruncate(fd, 3 * psize)));
+	EXPECT_EQ(EPERM, err_of(fallocate(fd, 0, 2 * psize, psize)));
+	EXPECT_EQ(EPERM, err_of(fallocate(fd, FALLOC_FL_KEEP_SIZE, psize,
+					  2 * psize)));
+	HT_POOL_CHECK(&self->pool, "refused growth");
+	ASSERT_EQ(0, fallocate(fd, 0, psize, psize));
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "fallocate inside i_size");
+	ASSERT_EQ(0, ftruncate(fd, psize));
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "shrink under GROW");
+	EXPECT_EQ((off_t)psize, fsize(fd));
+
+	add_seal(_metadata, fd, F_SEAL_SHRINK, F_SEAL_GROW | F_SEAL_SHRINK);
+	EXPECT_EQ(EPERM, err_of(ftruncate(fd, 0)));
+	EXPECT_EQ(0, ftruncate(fd, psize)) TH_LOG("same size is no change");
+	HT_POOL_CHECK(&self->pool, "refused shrink");
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       0, psize));
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "punch under GROW|SHRINK");
+
+	add_seal(_metadata, fd, F_SEAL_SEAL,
+		 F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+	EXPECT_EQ(EPERM, err_of(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE)));
+	close(fd);
+	HT_POOL_CHECK(&self->pool, "close");
+}
+
+/*
+ * F_SEAL_WRITE needs no writable shared mapping (EBUSY), then refuses
+ * new ones (EPERM) and hole punches (hugetlbfs_punch_hole) but not
+ * allocation: hugetlbfs_fallocate checks only GROW.  Since 6.7
+ * (memfd_check_seals_mmap, "mm: drop the assumption that VM_SHARED
+ * always implies writable") a read-only shared mapping is allowed and
+ * cannot be made writable; before, any MAP_SHARED mapping was EPERM.
+ */
+TEST_F_TIMEOUT(seals, write_seal, 120)
+{
+	unsigned long psize = variant->psize;
+	bool ro_shared_ok = !ht_kernel_before(6, 7);
+	char *w, *r;
+	int fd;
+
+	fd = sealable_memfd(psize);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
+	w = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, w);
+	w[0] = 1;
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "writable mapping of page 0, written");
+	EXPECT_EQ(EBUSY, err_of(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE)));
+	munmap(w, psize);
+	add_seal(_metadata, fd, F_SEAL_WRITE, F_SEAL_WRITE);
+
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(EPERM, errno);
+	/* A private mapping reserves its own page, returned at munmap. */
+	r = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, r) TH_LOG("%s", strerror(errno));
+	self->pool.want.resv++;
+	HT_POOL_CHECK(&self->pool, "private mapping");
+	EXPECT_EQ(1, r[0]);
+	munmap(r, psize);
+	self->pool.want.resv--;
+	HT_POOL_CHECK(&self->pool, "munmap of the private mapping");
+	r = mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, psize);
+	if (ro_shared_ok) {
+		ASSERT_NE(MAP_FAILED, r) TH_LOG("%s", strerror(errno));
+		self->pool.want.resv++;
+		EXPECT_EQ(EACCES,
+			  err_of(mprotect(r, psize, PROT_READ | PROT_WRITE)));
+		munmap(r, psize);
+	} else {
+		EXPECT_EQ(MAP_FAILED, r);
+		EXPECT_EQ(EPERM, errno);
+	}
+	HT_POOL_CHECK(&self->pool, "read-only shared mapping of page 1");
+
+	EXPECT_EQ(EPERM, err_of(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+							 FALLOC_FL_KEEP_SIZE,
+					  0, psize)));
+	HT_POOL_CHECK(&self->pool, "refused punch");
+	ASSERT_EQ(0, fallocate(fd, 0, psize, psize));
+	self->pool.want.free--;
+	if (ro_shared_ok)
+		self->pool.want.resv--; /* the read-only mapping's */
+	HT_POOL_CHECK(&self->pool, "fallocate of page 1 under WRITE");
+	close(fd);
+	self->pool.want.free += 2;
+	HT_POOL_CHECK(&self->pool, "close");
+}
+
+/*
+ * F_SEAL_FUTURE_WRITE leaves existing writable mappings writable but
+ * refuses new ones, mprotect to writable and punches; growth is fine.
+ */
+TEST_F_TIMEOUT(seals, future_write_seal, 120)
+{
+	unsigned long psize = variant->psize;
+	char *w, *r, buf[2];
+	int fd;
+
+	fd = sealable_memfd(psize);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, psize));
+	w = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, w);
+	self->pool.want.resv++;
+	HT_POOL_CHECK(&self->pool, "mmap");
+	w[0] = 1;
+	self->pool.want.resv--;
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "write fault");
+	add_seal(_metadata, fd, F_SEAL_FUTURE_WRITE, F_SEAL_FUTURE_WRITE);
+	w[1] = 2;
+	ASSERT_EQ(2, pread(fd, buf, 2, 0));
+	EXPECT_EQ(1, buf[0]);
+	EXPECT_EQ(2, buf[1]) TH_LOG("a write through the old mapping");
+
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(EPERM, errno);
+	r = mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	EXPECT_EQ(EACCES, err_of(mprotect(r, psize, PROT_READ | PROT_WRITE)));
+	EXPECT_EQ(2, r[1]);
+	munmap(r, psize);
+	EXPECT_EQ(EPERM, err_of(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+							 FALLOC_FL_KEEP_SIZE,
+					  0, psize)));
+	EXPECT_EQ(0, ftruncate(fd, 2 * psize));
+	HT_POOL_CHECK(&self->pool, "refusals under FUTURE_WRITE");
+	munmap(w, psize);
+	close(fd);
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "close");
 }
 
 HT_MAIN
