@@ -58,8 +58,7 @@ struct fs_mnt {
 	bool mounted;
 };
 
-static int fs_mount(struct fs_mnt *m, unsigned long flags, const char *fmt,
-		    ...)
+static int fs_mount(struct fs_mnt *m, unsigned long flags, const char *fmt, ...)
 {
 	char opts[256];
 	va_list ap;
@@ -156,32 +155,32 @@ static const char *pagesize_shown(unsigned long psize)
 	return buf;
 }
 
-#define EXPECT_OPTS(m, want)                                         \
-	do {                                                         \
-		char __o[300] = "";                                  \
-		EXPECT_EQ(0, fs_mount_opts((m), __o, sizeof(__o)))   \
-		TH_LOG("no /proc/mounts line for %s", (m)->dir);     \
-		EXPECT_STREQ((want), __o);                           \
+#define EXPECT_OPTS(m, want)                                       \
+	do {                                                       \
+		char __o[300] = "";                                \
+		EXPECT_EQ(0, fs_mount_opts((m), __o, sizeof(__o))) \
+		TH_LOG("no /proc/mounts line for %s", (m)->dir);   \
+		EXPECT_STREQ((want), __o);                         \
 	} while (0)
 
 /* statfs of the mount against the subpool model: blocks, free, inodes. */
-#define EXPECT_STATFS(m, psize, blocks, bfree, files, ffree)              \
-	do {                                                              \
-		struct statfs __s;                                        \
-		ASSERT_EQ(0, statfs((m)->dir, &__s));                     \
-		EXPECT_EQ(HUGETLBFS_MAGIC, (unsigned long)__s.f_type);    \
-		EXPECT_EQ((long)(psize), (long)__s.f_bsize);              \
-		EXPECT_EQ((unsigned long)(blocks), __s.f_blocks)          \
-		TH_LOG("statfs f_blocks");                                \
-		EXPECT_EQ((unsigned long)(bfree), __s.f_bfree)            \
-		TH_LOG("statfs f_bfree");                                 \
-		EXPECT_EQ((unsigned long)(bfree), __s.f_bavail)           \
-		TH_LOG("statfs f_bavail");                                \
-		EXPECT_EQ((unsigned long)(files), __s.f_files)            \
-		TH_LOG("statfs f_files");                                 \
-		EXPECT_EQ((unsigned long)(ffree), __s.f_ffree)            \
-		TH_LOG("statfs f_ffree");                                 \
-		EXPECT_EQ(255, (long)__s.f_namelen);                      \
+#define EXPECT_STATFS(m, psize, blocks, bfree, files, ffree)           \
+	do {                                                           \
+		struct statfs __s;                                     \
+		ASSERT_EQ(0, statfs((m)->dir, &__s));                  \
+		EXPECT_EQ(HUGETLBFS_MAGIC, (unsigned long)__s.f_type); \
+		EXPECT_EQ((long)(psize), (long)__s.f_bsize);           \
+		EXPECT_EQ((unsigned long)(blocks), __s.f_blocks)       \
+		TH_LOG("statfs f_blocks");                             \
+		EXPECT_EQ((unsigned long)(bfree), __s.f_bfree)         \
+		TH_LOG("statfs f_bfree");                              \
+		EXPECT_EQ((unsigned long)(bfree), __s.f_bavail)        \
+		TH_LOG("statfs f_bavail");                             \
+		EXPECT_EQ((unsigned long)(files), __s.f_files)         \
+		TH_LOG("statfs f_files");                              \
+		EXPECT_EQ((unsigned long)(ffree), __s.f_ffree)         \
+		TH_LOG("statfs f_ffree");                              \
+		EXPECT_EQ(255, (long)__s.f_namelen);                   \
 	} while (0)
 
 /* -1 and errno of a call that must fail, as one comparable number. */
@@ -271,11 +270,11 @@ TEST_F_TIMEOUT(fsops, mount_options_statfs_remount, 120)
 	char want[300];
 	struct stat st;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
-			      "pagesize=%s,size=%lu,nr_inodes=5,mode=3770,"
-			      "uid=%d,gid=%d",
-			      ht_size_name(psize), 2 * psize, MNT_UID,
-			      MNT_GID));
+	ASSERT_EQ(0,
+		  fs_mount(&self->mnt, 0,
+			   "pagesize=%s,size=%lu,nr_inodes=5,mode=3770,"
+			   "uid=%d,gid=%d",
+			   ht_size_name(psize), 2 * psize, MNT_UID, MNT_GID));
 	opts_want(want, sizeof(want), "rw", psize);
 	EXPECT_OPTS(&self->mnt, want);
 	EXPECT_STATFS(&self->mnt, psize, 2, 2, 5, 4);
@@ -311,8 +310,7 @@ TEST_F_TIMEOUT(fsops, mount_options_statfs_remount, 120)
  * (hugetlbfs_validate, fill_super).  The message the kernel logged into
  * the context lands in @log, not in the kernel log.
  */
-static int fsconfig_one(const char *key, const char *val, char *log,
-			size_t len)
+static int fsconfig_one(const char *key, const char *val, char *log, size_t len)
 {
 	int fd = fsopen("hugetlbfs", FSOPEN_CLOEXEC), err = 0;
 	ssize_t n;
@@ -343,8 +341,10 @@ TEST_F_TIMEOUT(fsops, mount_refusals, 120)
 	} bad[] = {
 		{ "size", "abc", "Bad value 'abc' for mount option 'size'" },
 		{ "size", "K", "Bad value 'K' for mount option 'size'" },
-		{ "nr_inodes", "x", "Bad value 'x' for mount option 'nr_inodes'" },
-		{ "min_size", "%", "Bad value '%' for mount option 'min_size'" },
+		{ "nr_inodes", "x",
+		  "Bad value 'x' for mount option 'nr_inodes'" },
+		{ "min_size", "%",
+		  "Bad value '%' for mount option 'min_size'" },
 		{ "mode", "9", "Bad value for 'mode'" },
 		{ "bogus", "1", "Unknown parameter 'bogus'" },
 	};
@@ -454,10 +454,10 @@ TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 	unsigned long psize = variant->psize;
 	int fd, tmp;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
-			      "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
-			      ht_size_name(psize), 2 * psize, MNT_UID,
-			      MNT_GID));
+	ASSERT_EQ(0,
+		  fs_mount(&self->mnt, 0,
+			   "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
+			   ht_size_name(psize), 2 * psize, MNT_UID, MNT_GID));
 	EXPECT_STATFS(m, psize, 2, 2, 6, 5);
 	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 2);
 
@@ -520,8 +520,7 @@ TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 	ASSERT_EQ(0, rmdir(fs_path(m, "d")));
 	expect_stat(_metadata, m->dir, S_IFDIR | 02775, MNT_UID, MNT_GID, 2);
 	ASSERT_EQ(0, mkdir(fs_path(m, "d"), 0700));
-	expect_stat(_metadata, fs_path(m, "d"), S_IFDIR | 02700, 0, MNT_GID,
-		    2);
+	expect_stat(_metadata, fs_path(m, "d"), S_IFDIR | 02700, 0, MNT_GID, 2);
 	ASSERT_EQ(0, unlink(fs_path(m, "c")));
 	ASSERT_EQ(0, unlink(fs_path(m, "p")));
 	close(fd);
@@ -731,8 +730,8 @@ TEST_F_TIMEOUT(fsops, fallocate_beyond_pool, 300)
 	unsigned long avail = self->pool.want.free - self->pool.want.resv;
 	int fd;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s",
-			      ht_size_name(psize)));
+	ASSERT_EQ(0,
+		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
 	EXPECT_STATFS(&self->mnt, psize, 0, 0, 0, 0);
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
@@ -859,8 +858,8 @@ static void mmap_far_offset(struct __test_metadata *_metadata,
 	const unsigned long top = 1UL << 63;
 	char *p;
 
-	EXPECT_EQ(MAP_FAILED, raw_mmap(NULL, psize, PROT_READ, MAP_SHARED, fd,
-				       top));
+	EXPECT_EQ(MAP_FAILED,
+		  raw_mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, top));
 	EXPECT_EQ(EOVERFLOW, errno);
 	EXPECT_EQ(MAP_FAILED, raw_mmap(NULL, psize, PROT_READ, MAP_SHARED, fd,
 				       top - psize));
@@ -868,8 +867,8 @@ static void mmap_far_offset(struct __test_metadata *_metadata,
 	HT_POOL_CHECK(pool, "refused far offsets");
 	p = raw_mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		     top - 2 * psize);
-	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap at 2^63 - 2 pages: %s",
-					strerror(errno));
+	ASSERT_NE(MAP_FAILED, p)
+	TH_LOG("mmap at 2^63 - 2 pages: %s", strerror(errno));
 	pool->want.resv++;
 	HT_POOL_CHECK(pool, "mmap at 2^63 - 2 pages");
 	EXPECT_EQ((off_t)(top - psize), fsize(fd));
@@ -972,8 +971,8 @@ TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 		 "hugetlbfs rw,noexec,relatime,pagesize=%s,size=%lu",
 		 pagesize_shown(psize), 2 * psize);
 	EXPECT_OPTS(m, want);
-	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ | PROT_EXEC,
-				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(MAP_FAILED,
+		  mmap(NULL, psize, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0));
 	EXPECT_EQ(EPERM, errno);
 	ASSERT_EQ(0, ftruncate(fd, 0));
 	self->pool.want.resv--;
@@ -1012,10 +1011,9 @@ FIXTURE_TEARDOWN_PARENT(seals)
 
 static int sealable_memfd(unsigned long psize)
 {
-	return memfd_create("ht-seal", MFD_CLOEXEC | MFD_HUGETLB |
-					       MFD_ALLOW_SEALING |
-					       (ht_size_shift(psize)
-						<< MFD_HUGE_SHIFT));
+	return memfd_create("ht-seal",
+			    MFD_CLOEXEC | MFD_HUGETLB | MFD_ALLOW_SEALING |
+				    (ht_size_shift(psize) << MFD_HUGE_SHIFT));
 }
 
 static void add_seal(struct __test_metadata *_metadata, int fd, int seal,
@@ -1044,8 +1042,8 @@ TEST_F_TIMEOUT(seals, grow_shrink, 120)
 	EXPECT_EQ(EPERM, err_of(fcntl(plain, F_ADD_SEALS, F_SEAL_GROW)));
 	EXPECT_EQ(EINVAL, err_of(write(plain, "x", 1)));
 	close(plain);
-	EXPECT_EQ(ENODEV, err_of(memfd_create("ht-16M", MFD_HUGETLB |
-							       MFD_HUGE_16MB)));
+	EXPECT_EQ(ENODEV,
+		  err_of(memfd_create("ht-16M", MFD_HUGETLB | MFD_HUGE_16MB)));
 
 	fd = sealable_memfd(psize);
 	ASSERT_LE(0, fd);
@@ -1058,8 +1056,8 @@ TEST_F_TIMEOUT(seals, grow_shrink, 120)
 	add_seal(_metadata, fd, F_SEAL_GROW, F_SEAL_GROW);
 	EXPECT_EQ(EPERM, err_of(ftruncate(fd, 3 * psize)));
 	EXPECT_EQ(EPERM, err_of(fallocate(fd, 0, 2 * psize, psize)));
-	EXPECT_EQ(EPERM, err_of(fallocate(fd, FALLOC_FL_KEEP_SIZE, psize,
-					  2 * psize)));
+	EXPECT_EQ(EPERM,
+		  err_of(fallocate(fd, FALLOC_FL_KEEP_SIZE, psize, 2 * psize)));
 	HT_POOL_CHECK(&self->pool, "refused growth");
 	ASSERT_EQ(0, fallocate(fd, 0, psize, psize));
 	self->pool.want.free--;
@@ -1112,8 +1110,8 @@ TEST_F_TIMEOUT(seals, write_seal, 120)
 	munmap(w, psize);
 	add_seal(_metadata, fd, F_SEAL_WRITE, F_SEAL_WRITE);
 
-	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ | PROT_WRITE,
-				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(MAP_FAILED,
+		  mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
 	EXPECT_EQ(EPERM, errno);
 	/* A private mapping reserves its own page, returned at munmap. */
 	r = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
@@ -1137,9 +1135,9 @@ TEST_F_TIMEOUT(seals, write_seal, 120)
 	}
 	HT_POOL_CHECK(&self->pool, "read-only shared mapping of page 1");
 
-	EXPECT_EQ(EPERM, err_of(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
-							 FALLOC_FL_KEEP_SIZE,
-					  0, psize)));
+	EXPECT_EQ(EPERM, err_of(fallocate(
+				 fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 0, psize)));
 	HT_POOL_CHECK(&self->pool, "refused punch");
 	ASSERT_EQ(0, fallocate(fd, 0, psize, psize));
 	self->pool.want.free--;
@@ -1178,23 +1176,254 @@ TEST_F_TIMEOUT(seals, future_write_seal, 120)
 	EXPECT_EQ(1, buf[0]);
 	EXPECT_EQ(2, buf[1]) TH_LOG("a write through the old mapping");
 
-	EXPECT_EQ(MAP_FAILED, mmap(NULL, psize, PROT_READ | PROT_WRITE,
-				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(MAP_FAILED,
+		  mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
 	EXPECT_EQ(EPERM, errno);
 	r = mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, r);
 	EXPECT_EQ(EACCES, err_of(mprotect(r, psize, PROT_READ | PROT_WRITE)));
 	EXPECT_EQ(2, r[1]);
 	munmap(r, psize);
-	EXPECT_EQ(EPERM, err_of(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
-							 FALLOC_FL_KEEP_SIZE,
-					  0, psize)));
+	EXPECT_EQ(EPERM, err_of(fallocate(
+				 fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 0, psize)));
 	EXPECT_EQ(0, ftruncate(fd, 2 * psize));
 	HT_POOL_CHECK(&self->pool, "refusals under FUTURE_WRITE");
 	munmap(w, psize);
 	close(fd);
 	self->pool.want.free++;
 	HT_POOL_CHECK(&self->pool, "close");
+}
+
+/*
+ * ---- a mapped file on the mount, mapped huge or at 4 KiB (HGM) ----
+ * The file holds 2 pages of the pattern and fills the size=2 mount; the
+ * hgm twin must observe exactly what the huge one does.
+ */
+
+FIXTURE(fsmap)
+{
+	struct ht_env env;
+	struct fs_mnt mnt;
+	struct ht_pool_model pool;
+	struct ht_file file;
+};
+
+FIXTURE_VARIANT(fsmap)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS(fsmap);
+
+FIXTURE_SETUP(fsmap)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 2,
+		.hgm = variant->gran == HT_GRAN_HGM,
+		.uffd_minor = variant->gran == HT_GRAN_HGM,
+	};
+
+	self->file.fd = -1;
+	fs_setup(_metadata, &needs, &self->env, &self->mnt, &self->pool);
+}
+
+FIXTURE_TEARDOWN_PARENT(fsmap)
+{
+	fs_cleanup(_metadata, &self->mnt);
+	HT_TEARDOWN(&self->env);
+}
+
+/* Mount, create and fill the file: both pages in the page cache. */
+static void fsmap_file(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(fsmap) * self, unsigned long psize)
+{
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      ht_size_name(psize), 2 * psize));
+	self->file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, self->file.fd);
+	self->file.psize = psize;
+	self->file.len = 2 * psize;
+	ASSERT_EQ(0, ftruncate(self->file.fd, 2 * psize));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, 2 * psize, SEED));
+	self->pool.want.free -= 2;
+	HT_POOL_CHECK(&self->pool, "filling 2 pages");
+	EXPECT_STATFS(&self->mnt, psize, 2, 0, -1L, -1L);
+}
+
+static void *fsmap_map(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(fsmap) * self, enum ht_gran g, int *uffd)
+{
+	void *p =
+		ht_map_populated(&self->file, 0, 2 * self->file.psize, g, uffd);
+
+	EXPECT_NE(MAP_FAILED, p)
+	TH_LOG("%s mapping: %s", ht_gran_name(g), strerror(errno));
+	return p;
+}
+
+/* mincore bytes of [p, p + len) against "the first @mapped pieces". */
+static void expect_mincore(struct __test_metadata *_metadata, void *p,
+			   size_t len, size_t mapped, const char *who)
+{
+	size_t ps = ht_base_page_size(), n = len / ps;
+	unsigned char *vec = malloc(n);
+
+	ASSERT_NE(NULL, vec);
+	memset(vec, 0xfe, n); /* undefined bits are 0: a stale byte shows */
+	ASSERT_EQ(0, mincore(p, len, vec))
+	TH_LOG("%s: %s", who, strerror(errno));
+	for (size_t i = 0; i < n; i++)
+		if (vec[i] != (i < mapped)) {
+			EXPECT_EQ(i < mapped, vec[i])
+			TH_LOG("%s: mincore byte %zu of %zu", who, i, n);
+			break;
+		}
+	free(vec);
+}
+
+/*
+ * mincore of hugetlb reads the page table only (mincore_hugetlb): a
+ * page in the page cache but not mapped here is not "in core".
+ */
+TEST_F_TIMEOUT(fsmap, mincore_partial, 300)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned char one = 0xfe;
+	char *p, *q;
+	int uffd;
+
+	fsmap_file(_metadata, self, psize);
+	p = fsmap_map(_metadata, self, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	expect_mincore(_metadata, p, 2 * psize, 2 * psize / ps, "populated");
+	ASSERT_EQ(0, madvise(p + psize, psize, MADV_DONTNEED));
+	expect_mincore(_metadata, p, 2 * psize, psize / ps, "page 1 zapped");
+	EXPECT_EQ((long)(psize / ps),
+		  ht_pagemap_count_present(0, (unsigned long)p, 2 * psize));
+	EXPECT_EQ(0, mincore(p + psize - ps, ps, &one));
+	EXPECT_EQ(1, one);
+	EXPECT_EQ(EINVAL, err_of(mincore(p + 1, ps, &one)));
+	q = mmap(NULL, 2 * psize, PROT_READ, MAP_SHARED, self->file.fd, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	expect_mincore(_metadata, q, 2 * psize, 0, "cached, not mapped");
+	HT_POOL_CHECK(&self->pool, "mappings and MADV_DONTNEED");
+	munmap(q, 2 * psize);
+	munmap(p, 2 * psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/* read(2) sees what was written through the mapping, piece by piece. */
+TEST_F_TIMEOUT(fsmap, read_sees_mapped_writes, 300)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned char buf[2 * 4096 + 1];
+	off_t off = psize + 3 * ps + 100;
+	char *p;
+	int uffd;
+
+	ASSERT_LE(2 * ps, sizeof(buf) - 1);
+	fsmap_file(_metadata, self, psize);
+	p = fsmap_map(_metadata, self, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(-1, ht_pattern_check(p, 2 * psize, 0, SEED));
+	p[off] = 0x77;
+	ASSERT_EQ(1, pread(self->file.fd, buf, 1, off));
+	EXPECT_EQ(0x77, buf[0]);
+	ASSERT_EQ((ssize_t)(2 * ps),
+		  pread(self->file.fd, buf, 2 * ps, (off_t)(psize - ps)));
+	EXPECT_EQ(-1, ht_pattern_check(buf, 2 * ps, psize - ps, SEED));
+	EXPECT_EQ(0, pread(self->file.fd, buf, 1, 2 * psize));
+	HT_POOL_CHECK(&self->pool, "reads");
+	munmap(p, 2 * psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/*
+ * A hole punched while two processes map the file unmaps the page from
+ * both (hugetlb_vmdelete_list, remove_inode_hugepages) and frees it; the
+ * next touch allocates a zero page that both then see.
+ */
+TEST_F_TIMEOUT(fsmap, punch_while_mapped_by_two, 300)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	struct ht_holder h = { .len = 2 * psize, .gran = variant->gran };
+	unsigned long addr_a, addr_b;
+	struct ht_child a, b;
+	int64_t r;
+
+	fsmap_file(_metadata, self, psize);
+	h.file = &self->file;
+	ASSERT_EQ(0, ht_holder_start(&a, &h, &addr_a));
+	ASSERT_EQ(0, ht_holder_start(&b, &h, &addr_b));
+	EXPECT_EQ((long)(2 * psize / ps),
+		  ht_pagemap_count_present(a.pid, addr_a, 2 * psize));
+	EXPECT_EQ((long)(2 * psize / ps),
+		  ht_pagemap_count_present(b.pid, addr_b, 2 * psize));
+	HT_POOL_CHECK(&self->pool, "two mappers");
+
+	ASSERT_EQ(0, fallocate(self->file.fd,
+			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       psize, psize));
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "punch of page 1");
+	EXPECT_STATFS(&self->mnt, psize, 2, 1, -1L, -1L);
+	EXPECT_EQ((long)(psize / ps),
+		  ht_pagemap_count_present(a.pid, addr_a, 2 * psize));
+	EXPECT_EQ((long)(psize / ps),
+		  ht_pagemap_count_present(b.pid, addr_b, 2 * psize));
+
+	ASSERT_EQ(0, ht_holder_cmd(&a, HT_CMD_READ, &r));
+	EXPECT_EQ(0, r) TH_LOG("A's refault: SIGBUS code %ld", (long)r);
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "A's refault of page 1");
+	EXPECT_STATFS(&self->mnt, psize, 2, 0, -1L, -1L);
+	ASSERT_EQ(0, ht_holder_check(&b, SEED, &r));
+	EXPECT_EQ((int64_t)psize, r) TH_LOG("B: page 0 intact, page 1 zero");
+	ASSERT_EQ(0, ht_send(a.sock, HT_CMD_EXIT));
+	ASSERT_EQ(0, ht_send(b.sock, HT_CMD_EXIT));
+	EXPECT_EQ(0, ht_reap(&a, 10000));
+	EXPECT_EQ(0, ht_reap(&b, 10000));
+	HT_POOL_CHECK(&self->pool, "mappers gone");
+}
+
+/*
+ * Truncation while mapped: the cut page leaves the mapping and the
+ * pool, an access there is SIGBUS BUS_ADRERR, the rest is intact; after
+ * growing back the same address faults in a fresh zero page.
+ */
+TEST_F_TIMEOUT(fsmap, truncate_while_mapped, 300)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	char *p, c;
+	int uffd;
+
+	fsmap_file(_metadata, self, psize);
+	p = fsmap_map(_metadata, self, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, ftruncate(self->file.fd, psize));
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "truncate to 1 page");
+	EXPECT_STATFS(&self->mnt, psize, 2, 1, -1L, -1L);
+	EXPECT_EQ((long)(psize / ps),
+		  ht_pagemap_count_present(0, (unsigned long)p, 2 * psize));
+	expect_sigbus(_metadata, p + psize + ps, false, "beyond the new EOF");
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
+	EXPECT_EQ(0, pread(self->file.fd, &c, 1, psize));
+	HT_POOL_CHECK(&self->pool, "SIGBUS");
+
+	ASSERT_EQ(0, ftruncate(self->file.fd, 2 * psize));
+	expect_no_sigbus(_metadata, p + psize + ps, false, "after regrowth");
+	EXPECT_EQ(0, p[psize + ps]);
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "fault of a new page 1");
+	EXPECT_STATFS(&self->mnt, psize, 2, 0, -1L, -1L);
+	munmap(p, 2 * psize);
+	if (uffd >= 0)
+		close(uffd);
 }
 
 HT_MAIN
