@@ -837,7 +837,7 @@ TEST(kmsg_debug_checker_reports)
 	EXPECT_FALSE(ht_kmsg_line_is_complaint(
 		3, "hugetlbfs: Unsupported page size 3 MB"));
 	EXPECT_TRUE(ht_kmsg_line_is_complaint(
-		3, "hugetlbfs: Cannot mount internal hugetlbfs for page size 2048K"));
+		3, "hugetlbfs: Cannot mount internal hugetlbfs for page size"));
 }
 
 HT_MAIN
