@@ -4,7 +4,9 @@
  * lib/kmsg.c (included into an array) and for run_tests.sh, which reads the
  * quoted strings of this file, one a line, to watch the log from outside.
  * hugetlb's own messages at warning level or worse count too (both sides
- * test that in code).
+ * test that in code).  A string starting with '!' is the opposite: a line
+ * containing the rest is never a complaint (the kernel's answer to a
+ * request a case makes on purpose).
  */
 /* clang-format off */
 "WARNING:",
@@ -22,3 +24,6 @@
 /* DEBUG_LIST names the corruption on a line of its own, before its WARNING */
 "list_add corruption",
 "list_del corruption",
+/* hugetlbfs_ops refuses these mount options on purpose (pr_err) */
+"!hugetlbfs: Unsupported page size",
+"!hugetlbfs: Minimum size can not be greater than maximum size",

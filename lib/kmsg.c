@@ -18,10 +18,15 @@ static const char *const complaints[] = {
 #include "complaints.h"
 };
 
+#define NCOMPLAINTS (sizeof(complaints) / sizeof(complaints[0]))
+
 bool ht_kmsg_line_is_complaint(int level, const char *line)
 {
-	for (size_t i = 0; i < sizeof(complaints) / sizeof(complaints[0]); i++)
-		if (strstr(line, complaints[i]))
+	for (size_t i = 0; i < NCOMPLAINTS; i++)
+		if (complaints[i][0] == '!' && strstr(line, complaints[i] + 1))
+			return false;
+	for (size_t i = 0; i < NCOMPLAINTS; i++)
+		if (complaints[i][0] != '!' && strstr(line, complaints[i]))
 			return true;
 	/* hugetlb's own messages count when logged at warning or worse. */
 	return level <= 4 && strcasestr(line, "hugetlb");

@@ -25,7 +25,7 @@ else
 	BIN="$TOP"
 	SETTINGS="$TOP/settings"
 fi
-PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_events"}
+PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_events hugetlbfs_ops"}
 
 settings_get() {
 	[ -r "$SETTINGS" ] || return 1

@@ -176,7 +176,9 @@ log_complaints() {
 	dmesg -r 2>/dev/null | tail -n +"$(($1 + 1))" | awk -v pats="$COMPLAINTS" '
 	BEGIN {
 		while ((getline l < pats) > 0)
-			if (match(l, /^"[^"]*",$/))
+			if (match(l, /^"![^"]*",$/))
+				x[++m] = substr(l, 3, RLENGTH - 4)
+			else if (match(l, /^"[^"]*",$/))
 				p[++n] = substr(l, 2, RLENGTH - 3)
 	}
 	{
@@ -185,6 +187,9 @@ log_complaints() {
 			lvl = substr($0, 2, RLENGTH - 2) % 8
 		msg = $0
 		sub(/^<[0-9]+>(\[[ 0-9.]+\] )?/, "", msg)
+		for (i = 1; i <= m; i++)
+			if (index(msg, x[i]))
+				next
 		for (i = 1; i <= n; i++)
 			if (index(msg, p[i])) {
 				print msg

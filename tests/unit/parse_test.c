@@ -833,6 +833,11 @@ TEST(kmsg_debug_checker_reports)
 	EXPECT_FALSE(ht_kmsg_line_is_complaint(
 		6,
 		"Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar"));
+	/* '!' lines of complaints.h: refusals a case provokes on purpose. */
+	EXPECT_FALSE(ht_kmsg_line_is_complaint(
+		3, "hugetlbfs: Unsupported page size 3 MB"));
+	EXPECT_TRUE(ht_kmsg_line_is_complaint(
+		3, "hugetlbfs: Cannot mount internal hugetlbfs for page size"));
 }
 
 HT_MAIN
