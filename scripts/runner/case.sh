@@ -8,7 +8,8 @@
 # into a verdict.
 #
 # INPUTS   BIN STRESS_BIN TIMEOUT (programs.sh); RUN_DIR SNAP (main);
-#          log_lines, taint, log_complaints, is_fatal, restore (state.sh).
+#          log_lines, taint, log_complaints, is_fatal, restore,
+#          pool_resv_surp (state.sh).
 # OUTPUTS  V R D LOG (the verdict of run_case), CASE_PID (while it runs);
 #          functions kill_session, now_ms, sanitize, run_case.
 
@@ -38,6 +39,7 @@ run_case() {
 	out="$RUN_DIR/out/$prog:$case_name.txt"
 	l0=$(log_lines)
 	t0=$(taint)
+	rs0=$(pool_resv_surp)
 	if [ "$prog" = stress ]; then
 		# The long stress speaks exit codes (0 pass, 4 skip, 1 fail).
 		setsid "$STRESS_BIN" --json "$RUN_DIR/stress.json" \
@@ -112,6 +114,16 @@ run_case() {
 	fi
 	if [ -n "$SNAP" ]; then
 		restore "$SNAP"
+	fi
+	# Exiting processes drop their reservations a moment after the kill.
+	n=0
+	while rs1=$(pool_resv_surp) && [ "$rs1" != "$rs0" ] && [ $n -lt 5 ]; do
+		sleep 1
+		n=$((n + 1))
+	done
+	if [ "$rs1" != "$rs0" ] && [ "$V" != fail ]; then
+		V=fail
+		R="HugePages_Rsvd/Surp not back after the case (kB:resv:surplus): $rs0 -> $rs1"
 	fi
 	return 0
 }

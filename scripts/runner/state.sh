@@ -98,6 +98,22 @@ pool_brief() {
 }
 
 # The runner's own case: did the machine come back as it was?
+# Rsvd and Surp of every size, "kB:resv:surplus ...".  After a case, with
+# its processes gone and the pools put back, both must read what they read
+# before it: a reservation that leaked, or a surplus page that never went
+# back, shows in the case that caused it, whatever program it is in.
+pool_resv_surp() {
+	out=""
+	for d in /sys/kernel/mm/hugepages/hugepages-*; do
+		[ -d "$d" ] || continue
+		kb=${d##*-}
+		read -r rs <"$d/resv_hugepages"
+		read -r sp <"$d/surplus_hugepages"
+		out="$out${out:+ }${kb}:$rs:$sp"
+	done
+	echo "$out"
+}
+
 hw_corrupted_kb() {
 	awk '/^HardwareCorrupted:/ { print $2; f = 1 } END { if (!f) print 0 }' /proc/meminfo
 }
