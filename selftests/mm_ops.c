@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <numaif.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -294,7 +295,11 @@ FIXTURE_VARIANT(ops_uffd)
 	unsigned long psize;
 };
 
-HT_ADD_SIZE_VARIANTS(ops_uffd, huge);
+/*
+ * 2 MiB only: each case copies or faults several huge pages, and under
+ * TCG (the VM runs) a 1 GiB copy or zeroing takes minutes.
+ */
+FIXTURE_VARIANT_ADD(ops_uffd, huge_2M){ .psize = 2 * HT_MB };
 
 FIXTURE_SETUP(ops_uffd)
 {
@@ -311,14 +316,20 @@ FIXTURE_SETUP(ops_uffd)
 	self->src = mmap(NULL, variant->psize, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->src);
-	stamp(self->src, variant->psize, variant->psize, 0, SEED);
 	/*
-	 * Every source page present (the rest map the zero page): else
-	 * the copy under mmap_lock fails and hugetlb_mfill_atomic_pte
-	 * needs a temporary huge page beyond the pool the model counts.
+	 * Every source page must stay present (the unstamped ones map the
+	 * zero page): a copy under mmap_lock that faults makes
+	 * hugetlb_mfill_atomic_pte take a temporary huge page the pool may
+	 * not have (ENOMEM for 1 GiB).  An explicit policy keeps NUMA
+	 * balancing from unmapping the stamped pages (vma_policy_mof);
+	 * THP makes the zero mapping 512 times cheaper under TCG.
 	 */
-	for (size_t o = 0; o < variant->psize; o += ps())
-		(void)((volatile char *)self->src)[o];
+	ASSERT_EQ(0, mbind(self->src, variant->psize, MPOL_LOCAL, NULL, 0, 0))
+	TH_LOG("mbind(MPOL_LOCAL): %s", strerror(errno));
+	madvise(self->src, variant->psize, MADV_HUGEPAGE);
+	stamp(self->src, variant->psize, variant->psize, 0, SEED);
+	ASSERT_EQ(0, madvise(self->src, variant->psize, MADV_POPULATE_READ))
+	TH_LOG("MADV_POPULATE_READ of the source: %s", strerror(errno));
 	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
 }
 
@@ -718,7 +729,8 @@ FIXTURE_VARIANT(ops_shared)
 	HT_VARIANT_FIELDS;
 };
 
-HT_ADD_VARIANTS(ops_shared);
+/* 2 MiB only, as ops_uffd; hgm_1G would skip everywhere anyway. */
+HT_ADD_VARIANTS_2M(ops_shared);
 
 FIXTURE_SETUP(ops_shared)
 {
@@ -1121,7 +1133,8 @@ FIXTURE_VARIANT(ops_private)
 	unsigned long psize;
 };
 
-HT_ADD_SIZE_VARIANTS(ops_private, huge);
+/* 2 MiB only, as ops_uffd; fork runs at 1 GiB too (ops_fork). */
+FIXTURE_VARIANT_ADD(ops_private, huge_2M){ .psize = 2 * HT_MB };
 
 FIXTURE_SETUP(ops_private)
 {
@@ -1262,145 +1275,6 @@ TEST_F_TIMEOUT(ops_private, mlock_populates_unlocked, 300)
 	HT_POOL_CHECK(&self->m, "munmap");
 }
 
-struct fork_probe {
-	char *p;
-	unsigned long psize;
-	bool write; /* write SEED2 stamps into the child's copy */
-};
-
-/*
- * Child: reads the inherited page, replies: the signal (0: none), the
- * first bad stamp of the parent's data (-1: none), then, after writing
- * SEED2 stamps when asked, the first bad one of those; then holds until
- * told.
- */
-static int fork_prober(int sock, void *arg)
-{
-	struct fork_probe *a = arg;
-	long bad = -1, bad2 = -1;
-	struct ht_sigbus sb;
-	int64_t go;
-
-	ht_access(a->p + mid_off(a->psize), false, 0, &sb);
-	if (!sb.hit)
-		bad = stamp_check(a->p, a->psize, a->psize, 0, SEED);
-	if (!sb.hit && a->write) {
-		stamp(a->p, a->psize, a->psize, 0, SEED2);
-		bad2 = stamp_check(a->p, a->psize, a->psize, 0, SEED2);
-	}
-	if (ht_send(sock, sb.hit ? sb.signo * 1000 + sb.code : 0) ||
-	    ht_send(sock, bad) || ht_send(sock, bad2))
-		return 1;
-	ht_recv(sock, &go, -1);
-	return 0;
-}
-
-static void run_probe(struct __test_metadata *_metadata, struct ht_child *c,
-		      struct fork_probe *a, int64_t *sig, int64_t *bad,
-		      int64_t *bad2)
-{
-	ASSERT_EQ(0, ht_spawn(c, fork_prober, a));
-	ASSERT_EQ(0, ht_recv(c->sock, sig, 60000));
-	ASSERT_EQ(0, ht_recv(c->sock, bad, 60000));
-	ASSERT_EQ(0, ht_recv(c->sock, bad2, 60000));
-}
-
-static void end_probe(struct __test_metadata *_metadata, struct ht_child *c)
-{
-	int status;
-
-	ASSERT_EQ(0, ht_send(c->sock, 0));
-	status = ht_reap(c, 10000);
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
-}
-
-/*
- * MADV_WIPEONFORK needs an anonymous VMA without a file: a hugetlb VMA
- * has one (EINVAL).  MADV_DONTFORK keeps the VMA from the child.
- */
-TEST_F_TIMEOUT(ops_private, dontfork_wipeonfork, 300)
-{
-	unsigned long psize = variant->psize;
-	struct fork_probe a = { .psize = psize };
-	struct ht_smaps_vma v;
-	int64_t sig, bad, bad2;
-	uint64_t c = 0;
-	struct ht_child ch;
-	char *p;
-
-	p = map_anon(psize, psize);
-	ASSERT_NE(MAP_FAILED, p);
-	stamp(p, psize, psize, 0, SEED);
-	self->m.want.free--;
-	HT_POOL_CHECK(&self->m, "a written private page");
-	a.p = p;
-	EXPECT_EQ(-1, madvise(p, psize, MADV_WIPEONFORK));
-	EXPECT_EQ(EINVAL, errno) TH_LOG("MADV_WIPEONFORK on hugetlb");
-	ASSERT_EQ(0, madvise(p, psize, MADV_DONTFORK));
-	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
-	EXPECT_TRUE(ht_vmflags_has(&v, "dc")) TH_LOG("VmFlags %s", v.vmflags);
-
-	run_probe(_metadata, &ch, &a, &sig, &bad, &bad2);
-	EXPECT_EQ(SIGSEGV * 1000 + SEGV_MAPERR, sig)
-	TH_LOG("the child has no VMA there");
-	end_probe(_metadata, &ch);
-	HT_POOL_CHECK(&self->m, "fork with MADV_DONTFORK");
-
-	ASSERT_EQ(0, madvise(p, psize, MADV_DOFORK));
-	run_probe(_metadata, &ch, &a, &sig, &bad, &bad2);
-	EXPECT_EQ(0, sig);
-	EXPECT_EQ(-1, bad) TH_LOG("the child reads the parent's data");
-	ASSERT_EQ(0, ht_kpagecount_read(
-			     ht_pfn_of(_metadata, 0, (unsigned long)p), &c));
-	EXPECT_EQ(2, c) TH_LOG("copy_hugetlb_page_range shares the page");
-	end_probe(_metadata, &ch);
-	HT_POOL_CHECK(&self->m, "fork without DONTFORK, child read");
-	munmap(p, psize);
-	self->m.want.free++;
-	HT_POOL_CHECK(&self->m, "munmap");
-}
-
-/*
- * fork of a populated private mapping (copy_hugetlb_page_range): the
- * child shares the page until it writes; its COW copy (hugetlb_wp)
- * comes from the pool without a reservation.
- */
-TEST_F_TIMEOUT(ops_private, fork_cow, 300)
-{
-	unsigned long psize = variant->psize;
-	struct fork_probe a = { .psize = psize, .write = true };
-	int64_t sig, bad, bad2;
-	uint64_t c = 0, pfn;
-	struct ht_child ch;
-	char *p;
-
-	p = map_anon(psize, psize);
-	ASSERT_NE(MAP_FAILED, p);
-	stamp(p, psize, psize, 0, SEED);
-	self->m.want.free--;
-	HT_POOL_CHECK(&self->m, "a written private page");
-	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
-	a.p = p;
-	run_probe(_metadata, &ch, &a, &sig, &bad, &bad2);
-	EXPECT_EQ(0, sig);
-	EXPECT_EQ(-1, bad) TH_LOG("the child reads the parent's data");
-	EXPECT_EQ(-1, bad2) TH_LOG("the child's own data after its write");
-	self->m.want.free--;
-	HT_POOL_CHECK(&self->m, "the child's COW");
-	EXPECT_EQ(-1, stamp_check(p, psize, psize, 0, SEED))
-	TH_LOG("the parent's data after the child's write");
-	EXPECT_EQ(pfn, ht_pfn_of(_metadata, 0, (unsigned long)p));
-	EXPECT_NE(pfn, ht_pfn_of(_metadata, ch.pid, (unsigned long)p));
-	ASSERT_EQ(0, ht_kpagecount_read(pfn, &c));
-	EXPECT_EQ(1, c);
-	end_probe(_metadata, &ch);
-	self->m.want.free++;
-	HT_POOL_CHECK(&self->m, "the child's exit");
-	munmap(p, psize);
-	self->m.want.free++;
-	HT_POOL_CHECK(&self->m, "munmap");
-}
-
 /*
  * mremap of a private mapping moves its reservations with it (the
  * resv_map goes to the new VMA: clear_vma_resv_huge_pages on the old);
@@ -1517,6 +1391,179 @@ TEST_F_TIMEOUT(ops_private, gup_unfaulted, 300)
 	self->m.want.free += 2;
 	HT_POOL_CHECK(&self->m, "the child's exit");
 	free(buf);
+}
+
+/* ======================================================================
+ * fork of private hugetlb, at both sizes: one fault and one COW each,
+ * cheap enough for 1 GiB under TCG.
+ */
+FIXTURE(ops_fork)
+{
+	struct ht_env env;
+	struct ht_pool_model m;
+};
+
+FIXTURE_VARIANT(ops_fork)
+{
+	unsigned long psize;
+};
+
+HT_ADD_SIZE_VARIANTS(ops_fork, huge);
+
+FIXTURE_SETUP(ops_fork)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 2,
+		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+	};
+
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+}
+
+FIXTURE_TEARDOWN_PARENT(ops_fork)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+struct fork_probe {
+	char *p;
+	unsigned long psize;
+	bool write; /* write SEED2 stamps into the child's copy */
+};
+
+/*
+ * Child: reads the inherited page, replies: the signal (0: none), the
+ * first bad stamp of the parent's data (-1: none), then, after writing
+ * SEED2 stamps when asked, the first bad one of those; then holds until
+ * told.
+ */
+static int fork_prober(int sock, void *arg)
+{
+	struct fork_probe *a = arg;
+	long bad = -1, bad2 = -1;
+	struct ht_sigbus sb;
+	int64_t go;
+
+	ht_access(a->p + mid_off(a->psize), false, 0, &sb);
+	if (!sb.hit)
+		bad = stamp_check(a->p, a->psize, a->psize, 0, SEED);
+	if (!sb.hit && a->write) {
+		stamp(a->p, a->psize, a->psize, 0, SEED2);
+		bad2 = stamp_check(a->p, a->psize, a->psize, 0, SEED2);
+	}
+	if (ht_send(sock, sb.hit ? sb.signo * 1000 + sb.code : 0) ||
+	    ht_send(sock, bad) || ht_send(sock, bad2))
+		return 1;
+	ht_recv(sock, &go, -1);
+	return 0;
+}
+
+static void run_probe(struct __test_metadata *_metadata, struct ht_child *c,
+		      struct fork_probe *a, int64_t *sig, int64_t *bad,
+		      int64_t *bad2)
+{
+	ASSERT_EQ(0, ht_spawn(c, fork_prober, a));
+	ASSERT_EQ(0, ht_recv(c->sock, sig, 60000));
+	ASSERT_EQ(0, ht_recv(c->sock, bad, 60000));
+	ASSERT_EQ(0, ht_recv(c->sock, bad2, 60000));
+}
+
+static void end_probe(struct __test_metadata *_metadata, struct ht_child *c)
+{
+	int status;
+
+	ASSERT_EQ(0, ht_send(c->sock, 0));
+	status = ht_reap(c, 10000);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+}
+
+/*
+ * MADV_WIPEONFORK needs an anonymous VMA without a file: a hugetlb VMA
+ * has one (EINVAL).  MADV_DONTFORK keeps the VMA from the child.
+ */
+TEST_F_TIMEOUT(ops_fork, dontfork_wipeonfork, 300)
+{
+	unsigned long psize = variant->psize;
+	struct fork_probe a = { .psize = psize };
+	struct ht_smaps_vma v;
+	int64_t sig, bad, bad2;
+	uint64_t c = 0;
+	struct ht_child ch;
+	char *p;
+
+	p = map_anon(psize, psize);
+	ASSERT_NE(MAP_FAILED, p);
+	stamp(p, psize, psize, 0, SEED);
+	self->m.want.free--;
+	HT_POOL_CHECK(&self->m, "a written private page");
+	a.p = p;
+	EXPECT_EQ(-1, madvise(p, psize, MADV_WIPEONFORK));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("MADV_WIPEONFORK on hugetlb");
+	ASSERT_EQ(0, madvise(p, psize, MADV_DONTFORK));
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
+	EXPECT_TRUE(ht_vmflags_has(&v, "dc")) TH_LOG("VmFlags %s", v.vmflags);
+
+	run_probe(_metadata, &ch, &a, &sig, &bad, &bad2);
+	EXPECT_EQ(SIGSEGV * 1000 + SEGV_MAPERR, sig)
+	TH_LOG("the child has no VMA there");
+	end_probe(_metadata, &ch);
+	HT_POOL_CHECK(&self->m, "fork with MADV_DONTFORK");
+
+	ASSERT_EQ(0, madvise(p, psize, MADV_DOFORK));
+	run_probe(_metadata, &ch, &a, &sig, &bad, &bad2);
+	EXPECT_EQ(0, sig);
+	EXPECT_EQ(-1, bad) TH_LOG("the child reads the parent's data");
+	ASSERT_EQ(0, ht_kpagecount_read(
+			     ht_pfn_of(_metadata, 0, (unsigned long)p), &c));
+	EXPECT_EQ(2, c) TH_LOG("copy_hugetlb_page_range shares the page");
+	end_probe(_metadata, &ch);
+	HT_POOL_CHECK(&self->m, "fork without DONTFORK, child read");
+	munmap(p, psize);
+	self->m.want.free++;
+	HT_POOL_CHECK(&self->m, "munmap");
+}
+
+/*
+ * fork of a populated private mapping (copy_hugetlb_page_range): the
+ * child shares the page until it writes; its COW copy (hugetlb_wp)
+ * comes from the pool without a reservation.
+ */
+TEST_F_TIMEOUT(ops_fork, fork_cow, 300)
+{
+	unsigned long psize = variant->psize;
+	struct fork_probe a = { .psize = psize, .write = true };
+	int64_t sig, bad, bad2;
+	uint64_t c = 0, pfn;
+	struct ht_child ch;
+	char *p;
+
+	p = map_anon(psize, psize);
+	ASSERT_NE(MAP_FAILED, p);
+	stamp(p, psize, psize, 0, SEED);
+	self->m.want.free--;
+	HT_POOL_CHECK(&self->m, "a written private page");
+	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	a.p = p;
+	run_probe(_metadata, &ch, &a, &sig, &bad, &bad2);
+	EXPECT_EQ(0, sig);
+	EXPECT_EQ(-1, bad) TH_LOG("the child reads the parent's data");
+	EXPECT_EQ(-1, bad2) TH_LOG("the child's own data after its write");
+	self->m.want.free--;
+	HT_POOL_CHECK(&self->m, "the child's COW");
+	EXPECT_EQ(-1, stamp_check(p, psize, psize, 0, SEED))
+	TH_LOG("the parent's data after the child's write");
+	EXPECT_EQ(pfn, ht_pfn_of(_metadata, 0, (unsigned long)p));
+	EXPECT_NE(pfn, ht_pfn_of(_metadata, ch.pid, (unsigned long)p));
+	ASSERT_EQ(0, ht_kpagecount_read(pfn, &c));
+	EXPECT_EQ(1, c);
+	end_probe(_metadata, &ch);
+	self->m.want.free++;
+	HT_POOL_CHECK(&self->m, "the child's exit");
+	munmap(p, psize);
+	self->m.want.free++;
+	HT_POOL_CHECK(&self->m, "munmap");
 }
 
 HT_MAIN
