@@ -1054,6 +1054,56 @@ TEST_F_TIMEOUT(ops_shared, wp_pagemap_bit, 300)
 	close(uffd);
 }
 
+static uint64_t pm_of(void *p)
+{
+	uint64_t e = 0;
+
+	ht_pagemap_read(0, (unsigned long)p, &e);
+	return e;
+}
+
+/*
+ * Soft-dirty of hugetlb (6.12 pagemap_hugetlb_range): PM_SOFT_DIRTY is
+ * the VMA's VM_SOFTDIRTY alone.  clear_refs "4" clears the flag on every
+ * VMA but its walk has no hugetlb_entry, so the entries stay writable and
+ * a later write sets nothing: the bit stays clear.
+ */
+TEST_F_TIMEOUT(ops_shared, soft_dirty_clear_refs, 300)
+{
+	unsigned long psize = variant->psize;
+	char *p = self->p, *at = p + mid_off(psize);
+	struct ht_smaps_vma v;
+	struct ht_sigbus sb;
+	int fd;
+
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
+	if (!ht_vmflags_has(&v, "sd"))
+		SKIP(return,
+			   "kernel without CONFIG_MEM_SOFT_DIRTY (no sd in VmFlags)");
+	EXPECT_EQ(HT_PM_SOFT_DIRTY, pm_of(p) & HT_PM_SOFT_DIRTY);
+	EXPECT_EQ(HT_PM_SOFT_DIRTY, pm_of(at + psize) & HT_PM_SOFT_DIRTY);
+
+	fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, write(fd, "4", 1))
+	TH_LOG("clear_refs: %s", strerror(errno));
+	close(fd);
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
+	EXPECT_FALSE(ht_vmflags_has(&v, "sd")) TH_LOG("VmFlags %s", v.vmflags);
+	EXPECT_EQ(0, pm_of(p) & HT_PM_SOFT_DIRTY);
+	EXPECT_EQ(0, pm_of(at + psize) & HT_PM_SOFT_DIRTY);
+	expect_page_at(_metadata, self, psize, p, 0, "after clear_refs");
+	expect_page_at(_metadata, self, psize, p + psize, 1,
+		       "after clear_refs");
+
+	ht_access(at + 300, true, 0x11, &sb);
+	expect_no_signal(_metadata, "write after clear_refs", &sb);
+	EXPECT_EQ(0, pm_of(at) & HT_PM_SOFT_DIRTY)
+	TH_LOG("hugetlb entries are not write-protected for soft-dirty");
+	EXPECT_EQ(0x11, at[300]);
+	HT_POOL_CHECK(&self->m, "clear_refs");
+}
+
 static int scan(void *p, size_t len, uint64_t mask, struct page_region *vec,
 		int nvec, uint64_t *walk_end)
 {
