@@ -13,7 +13,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 TARBALL=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 WORK=$(mktemp -d /tmp/ht-install-test.XXXXXX)
 K=$WORK/kselftest
-PROGRAMS="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison"
+PROGRAMS="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison mm_ops"
 # shellcheck source=tests/runner/tap.sh
 . "$HERE/tap.sh"
 
@@ -53,8 +53,8 @@ check "run_kselftest.sh -c hugetlb_hgm ran" [ -s "$WORK/ksft.log" ]
 same "it reports per program, in order" \
 	"$(grep -E '^(not )?ok [0-9]+ ' "$WORK/ksft.log" | sed 's/^not ok/ok/; s/ # .*//')" \
 	"$(i=0; for p in $PROGRAMS; do i=$((i + 1)); echo "ok $i selftests: hugetlb_hgm: $p"; done)"
-same "with the settings timeout for each" "$(grep -c "^# timeout set to $t\$" "$WORK/ksft.log")" 6
-same "each program's own KTAP is nested" "$(grep -c '^# 1\.\.[0-9]' "$WORK/ksft.log")" 6
+same "with the settings timeout for each" "$(grep -c "^# timeout set to $t\$" "$WORK/ksft.log")" 7
+same "each program's own KTAP is nested" "$(grep -c '^# 1\.\.[0-9]' "$WORK/ksft.log")" 7
 
 echo "1..$N"
 [ "$FAILS" = 0 ] && rm -rf "$WORK"
