@@ -12,8 +12,9 @@
  *   mmap MAP_PRIVATE                  -> Rsvd += pages, owned by the VMA
  *   first fault / UFFDIO_COPY / GUP   -> Free -1, Rsvd -1 while the
  *       reservation exists (alloc_hugetlb_folio, vma_needs_reservation)
- *   a private page zapped and touched -> the reservation was consumed:
- *       Free -1, Rsvd unchanged (private resv_map semantics reversed)
+ *   a private page zapped             -> Free +1, and since 6.8 Rsvd +1
+ *       (the reservation is restored: zap_restores_reserve); the next
+ *       touch then takes Free -1 and Rsvd -1 again, else Free -1 alone
  *   munmap of a private VMA           -> Rsvd -= reservations never used
  *       (hugetlb_vm_op_close); its pages go back: Free += mapped pages
  *   COW in a fork child               -> Free -1, no reservation (the
