@@ -30,7 +30,9 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 LDLIBS := -lnuma -pthread
 
 LIB_SRCS := $(wildcard lib/*.c)
-SELFTESTS := smaps_accounting migration hwpoison uffd_minor hgm_paths refcount pool_events hugetlbfs_ops
+# The battery's programs, in the order the runner runs them: one list
+# (selftests/programs) for make, run_tests.sh and install.sh.
+SELFTESTS := $(shell cat selftests/programs)
 STRESS := refcount_stress continue_rate
 UNIT := parse_test
 PROGS := $(SELFTESTS:%=$(B)/selftests/%) $(STRESS:%=$(B)/stress/%)

@@ -14,7 +14,7 @@ die() { printf '%s: %s\n' "$me" "$*" >&2; exit 2; }
 { [ $# -eq 1 ] && [ -n "$1" ]; } || die "usage: install.sh INSTALL_PATH"
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-programs="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_events hugetlbfs_ops"
+programs=$(cat selftests/programs)
 dst=$1/hugetlb_hgm
 
 for p in $programs; do
@@ -28,7 +28,7 @@ for p in $programs; do
 done
 cp build/stress/refcount_stress "$dst/" 2>/dev/null || true
 cp build/static/stress/refcount_stress "$dst/static/" 2>/dev/null || true
-cp selftests/config run_tests.sh lib/complaints.h "$dst/"
+cp selftests/config selftests/programs run_tests.sh lib/complaints.h "$dst/"
 cp scripts/report.py scripts/coverage.py scripts/gcov_dump.sh "$dst/scripts/"
 cp scripts/vm/*.sh scripts/vm/README.md "$dst/scripts/vm/"
 cp scripts/runner/*.sh "$dst/scripts/runner/"

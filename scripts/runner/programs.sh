@@ -25,7 +25,15 @@ else
 	BIN="$TOP"
 	SETTINGS="$TOP/settings"
 fi
-PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_events hugetlbfs_ops"}
+# The battery's programs, in order: selftests/programs (source tree) or
+# programs next to them (installed); the VM guest gets HT_PROGRAMS.
+if [ -z "${HT_PROGRAMS:-}" ]; then
+	for f in "$TOP/selftests/programs" "$BIN/programs"; do
+		[ -r "$f" ] && HT_PROGRAMS=$(cat "$f") && break
+	done
+fi
+[ -n "${HT_PROGRAMS:-}" ] || die "no selftests/programs (the list of programs) next to $ME"
+PROGRAMS=$(printf '%s\n' "$HT_PROGRAMS" | tr '\n' ' ' | sed 's/ *$//')
 
 settings_get() {
 	[ -r "$SETTINGS" ] || return 1
