@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <numaif.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -492,6 +493,7 @@ static char *private_written_fork(struct __test_metadata *_metadata,
 	struct ht_holder h = { .file = &none, .len = m->psize };
 	char *p = map_anon(m->psize, 1, MAP_PRIVATE);
 	unsigned long addr;
+	uint64_t pm;
 	int ret;
 
 	if (p == MAP_FAILED)
@@ -509,6 +511,10 @@ static char *private_written_fork(struct __test_metadata *_metadata,
 	}
 	/* copy_hugetlb_page_range shares the page; the child owns nothing. */
 	HT_POOL_CHECK(m, "fork");
+	pm = 0;
+	EXPECT_EQ(0, ht_pagemap_read(c->pid, addr, &pm));
+	EXPECT_TRUE(pm & HT_PM_PRESENT)
+	TH_LOG("fork did not copy the page table entry: the child does not map the page");
 	return p;
 }
 
@@ -817,6 +823,83 @@ TEST_F_TIMEOUT(resv_surplus, shrink_pool_below_in_use, 300)
 	munmap(p, 3 * ps);
 	move(m, -3, -1, -1, -3);
 	HT_POOL_CHECK(m, "munmap");
+}
+
+/*
+ * Per node: shrinking one node's pool below its use.  With nid set,
+ * set_max_huge_pages() aims the global count at the other nodes' pages
+ * plus @count, frees that node's free pages and turns its used one
+ * surplus; the other node is untouched.
+ */
+FIXTURE(resv_node)
+{
+	struct ht_env env;
+	struct ht_pool_model m, mn[2];
+};
+
+FIXTURE_VARIANT(resv_node)
+{
+	unsigned long psize;
+};
+
+FIXTURE_VARIANT_ADD(resv_node, huge_2M){ .psize = 2 * HT_MB };
+
+FIXTURE_SETUP(resv_node)
+{
+	struct ht_needs needs = { .page_size = variant->psize,
+				  .nodes = 2,
+				  .pages_per_node = 2 };
+
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(0, ht_pool_model_init(&self->mn[i], variant->psize,
+						self->env.nodes[i]));
+	ASSERT_EQ(0, self->m.want.surplus) TH_LOG("the model starts at 0");
+}
+
+FIXTURE_TEARDOWN_PARENT(resv_node)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+static void check_nodes(struct __test_metadata *_metadata,
+			FIXTURE_DATA(resv_node) * self, const char *step)
+{
+	HT_POOL_CHECK(&self->m, step);
+	HT_POOL_CHECK(&self->mn[0], step);
+	HT_POOL_CHECK(&self->mn[1], step);
+}
+
+TEST_F_TIMEOUT(resv_node, node_shrink_below_in_use, 300)
+{
+	unsigned long ps = variant->psize, mask;
+	int n1 = self->env.nodes[1];
+	struct ht_pool_model *m = &self->m, *m1 = &self->mn[1];
+	char *p = map_anon(ps, 1, MAP_PRIVATE);
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_LT(n1, 64);
+	mask = 1UL << n1;
+	ASSERT_EQ(0, mbind(p, ps, MPOL_BIND, &mask, 64, 0));
+	EXPECT_EQ(0, access_code(p, true));
+	move(m, 0, -1, 0, 0); /* reserved at mmap, consumed on node 1 */
+	move(m1, 0, -1, 0, 0);
+	EXPECT_EQ(n1, ht_page_node(0, p));
+	check_nodes(_metadata, self, "write fault bound to node 1");
+	ASSERT_EQ(0, m->want.resv) TH_LOG("min_count assumes no reserves");
+
+	ASSERT_EQ(0, ht_pool_set_nr(ps, n1, 0));
+	/* min_count = other nodes' pages: node 1 keeps its used page only. */
+	move(m, -(long)m1->want.free, -(long)m1->want.free, 0, 1);
+	m1->want.nr -= m1->want.free;
+	m1->want.free = 0;
+	m1->want.surplus = 1;
+	check_nodes(_metadata, self, "node 1 nr_hugepages = 0");
+	munmap(p, ps);
+	move(m, -1, 0, 0, -1);
+	move(m1, -1, 0, 0, -1);
+	check_nodes(_metadata, self, "munmap (the surplus page leaves)");
 }
 
 /* ---- hugetlbfs mounts: size=, min_size=, nr_inodes= ---- */
