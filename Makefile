@@ -29,7 +29,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 LDLIBS := -lnuma -pthread
 
 LIB_SRCS := $(wildcard lib/*.c)
-SELFTESTS := smaps_accounting migration hwpoison uffd_minor hgm_paths refcount
+SELFTESTS := smaps_accounting migration hwpoison uffd_minor hgm_paths refcount pool_sysfs
 STRESS := refcount_stress continue_rate
 UNIT := parse_test
 PROGS := $(SELFTESTS:%=$(B)/selftests/%) $(STRESS:%=$(B)/stress/%)

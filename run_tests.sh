@@ -185,7 +185,7 @@ else
 	BIN="$TOP"
 	SETTINGS="$TOP/settings"
 fi
-PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison"}
+PROGRAMS=${HT_PROGRAMS:-"smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_sysfs"}
 
 settings_get() {
 	[ -r "$SETTINGS" ] || return 1

@@ -14,7 +14,7 @@ die() { printf '%s: %s\n' "$me" "$*" >&2; exit 2; }
 { [ $# -eq 1 ] && [ -n "$1" ]; } || die "usage: install.sh INSTALL_PATH"
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-programs="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison"
+programs="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_sysfs"
 dst=$1/hugetlb_hgm
 
 for p in $programs; do

@@ -13,7 +13,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 TARBALL=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 WORK=$(mktemp -d /tmp/ht-install-test.XXXXXX)
 K=$WORK/kselftest
-PROGRAMS="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison"
+PROGRAMS="smaps_accounting uffd_minor hgm_paths refcount migration hwpoison pool_sysfs"
 # shellcheck source=tests/runner/tap.sh
 . "$HERE/tap.sh"
 
