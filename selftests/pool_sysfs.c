@@ -34,23 +34,28 @@
 
 /* ---- paths ---- */
 
-static const char *pool_file(unsigned long psize, int node, const char *file)
+struct path {
+	char s[160];
+};
+
+/* By value: a case keeps several paths while helpers make others. */
+static struct path pool_path(unsigned long psize, int node, const char *file)
 {
-	static char path[4][160];
-	static int next;
-	char *p = path[next++ % 4];
+	struct path p;
 
 	if (node < 0)
-		snprintf(p, sizeof(path[0]),
+		snprintf(p.s, sizeof(p.s),
 			 "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
 			 psize / HT_KB, file);
 	else
 		snprintf(
-			p, sizeof(path[0]),
+			p.s, sizeof(p.s),
 			"/sys/devices/system/node/node%d/hugepages/hugepages-%lukB/%s",
 			node, psize / HT_KB, file);
 	return p;
 }
+
+#define pool_file(psize, node, file) (pool_path((psize), (node), (file)).s)
 
 /* write(2) of @s to @path must fail with @err (0: must succeed). */
 #define WRITE_EXPECT(path, s, err)                                        \
@@ -314,7 +319,8 @@ FIXTURE_TEARDOWN_PARENT(pool_size)
 /* nr_hugepages moves the pool both ways; the reports follow. */
 TEST_F_TIMEOUT(pool_size, shrink_then_grow, 300)
 {
-	const char *nr = pool_file(variant->psize, -1, "nr_hugepages");
+	struct path nr_p = pool_path(variant->psize, -1, "nr_hugepages");
+	const char *nr = nr_p.s;
 	struct ht_pool *w = &self->m.want;
 	unsigned long start = w->nr, k = 2;
 
@@ -340,7 +346,8 @@ TEST_F_TIMEOUT(pool_size, shrink_then_grow, 300)
 TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 {
 	unsigned long psize = variant->psize;
-	const char *nr = pool_file(psize, -1, "nr_hugepages");
+	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
+	const char *nr = nr_p.s;
 	struct ht_pool *w = &self->m.want;
 	unsigned long in_use;
 	struct held h;
@@ -375,7 +382,8 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 {
 	unsigned long psize = variant->psize;
-	const char *nr = pool_file(psize, -1, "nr_hugepages");
+	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
+	const char *nr = nr_p.s;
 	struct ht_pool *w = &self->m.want;
 	struct held h;
 
@@ -432,7 +440,8 @@ static unsigned long bounded_write(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(pool_size, grow_beyond_memory, 300)
 {
 	unsigned long psize = variant->psize, ram_kb = 0, want, got;
-	const char *nr = pool_file(psize, -1, "nr_hugepages");
+	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
+	const char *nr = nr_p.s;
 	struct ht_pool *w = &self->m.want;
 	unsigned long start = w->nr;
 	char buf[32];
@@ -504,7 +513,8 @@ TEST_F_TIMEOUT(pool_size, invalid_input, 300)
 TEST_F_TIMEOUT(pool_size, overcommit_store, 300)
 {
 	unsigned long psize = variant->psize;
-	const char *path = pool_file(psize, -1, "nr_overcommit_hugepages");
+	struct path path_p = pool_path(psize, -1, "nr_overcommit_hugepages");
+	const char *path = path_p.s;
 	struct ht_pool *w = &self->m.want;
 
 	if (psize > 2 * HT_MB) {
@@ -527,6 +537,7 @@ FIXTURE(pool_node)
 	struct ht_env env;
 	struct ht_pool_model g, n[2];
 	int node[2];
+	unsigned long k; /* pages a step moves: what a node surely has */
 };
 
 FIXTURE_VARIANT(pool_node)
@@ -538,12 +549,15 @@ HT_ADD_SIZE_VARIANTS(pool_node, huge);
 
 FIXTURE_SETUP(pool_node)
 {
+	/* a VM node of 3 GiB holds two 1 GiB pages, not three */
+	unsigned long k = variant->psize == HT_GB ? 1 : 2;
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.nodes = 2,
-		.pages_per_node = 2,
+		.pages_per_node = k,
 	};
 
+	self->k = k;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	for (int i = 0; i < 2; i++) {
 		self->node[i] = self->env.nodes[i];
@@ -569,38 +583,39 @@ FIXTURE_TEARDOWN_PARENT(pool_node)
 /* A node's nr_hugepages changes that node only (kobj_to_node_hstate). */
 TEST_F_TIMEOUT(pool_node, node_shrink_then_grow, 300)
 {
-	const char *nr =
-		pool_file(variant->psize, self->node[1], "nr_hugepages");
+	struct path nr =
+		pool_path(variant->psize, self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
-	unsigned long start = n1->nr;
+	unsigned long start = n1->nr, k = self->k;
 
-	ASSERT_EQ(0, write_nr(nr, start - 2));
-	model_set_max(g, n1, node_count(g, n1, start - 2));
-	NODE_CHECK("node 1 shrinking by 2");
-	ASSERT_EQ(0, write_nr(nr, start));
+	ASSERT_EQ(0, write_nr(nr.s, start - k));
+	model_set_max(g, n1, node_count(g, n1, start - k));
+	NODE_CHECK("node 1 shrinking");
+	ASSERT_EQ(0, write_nr(nr.s, start));
 	model_set_max(g, n1, node_count(g, n1, start));
-	NODE_CHECK("node 1 growing by 2");
+	NODE_CHECK("node 1 growing back");
 }
 
 TEST_F_TIMEOUT(pool_node, node_shrink_below_in_use, 300)
 {
-	unsigned long psize = variant->psize;
-	const char *nr = pool_file(psize, self->node[1], "nr_hugepages");
+	unsigned long psize = variant->psize, k = self->k;
+	struct path nr = pool_path(psize, self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
 	struct held h;
 
 	/* faults under MPOL_BIND take node 1's free pages */
 	bind_to(_metadata, self->node[1]);
-	hold(_metadata, &h, psize, 2, true);
+	hold(_metadata, &h, psize, k, true);
 	unbind();
-	g->free -= 2, n1->free -= 2;
-	NODE_CHECK("faulting 2 pages on node 1");
-	ASSERT_EQ(0, write_nr(nr, 0));
+	g->free -= k, n1->free -= k;
+	NODE_CHECK("faulting pages on node 1");
+	ASSERT_EQ(0, write_nr(nr.s, 0));
 	model_set_max(g, n1, node_count(g, n1, 0));
-	NODE_CHECK("node 1 nr_hugepages = 0 with 2 in use");
+	EXPECT_EQ(k, n1->surplus) TH_LOG("the model: node 1's in-use pages");
+	NODE_CHECK("node 1 nr_hugepages = 0 with pages in use");
 	release(&h);
-	model_free_pages(g, n1, 2);
-	NODE_CHECK("freeing both pages");
+	model_free_pages(g, n1, k);
+	NODE_CHECK("freeing the pages");
 }
 
 /*
@@ -609,51 +624,66 @@ TEST_F_TIMEOUT(pool_node, node_shrink_below_in_use, 300)
  */
 TEST_F_TIMEOUT(pool_node, node_count_overflow, 300)
 {
-	const char *nr =
-		pool_file(variant->psize, self->node[1], "nr_hugepages");
+	struct path nr =
+		pool_path(variant->psize, self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
 	unsigned long start = n1->nr, got;
 
-	/* node 0's persistent pages (setup gave it 2) make the sum wrap */
+	/* node 0's persistent pages (setup gave it some) make the sum wrap */
 	ASSERT_GT(g->nr - g->surplus, n1->nr - n1->surplus);
-	got = bounded_write(_metadata, nr, "18446744073709551615");
+	got = bounded_write(_metadata, nr.s, "18446744073709551615");
 	EXPECT_GE(got, start);
 	EXPECT_LT(got, ~0UL);
 	g->nr += got - start, g->free += got - start;
 	n1->nr = got, n1->free += got - start;
 	NODE_CHECK("node 1 nr_hugepages = ULONG_MAX");
-	ASSERT_EQ(0, write_nr(nr, start));
+	ASSERT_EQ(0, write_nr(nr.s, start));
 	model_set_max(g, n1, node_count(g, n1, start));
 	NODE_CHECK("node 1 back to its start");
 }
 
 /*
  * nr_hugepages_mempolicy obeys the writer's MPOL_BIND
- * (init_nodemask_of_mempolicy()); nr_hugepages does not and spreads the
- * new pages round-robin over the memory nodes, one per node for two.
+ * (init_nodemask_of_mempolicy()); nr_hugepages does not and spreads new
+ * pages round-robin over the memory nodes (alloc_pool_huge_folio()).
  */
 TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 {
-	const char *mp =
-		pool_file(variant->psize, -1, "nr_hugepages_mempolicy");
-	const char *nr = pool_file(variant->psize, -1, "nr_hugepages");
-	struct ht_pool *g = &self->g.want, *n0 = &self->n[0].want,
-		       *n1 = &self->n[1].want;
-	unsigned long start = g->nr;
+	struct path mp =
+		pool_path(variant->psize, -1, "nr_hugepages_mempolicy");
+	struct path nr = pool_path(variant->psize, -1, "nr_hugepages");
+	struct ht_pool *g = &self->g.want;
+	unsigned long start = g->nr, k = self->k;
+	int got = -1;
 
 	bind_to(_metadata, self->node[1]);
-	ASSERT_EQ(0, write_nr(mp, start + 2));
-	model_set_max(g, n1, start + 2);
-	NODE_CHECK("nr_hugepages_mempolicy + 2 bound to node 1");
+	ASSERT_EQ(0, write_nr(mp.s, start + k));
+	model_set_max(g, &self->n[1].want, start + k);
+	NODE_CHECK("nr_hugepages_mempolicy up, bound to node 1");
 	/* shrinking under the policy frees node 1's pages only */
-	ASSERT_EQ(0, write_nr(mp, start - 2));
-	model_set_max(g, n1, start - 2);
-	NODE_CHECK("nr_hugepages_mempolicy - 4 bound to node 1");
-	ASSERT_EQ(0, write_nr(nr, start));
+	ASSERT_EQ(0, write_nr(mp.s, start - k));
+	model_set_max(g, &self->n[1].want, start - k);
+	NODE_CHECK("nr_hugepages_mempolicy down, bound to node 1");
+	ASSERT_EQ(0, write_nr(nr.s, start));
 	unbind();
-	g->nr += 2, g->free += 2;
-	n0->nr++, n0->free++, n1->nr++, n1->free++;
-	NODE_CHECK("nr_hugepages + 2 (policy ignored)");
+	g->nr += k, g->free += k;
+	if (k == 2) {
+		/* two allocations in a row take two different nodes */
+		for (int i = 0; i < 2; i++)
+			self->n[i].want.nr++, self->n[i].want.free++;
+	} else {
+		/* one: the hstate's next node, whichever that is */
+		for (int i = 0; i < 2; i++) {
+			struct ht_pool p = ht_pool_get(
+				_metadata, variant->psize, self->node[i]);
+
+			if (p.nr == self->n[i].want.nr + 1)
+				got = i;
+		}
+		ASSERT_GE(got, 0) TH_LOG("no node gained the page");
+		self->n[got].want.nr++, self->n[got].want.free++;
+	}
+	NODE_CHECK("nr_hugepages up (policy ignored)");
 }
 
 /* ---- the vm.* sysctls (default size) ---- */
@@ -865,7 +895,8 @@ static void demote_check(struct __test_metadata *_metadata,
 /* demote_size_store(): a size with an hstate smaller than 1G, or EINVAL */
 TEST_F_TIMEOUT(pool_demote, demote_size, 300)
 {
-	const char *path = pool_file(HT_GB, -1, "demote_size");
+	struct path path_p = pool_path(HT_GB, -1, "demote_size");
+	const char *path = path_p.s;
 	char buf[64];
 
 	ASSERT_EQ(0, ht_read_file(path, buf, sizeof(buf)));
@@ -900,7 +931,8 @@ static void model_demote(FIXTURE_DATA(pool_demote) * self, int i)
 
 TEST_F_TIMEOUT(pool_demote, demote_one, 300)
 {
-	const char *path = pool_file(HT_GB, -1, "demote");
+	struct path path_p = pool_path(HT_GB, -1, "demote");
+	const char *path = path_p.s;
 	int on = -1;
 
 	WRITE_EXPECT(path, "abc", EINVAL);
@@ -1074,7 +1106,8 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(pool_hvo) * self, unsigned long psize,
 		      bool on_alloc, bool on_free)
 {
-	const char *nr = pool_file(psize, -1, "nr_hugepages");
+	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
+	const char *nr = nr_p.s;
 	long saving = hvo_saving(psize), mm;
 	struct ht_pool *w = &self->m.want;
 	struct held h;
