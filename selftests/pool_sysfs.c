@@ -653,13 +653,16 @@ TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 		pool_path(variant->psize, -1, "nr_hugepages_mempolicy");
 	struct path nr = pool_path(variant->psize, -1, "nr_hugepages");
 	struct ht_pool *g = &self->g.want;
-	unsigned long start = g->nr, k = self->k;
+	unsigned long start = g->nr, k = self->k, v = ~0UL;
 	int got = -1;
 
 	bind_to(_metadata, self->node[1]);
 	ASSERT_EQ(0, write_nr(mp.s, start + k));
 	model_set_max(g, &self->n[1].want, start + k);
 	NODE_CHECK("nr_hugepages_mempolicy up, bound to node 1");
+	/* it shows the global count, like nr_hugepages */
+	ASSERT_EQ(0, ht_read_ulong(mp.s, &v));
+	EXPECT_EQ(g->nr, v);
 	/* shrinking under the policy frees node 1's pages only */
 	ASSERT_EQ(0, write_nr(mp.s, start - k));
 	model_set_max(g, &self->n[1].want, start - k);
@@ -771,7 +774,7 @@ TEST_F_TIMEOUT(pool_sysctl, nr_hugepages_mempolicy_bind, 300)
 	struct ht_pool_model n[2];
 	int nodes[HT_MAX_NODES];
 	struct ht_pool *g = &self->m.want;
-	unsigned long start = g->nr;
+	unsigned long start = g->nr, v = ~0UL;
 	const char *r = ht_probe_nodes(2);
 
 	if (r)
@@ -786,6 +789,8 @@ TEST_F_TIMEOUT(pool_sysctl, nr_hugepages_mempolicy_bind, 300)
 	HT_POOL_CHECK(&n[0], "vm.nr_hugepages_mempolicy + 2 (node 0)");
 	HT_POOL_CHECK(&n[1], "vm.nr_hugepages_mempolicy + 2 (node 1)");
 	check_reports(_metadata, "vm.nr_hugepages_mempolicy + 2");
+	ASSERT_EQ(0, ht_read_ulong(path, &v));
+	EXPECT_EQ(g->nr, v);
 	ASSERT_EQ(0, write_nr(path, start));
 	model_set_max(g, &n[1].want, start);
 	unbind();
