@@ -644,8 +644,10 @@ TEST_F_TIMEOUT(pool_node, node_count_overflow, 300)
 
 /*
  * nr_hugepages_mempolicy obeys the writer's MPOL_BIND
- * (init_nodemask_of_mempolicy()); nr_hugepages does not and spreads new
- * pages round-robin over the memory nodes (alloc_pool_huge_folio()).
+ * (init_nodemask_of_mempolicy()): shrinking and growing touch the bound
+ * node only.  nr_hugepages does not, and frees round-robin over the
+ * memory nodes (remove_pool_hugetlb_folio()).  The growth re-takes the
+ * memory the shrink gave back: a VM node has room for few 1 GiB pages.
  */
 TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 {
@@ -657,36 +659,35 @@ TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 	int got = -1;
 
 	bind_to(_metadata, self->node[1]);
-	ASSERT_EQ(0, write_nr(mp.s, start + k));
-	model_set_max(g, &self->n[1].want, start + k);
-	NODE_CHECK("nr_hugepages_mempolicy up, bound to node 1");
-	/* it shows the global count, like nr_hugepages */
-	ASSERT_EQ(0, ht_read_ulong(mp.s, &v));
-	EXPECT_EQ(g->nr, v);
-	/* shrinking under the policy frees node 1's pages only */
 	ASSERT_EQ(0, write_nr(mp.s, start - k));
 	model_set_max(g, &self->n[1].want, start - k);
 	NODE_CHECK("nr_hugepages_mempolicy down, bound to node 1");
-	ASSERT_EQ(0, write_nr(nr.s, start));
+	/* it shows the global count, like nr_hugepages */
+	ASSERT_EQ(0, ht_read_ulong(mp.s, &v));
+	EXPECT_EQ(g->nr, v);
+	ASSERT_EQ(0, write_nr(mp.s, start));
+	model_set_max(g, &self->n[1].want, start);
+	NODE_CHECK("nr_hugepages_mempolicy up, bound to node 1");
+	ASSERT_EQ(0, write_nr(nr.s, start - k));
 	unbind();
-	g->nr += k, g->free += k;
+	g->nr -= k, g->free -= k;
 	if (k == 2) {
-		/* two allocations in a row take two different nodes */
+		/* two frees in a row take two different nodes */
 		for (int i = 0; i < 2; i++)
-			self->n[i].want.nr++, self->n[i].want.free++;
+			self->n[i].want.nr--, self->n[i].want.free--;
 	} else {
-		/* one: the hstate's next node, whichever that is */
+		/* one: the hstate's next node to free, whichever that is */
 		for (int i = 0; i < 2; i++) {
 			struct ht_pool p = ht_pool_get(
 				_metadata, variant->psize, self->node[i]);
 
-			if (p.nr == self->n[i].want.nr + 1)
+			if (p.nr + 1 == self->n[i].want.nr)
 				got = i;
 		}
-		ASSERT_GE(got, 0) TH_LOG("no node gained the page");
-		self->n[got].want.nr++, self->n[got].want.free++;
+		ASSERT_GE(got, 0) TH_LOG("no node lost a page");
+		self->n[got].want.nr--, self->n[got].want.free--;
 	}
-	NODE_CHECK("nr_hugepages up (policy ignored)");
+	NODE_CHECK("nr_hugepages down (policy ignored)");
 }
 
 /* ---- the vm.* sysctls (default size) ---- */
