@@ -429,7 +429,7 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 /* Growing surplus pages back into the pool converts, not allocates. */
 TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 {
-	unsigned long psize = variant->psize, k = self->k;
+	unsigned long psize = variant->psize, k = self->k, nr;
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	struct held h;
 
@@ -442,12 +442,16 @@ TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 	model_set_max(w, n, 0);
 	EXPECT_EQ(k, w->surplus) TH_LOG("the model: the in-use pages surplus");
 	size_check(_metadata, self, "nr_hugepages = 0 with pages in use");
-	/* adjust_pool_surplus(-1) k times; nothing allocated */
-	ASSERT_EQ(0, write_nr(self->nr.s, k));
-	model_set_max(w, n, k);
+	/*
+	 * Back to the whole pool (a global count, other nodes' pages
+	 * included): adjust_pool_surplus(-1) k times, nothing allocated.
+	 */
+	nr = w->nr;
+	ASSERT_EQ(0, write_nr(self->nr.s, nr));
+	model_set_max(w, n, nr);
 	EXPECT_EQ(0, w->surplus);
-	EXPECT_EQ(k, w->nr);
-	size_check(_metadata, self, "nr_hugepages = k (surplus converted)");
+	EXPECT_EQ(nr, w->nr);
+	size_check(_metadata, self, "nr_hugepages = nr (surplus converted)");
 	release(&h);
 	model_free_pages(w, n, k);
 	size_check(_metadata, self, "freeing the pages");
