@@ -42,6 +42,8 @@ int ht_read_file(const char *path, char *buf, size_t len);
 int ht_read_ulong(const char *path, unsigned long *val);
 int ht_write_ulong(const char *path, unsigned long val);
 int ht_parse_ulong(const char *s, unsigned long *val);
+/* Writes @s in one write(2): 0, -errno, or -EIO when it was cut short. */
+int ht_write_str(const char *path, const char *s);
 /* Loose allocation of a whole /proc file; caller frees.  NULL + errno. */
 char *ht_slurp(const char *path, size_t *len);
 size_t ht_base_page_size(void);

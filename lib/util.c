@@ -80,6 +80,24 @@ int ht_write_ulong(const char *path, unsigned long val)
 	return err;
 }
 
+int ht_write_str(const char *path, const char *s)
+{
+	size_t len = strlen(s);
+	ssize_t n;
+	int fd, err = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, len);
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n != len)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
 char *ht_slurp(const char *path, size_t *lenp)
 {
 	size_t cap = 65536, len = 0;

@@ -12,9 +12,7 @@
  * not reserved, and fork fails with ENOMEM without one.  An unpinned
  * page is shared: both map it (kpagecount 2), no page is taken.
  *
- * show_mem (sysrq m; the OOM report prints the same) has one line per
- * node and page size (hugetlb_show_meminfo_node()) that must say what
- * the node's sysfs counters say.
+ * (show_mem's per-node lines: pool_sysfs, pool_sysctl.show_mem_node_lines.)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -206,100 +204,6 @@ TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
 		waitpid(pid, NULL, 0);
 	HT_POOL_CHECK(&self->pool, "the failed fork");
 	EXPECT_EQ(-1, ht_pattern_check(self->map, variant->psize, 0, SEED));
-}
-
-/* ---- show_mem ---- */
-
-FIXTURE(show_mem)
-{
-	struct ht_env env;
-	char *map;
-};
-
-FIXTURE_SETUP(show_mem)
-{
-	struct ht_needs needs = {
-		.page_size = 2 * HT_MB,
-		.pages = 3,
-	};
-
-	self->map = MAP_FAILED;
-	HT_SETUP_OR_SKIP(&needs, &self->env);
-	if (access("/proc/sysrq-trigger", W_OK))
-		SKIP(return, "no /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ)");
-}
-
-FIXTURE_TEARDOWN_PARENT(show_mem)
-{
-	HT_TEARDOWN(&self->env);
-}
-
-/* Finds "Node N hugepages_total=..." for @node and @kb in the log. */
-static int show_mem_line(int fd, int node, unsigned long kb,
-			 struct ht_pool *out)
-{
-	unsigned long total, free, surp, size;
-	char msg[512];
-	int n, ret;
-
-	for (int idle = 0; idle < 50;) {
-		ret = ht_kmsg_next(fd, msg, sizeof(msg));
-		if (ret < 0)
-			return ret;
-		if (ret == 0) {
-			idle++;
-			usleep(20000);
-			continue;
-		}
-		if (sscanf(msg,
-			   "Node %d hugepages_total=%lu hugepages_free=%lu hugepages_surp=%lu hugepages_size=%lukB",
-			   &n, &total, &free, &surp, &size) != 5)
-			continue;
-		if (n == node && size == kb) {
-			out->nr = total;
-			out->free = free;
-			out->surplus = surp;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-TEST_F(show_mem, node_lines_match_sysfs)
-{
-	int nodes[HT_MAX_NODES], nn, fd, t;
-	unsigned long psize = 2 * HT_MB;
-	struct ht_pool want, got;
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
-
-	/* In use, free and surplus all differ: 1 in use, made surplus. */
-	self->map = mmap(NULL, psize, PROT_READ | PROT_WRITE, flags, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->map);
-	self->map[0] = 1;
-	ASSERT_EQ(0, ht_pool_set_overcommit(psize, 0));
-	ASSERT_EQ(0, ht_pool_read(psize, -1, &want));
-	ASSERT_EQ(0, ht_pool_set_nr(psize, -1, want.nr - want.free - 1));
-	nn = ht_memory_nodes(nodes, HT_MAX_NODES);
-	ASSERT_GT(nn, 0);
-	fd = ht_kmsg_open();
-	ASSERT_LE(0, fd);
-	t = open("/proc/sysrq-trigger", O_WRONLY);
-	ASSERT_LE(0, t);
-	ASSERT_EQ(1, write(t, "m", 1));
-	close(t);
-	for (int i = 0; i < nn; i++) {
-		ASSERT_EQ(0, ht_pool_read(psize, nodes[i], &want));
-		ASSERT_EQ(0, show_mem_line(fd, nodes[i], psize / HT_KB, &got))
-		TH_LOG("no show_mem line for node %d, %lu kB", nodes[i],
-		       psize / HT_KB);
-		EXPECT_EQ(want.nr, got.nr) TH_LOG("node %d total", nodes[i]);
-		EXPECT_EQ(want.free, got.free) TH_LOG("node %d free", nodes[i]);
-		EXPECT_EQ(want.surplus, got.surplus)
-		TH_LOG("node %d surplus", nodes[i]);
-	}
-	close(fd);
-	ASSERT_EQ(0, ht_pool_read(psize, -1, &want));
-	EXPECT_EQ(1, want.surplus) TH_LOG("the page in use became surplus");
 }
 
 HT_MAIN
