@@ -23,7 +23,9 @@
 # flaky (a known nondeterministic kernel bug: pass, or fail with one of
 # the texts).  A
 # line may start with "[fact]" or "[!fact]": it then counts only on
-# machines that have (or lack) that environment fact.
+# machines that have (or lack) that environment fact.  "include <file>"
+# reads the lines of another file of the same folder at that place (a
+# flavour of a kernel shares its outcomes).
 #
 # expected/environment.txt, consulted first: "<fact> <text>": a case that
 # skips with a reason containing the text is as expected when the run's
@@ -49,6 +51,19 @@ cond_holds() { # [fact] or [!fact]
 	esac
 }
 
+# The lines of $EXPECT_FILE with its "include" lines expanded (one level).
+expect_lines() {
+	awk -v dir="$(dirname "$EXPECT_FILE")" '
+	$1 == "include" {
+		f = dir "/" $2
+		while ((getline l < f) > 0)
+			print l
+		close(f)
+		next
+	}
+	{ print }' "$EXPECT_FILE"
+}
+
 apply_expect() { # name
 	[ -n "$EXPECT_FILE" ] || return 0
 	if [ "$V" = skip ] && env_explains_skip "$R"; then
@@ -72,7 +87,9 @@ apply_expect() { # name
 			want_reason=$er
 			break ;;
 		esac
-	done <"$EXPECT_FILE"
+	done <<EOF
+$(expect_lines)
+EOF
 	case "$want:$V" in
 	pass:pass | skip:skip | xfail:xfail | flaky:pass) ;;
 	xfail:fail)
