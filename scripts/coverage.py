@@ -161,13 +161,34 @@ def body_end(lines, i):
     return len(lines) - 1
 
 
+def read_lines(src):
+    try:
+        with open(src, errors="replace") as f:
+            return f.read().split("\n")
+    except OSError:
+        return None
+
+
+def inlined_hits(src, d):
+    """The functions with their hit counts, where a function whose entry
+    gcov never counted but one of whose lines ran counts as executed: gcc
+    inlined it into its callers (an exported helper used in its own file,
+    e.g. huge_pmd_unshare_flush), and only the inlined copies ran."""
+    lines = read_lines(src)
+    out = {}
+    for name, (ln, h) in d["fn"].items():
+        if not h and lines and 0 < ln <= len(lines):
+            end = body_end(lines, ln - 1) + 1
+            h = max((c for l, c in d["lines"].items() if ln <= l <= end), default=0)
+        out[name] = (ln, h)
+    return out
+
+
 def hugetlb_ranges(src, fns):
     """1-based (first, last) line ranges of HugeTLB code in a source file:
     the HugeTLB functions (by name) and the bodies of ifs on HUGETLB_TEST."""
-    try:
-        with open(src, errors="replace") as f:
-            lines = f.read().split("\n")
-    except OSError:
+    lines = read_lines(src)
+    if lines is None:
         return []
     ranges = []
     for name, (ln, _) in fns.items():
@@ -205,7 +226,7 @@ def summarize(info, wanted, boots, out):
             js["files"][want] = None
             continue
         d = files[src]
-        fns = d["fn"]
+        fns = inlined_hits(src, d)
         fh = sum(1 for _, h in fns.values() if h)
         lh = sum(1 for h in d["lines"].values() if h)
         hug = {n: v for n, v in fns.items() if HUGETLB_NAME.search(n)}
