@@ -485,6 +485,58 @@ TEST_F_TIMEOUT(ops_uffd, missing_copy_private, 300)
 	missing_copy(_metadata, self, variant->psize, false);
 }
 
+/*
+ * A COPY whose source is not mapped yet (a shmem file's pages, in the page
+ * cache but not in this mapping): the copy under mmap_lock cannot fault,
+ * so hugetlb_mfill_atomic_pte() copies into a temporary huge page outside
+ * the lock (alloc_hugetlb_folio_vma(), no reservation: it needs a free
+ * unreserved page) and retries; the temporary page goes back to the pool.
+ */
+TEST_F_TIMEOUT(ops_uffd, copy_from_unmapped_source, 300)
+{
+	unsigned long psize = variant->psize;
+	int64_t copied;
+	int uffd, fd, ret;
+	char *p, *w, *src;
+
+	/* Two reserved by the mapping, one for the temporary page. */
+	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 3));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, psize, -1));
+	fd = memfd_create("src", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, psize));
+	w = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, w);
+	stamp(w, psize, psize, 0, SEED);
+	munmap(w, psize);
+	src = mmap(NULL, psize, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, src);
+	ASSERT_EQ(0, present(src, psize)) TH_LOG("the source is mapped");
+
+	p = map_two(_metadata, self, psize, true);
+	ASSERT_NE(MAP_FAILED, p);
+	uffd = open_register(_metadata, 0, p, 2 * psize,
+			     UFFDIO_REGISTER_MODE_MISSING, NULL);
+	ASSERT_LE(0, uffd);
+	ret = uffd_copy(uffd, p, src, psize, &copied);
+	ASSERT_EQ(0, ret)
+	TH_LOG("COPY from an unmapped source: %s", strerror(-ret));
+	EXPECT_EQ((int64_t)psize, copied);
+	self->m.want.free--;
+	self->m.want.resv--;
+	HT_POOL_CHECK(&self->m, "COPY through a temporary page");
+	EXPECT_EQ(-1, stamp_check(p, psize, psize, 0, SEED))
+	TH_LOG("the copied page's contents");
+	close(uffd);
+	munmap(p, 2 * psize);
+	munmap(src, psize);
+	close(fd);
+	ht_file_close(&self->file);
+	self->m.want.free++;
+	self->m.want.resv--;
+	HT_POOL_CHECK(&self->m, "closing the file");
+}
+
 TEST_F_TIMEOUT(ops_uffd, poison_then_sigbus, 300)
 {
 	unsigned long psize = variant->psize;
