@@ -181,6 +181,7 @@ vm_run_one() { # kernel-name
 		SEEN=0 REBOOT=0
 		"$VMDIR/boot.sh" --kernel "$KIMG" --initrd "$RUN_DIR/initramfs.cpio.gz" \
 			--nodes "$VM_NODES" --timeout "$VM_TIMEOUT" \
+			${HT_VM_MEM_MB:+--mem-mb "$HT_VM_MEM_MB"} \
 			${no1g:+"$no1g"} \
 			--append "ht_from=$((K + 1)) $vm_append" \
 			--console "$con" --stream "$str" \
