@@ -91,6 +91,25 @@ list_battery() {
 # run at all.  Expectations about resources are keyed on these, not on a
 # file written for another machine (expected/environment.txt).  Printed
 # as words; a fact that is absent is simply not in the list.
+# One more 1 GiB page on every node (or globally without node pools), at
+# run time, then the count put back: what the 1 GiB cases that grow a pool
+# first need (pool_sysfs).  Measured only when such a program runs.
+probe_1g_runtime() {
+	[ "$(id -u)" = 0 ] || return 1
+	[ -d /sys/kernel/mm/hugepages/hugepages-1048576kB ] || return 1
+	set -- /sys/devices/system/node/node*/hugepages/hugepages-1048576kB
+	[ -d "$1" ] || set -- /sys/kernel/mm/hugepages/hugepages-1048576kB
+	ok=1
+	for d in "$@"; do
+		read -r was <"$d/nr_hugepages" || return 1
+		echo $((was + 1)) >"$d/nr_hugepages" 2>/dev/null
+		read -r got <"$d/nr_hugepages"
+		echo "$was" >"$d/nr_hugepages" 2>/dev/null
+		[ "$got" -gt "$was" ] || ok=0
+	done
+	[ "$ok" = 1 ]
+}
+
 detect_env() {
 	f=""
 	for s in 2048:hugepages_2M 1048576:hugepages_1G; do
@@ -109,6 +128,9 @@ detect_env() {
 	{ [ "$DESTRUCTIVE" = 1 ] || [ "${HT_ALLOW_DESTRUCTIVE:-}" = 1 ]; } &&
 		f="$f destructive"
 	grep -qw pdpe1gb /proc/cpuinfo 2>/dev/null && f="$f cpu_pdpe1gb"
+	case " $PROGRAMS " in
+	*" pool_sysfs "*) probe_1g_runtime && f="$f hugepages_1G_runtime" ;;
+	esac
 	# The runner's own tests pretend to be other machines.
 	[ -z "${HT_ENV:-}" ] || f=$HT_ENV
 	echo "${f# }"
