@@ -79,6 +79,12 @@ int ht_pool_set_nr(unsigned long size, int node, unsigned long nr);
 int ht_pool_set_overcommit(unsigned long size, unsigned long nr);
 /* Raise the pool until @count pages are free (on @node, or anywhere). */
 int ht_pool_ensure_free(unsigned long size, int node, unsigned long count);
+/*
+ * Raise the pool by @count fresh pages (on @node, or anywhere), whatever
+ * is free already: -ENOMEM when the kernel could not allocate them all
+ * (what it did allocate stays in the pool).
+ */
+int ht_pool_grow(unsigned long size, int node, unsigned long count);
 
 /*
  * The pool model (pool_model.c): @want is what the counters must read;

@@ -108,6 +108,32 @@ int ht_pool_ensure_free(unsigned long size, int node, unsigned long count)
 	return -ENOMEM;
 }
 
+int ht_pool_grow(unsigned long size, int node, unsigned long count)
+{
+	struct ht_pool p;
+	unsigned long want;
+	int ret;
+
+	ret = ht_pool_read(size, node, &p);
+	if (ret)
+		return ret;
+	want = p.nr + count;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		ret = ht_pool_set_nr(size, node, want);
+		if (ret)
+			return ret;
+		ret = ht_pool_read(size, node, &p);
+		if (ret)
+			return ret;
+		if (p.nr >= want)
+			return 0;
+		/* as in ht_pool_ensure_free(): compact once, then retry */
+		if (attempt == 0)
+			ht_write_ulong("/proc/sys/vm/compact_memory", 1);
+	}
+	return -ENOMEM;
+}
+
 int ht_pool_snapshot(struct ht_pool_snapshot *s)
 {
 	struct ht_pool p;

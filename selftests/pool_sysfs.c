@@ -284,6 +284,58 @@ static void unbind(void)
 }
 
 /*
+ * The 1 GiB rule: a case never frees a page it did not allocate itself.
+ * The VMs boot with 1 GiB pages reserved on the command line, and a
+ * kernel that cannot allocate a 1 GiB page at run time (Debian's 6.1,
+ * often) could neither grow back nor restore a boot page it freed.  So a
+ * 1 GiB case that shrinks first grows by the pages it needs (on the node
+ * concerned) and then moves only within [its start, start + grown]; the
+ * teardown then only frees run-time pages.  A machine that cannot give
+ * them at the start skips the case with RUNTIME_1G: the runner probes the
+ * same thing before the first case (environment fact
+ * hugepages_1G_runtime), so the skip is expected exactly where the probe
+ * failed and red anywhere else.  A page that does not come back later in
+ * a case fails it.
+ */
+#define RUNTIME_1G "cannot allocate a 1 GiB page at run time"
+
+/*
+ * @k fresh 1 GiB pages on @node (< 0: anywhere), into @g and @n; false
+ * (the case skipped) when the machine has none to give.
+ */
+static bool grow_runtime(struct __test_metadata *_metadata, int node,
+			 unsigned long k, struct ht_pool *g, struct ht_pool *n)
+{
+	int ret = ht_pool_grow(HT_GB, node, k);
+
+	if (ret)
+		SKIP(return false, RUNTIME_1G ": %lu more on node %d: %s", k,
+			    node, strerror(-ret));
+	/* gigantic pages have no surplus to convert: all are fresh */
+	g->nr += k, g->free += k;
+	if (n)
+		n->nr += k, n->free += k;
+	return true;
+}
+
+/*
+ * After a write that grows @m's pool back within the case's range: a
+ * 1 GiB shortfall is the same run-time allocation failing, and the case
+ * stops there (the pool is still at or above its start).
+ */
+static void grew_back(struct __test_metadata *_metadata,
+		      const struct ht_pool_model *m, const char *step)
+{
+	struct ht_pool p;
+
+	if (m->psize != HT_GB)
+		return;
+	ASSERT_EQ(0, ht_pool_read(m->psize, m->node, &p));
+	ASSERT_GE(p.nr, m->want.nr)
+	TH_LOG(RUNTIME_1G ": %s: nr %lu, want %lu", step, p.nr, m->want.nr);
+}
+
+/*
  * The HVO knob, for needs.sysctls when the kernel has it: a case that
  * grows the pool as far as memory goes turns it off.  With it on,
  * set_max_huge_pages() first takes every page it can and only then
@@ -377,8 +429,15 @@ static void size_check(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(pool_size, shrink_then_grow, 300)
 {
 	struct ht_pool *w = &self->m.want;
-	unsigned long start = w->nr, k = self->k;
+	unsigned long start, k = self->k;
 
+	if (variant->psize == HT_GB) {
+		/* the 1 GiB rule: shrink only what the case allocated */
+		if (!grow_runtime(_metadata, self->bind, k, w, bound(self)))
+			return;
+		size_check(_metadata, self, "growing at run time");
+	}
+	start = w->nr;
 	/* setup provided k free pages: giving them back must succeed */
 	ASSERT_EQ(0, write_nr(self->nr.s, start - k));
 	model_set_max(w, bound(self), start - k);
@@ -386,10 +445,119 @@ TEST_F_TIMEOUT(pool_size, shrink_then_grow, 300)
 	/* ... and their memory is there to take again */
 	ASSERT_EQ(0, write_nr(self->nr.s, start));
 	model_set_max(w, bound(self), start);
+	grew_back(_metadata, &self->m, "growing back");
 	size_check(_metadata, self, "growing back");
 	/* the same count again changes nothing */
 	ASSERT_EQ(0, write_nr(self->nr.s, start));
 	size_check(_metadata, self, "writing the same count");
+}
+
+/*
+ * The 1 GiB rule's start for the cases that need pages in use beyond
+ * the case's start: k fresh pages on the bound node, then every page of
+ * the size held (faulted unbound, so every node's free pages go; the
+ * bound node's are counted apart, for freeing them).  Returns how many
+ * are held; *on_bound gets the bound node's share.
+ */
+static unsigned long hold_all_1g(struct __test_metadata *_metadata,
+				 FIXTURE_DATA(pool_size) * self, struct held *h,
+				 unsigned long *on_bound)
+{
+	struct ht_pool *w = &self->m.want, *n = bound(self);
+	unsigned long all;
+
+	if (!grow_runtime(_metadata, self->bind, self->k, w, n))
+		return 0;
+	size_check(_metadata, self, "growing at run time");
+	ASSERT_EQ(0, w->resv) TH_LOG("someone holds a 1G reservation");
+	ASSERT_EQ(w->nr, w->free) TH_LOG("someone else uses 1G pages");
+	all = w->free;
+	*on_bound = n ? n->free : all;
+	unbind();
+	hold(_metadata, h, HT_GB, all, true);
+	if (self->bind >= 0)
+		bind_to(_metadata, self->bind);
+	w->free = 0;
+	if (n)
+		n->free = 0;
+	size_check(_metadata, self, "faulting every page");
+	return all;
+}
+
+/*
+ * Releasing @all held pages of which @on_bound were the bound node's:
+ * the pages of a node with surplus leave the pool (free_huge_folio()
+ * looks at the page's own node), the others go back to the free lists.
+ */
+static void release_all_1g(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(pool_size) * self, struct held *h,
+			   unsigned long all, unsigned long on_bound)
+{
+	struct ht_pool *w = &self->m.want;
+
+	release(h);
+	model_free_pages(w, bound(self), on_bound);
+	w->free += all - on_bound;
+	size_check(_metadata, self, "freeing the pages");
+}
+
+/*
+ * 1 GiB: a count below what is in use that is not below the case's
+ * start needs every page in use, the fresh ones included; the bound
+ * write marks one of the bound node's surplus, and it leaves the pool
+ * when its user lets go.  There is no free page left to go (as in the
+ * 2 MiB variant on a pool that held only its k pages).
+ */
+static void shrink_below_in_use_1g(struct __test_metadata *_metadata,
+				   FIXTURE_DATA(pool_size) * self)
+{
+	struct ht_pool *w = &self->m.want, *n = bound(self);
+	unsigned long all, on_bound, in_use;
+	struct held h;
+
+	all = hold_all_1g(_metadata, self, &h, &on_bound);
+	if (!all)
+		return; /* skipped: no 1 GiB page at run time */
+	in_use = w->nr - w->free;
+	ASSERT_EQ(all, in_use);
+	ASSERT_EQ(0, write_nr(self->nr.s, in_use - 1));
+	model_set_max(w, n, in_use - 1);
+	EXPECT_EQ(1, w->surplus) TH_LOG("the model: one in-use page surplus");
+	size_check(_metadata, self, "nr_hugepages = in use - 1");
+	release_all_1g(_metadata, self, &h, all, on_bound);
+	/* no surplus left: growing allocates (a page the case gave back) */
+	ASSERT_EQ(0, write_nr(self->nr.s, w->nr + 1));
+	model_set_max(w, n, w->nr + 1);
+	grew_back(_metadata, &self->m, "growing by 1 after the shrink");
+	size_check(_metadata, self, "growing by 1 after the shrink");
+}
+
+/*
+ * 1 GiB: every page in use and the count written down to the case's
+ * start (not 0, which would free boot pages): the k fresh pages' worth
+ * becomes surplus on the bound node, and the whole count converts it.
+ */
+static void grow_converts_surplus_1g(struct __test_metadata *_metadata,
+				     FIXTURE_DATA(pool_size) * self)
+{
+	struct ht_pool *w = &self->m.want, *n = bound(self);
+	unsigned long all, on_bound, k = self->k, nr;
+	struct held h;
+
+	all = hold_all_1g(_metadata, self, &h, &on_bound);
+	if (!all)
+		return; /* skipped: no 1 GiB page at run time */
+	ASSERT_EQ(0, write_nr(self->nr.s, w->nr - k));
+	model_set_max(w, n, w->nr - k);
+	EXPECT_EQ(k, w->surplus) TH_LOG("the model: k in-use pages surplus");
+	size_check(_metadata, self, "nr_hugepages = start with pages in use");
+	nr = w->nr;
+	ASSERT_EQ(0, write_nr(self->nr.s, nr));
+	model_set_max(w, n, nr);
+	EXPECT_EQ(0, w->surplus);
+	EXPECT_EQ(nr, w->nr);
+	size_check(_metadata, self, "nr_hugepages = nr (surplus converted)");
+	release_all_1g(_metadata, self, &h, all, on_bound);
 }
 
 /*
@@ -402,6 +570,10 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	struct held h;
 
+	if (psize == HT_GB) {
+		shrink_below_in_use_1g(_metadata, self);
+		return;
+	}
 	hold(_metadata, &h, psize, k, false);
 	w->resv += k;
 	size_check(_metadata, self, "mmap (pages reserved)");
@@ -433,6 +605,10 @@ TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	struct held h;
 
+	if (psize == HT_GB) {
+		grow_converts_surplus_1g(_metadata, self);
+		return;
+	}
 	hold(_metadata, &h, psize, k, true);
 	w->free -= k;
 	if (n)
@@ -640,13 +816,21 @@ TEST_F_TIMEOUT(pool_node, node_shrink_then_grow, 300)
 	struct path nr =
 		pool_path(variant->psize, self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
-	unsigned long start = n1->nr, k = self->k;
+	unsigned long start, k = self->k;
 
+	if (variant->psize == HT_GB) {
+		/* the 1 GiB rule: shrink only what the case allocated */
+		if (!grow_runtime(_metadata, self->node[1], k, g, n1))
+			return;
+		NODE_CHECK("node 1 growing at run time");
+	}
+	start = n1->nr;
 	ASSERT_EQ(0, write_nr(nr.s, start - k));
 	model_set_max(g, n1, node_count(g, n1, start - k));
 	NODE_CHECK("node 1 shrinking");
 	ASSERT_EQ(0, write_nr(nr.s, start));
 	model_set_max(g, n1, node_count(g, n1, start));
+	grew_back(_metadata, &self->n[1], "node 1 growing back");
 	NODE_CHECK("node 1 growing back");
 }
 
@@ -655,20 +839,35 @@ TEST_F_TIMEOUT(pool_node, node_shrink_below_in_use, 300)
 	unsigned long psize = variant->psize, k = self->k;
 	struct path nr = pool_path(psize, self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
+	unsigned long held = k, count = 0;
 	struct held h;
 
+	if (psize == HT_GB) {
+		/*
+		 * The 1 GiB rule: k fresh pages on node 1, every node 1
+		 * page in use, and the count down to the case's start, not
+		 * 0: the k pages' worth becomes surplus all the same.
+		 */
+		if (!grow_runtime(_metadata, self->node[1], k, g, n1))
+			return;
+		NODE_CHECK("node 1 growing at run time");
+		ASSERT_EQ(n1->nr, n1->free)
+		TH_LOG("someone uses node 1's pages");
+		held = n1->free;
+		count = n1->nr - k;
+	}
 	/* faults under MPOL_BIND take node 1's free pages */
 	bind_to(_metadata, self->node[1]);
-	hold(_metadata, &h, psize, k, true);
+	hold(_metadata, &h, psize, held, true);
 	unbind();
-	g->free -= k, n1->free -= k;
+	g->free -= held, n1->free -= held;
 	NODE_CHECK("faulting pages on node 1");
-	ASSERT_EQ(0, write_nr(nr.s, 0));
-	model_set_max(g, n1, node_count(g, n1, 0));
+	ASSERT_EQ(0, write_nr(nr.s, count));
+	model_set_max(g, n1, node_count(g, n1, count));
 	EXPECT_EQ(k, n1->surplus) TH_LOG("the model: node 1's in-use pages");
-	NODE_CHECK("node 1 nr_hugepages = 0 with pages in use");
+	NODE_CHECK("node 1 nr_hugepages lowered with pages in use");
 	release(&h);
-	model_free_pages(g, n1, k);
+	model_free_pages(g, n1, held);
 	NODE_CHECK("freeing the pages");
 }
 
@@ -709,9 +908,20 @@ TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 		pool_path(variant->psize, -1, "nr_hugepages_mempolicy");
 	struct path nr = pool_path(variant->psize, -1, "nr_hugepages");
 	struct ht_pool *g = &self->g.want;
-	unsigned long start = g->nr, k = self->k, v = ~0UL;
+	unsigned long start, k = self->k, v = ~0UL;
 	int got = -1;
 
+	/*
+	 * The 1 GiB rule: k fresh pages on each node, since the unbound
+	 * shrink below takes from whichever node is next to free.
+	 */
+	for (int i = 0; variant->psize == HT_GB && i < 2; i++) {
+		if (!grow_runtime(_metadata, self->node[i], k, g,
+				  &self->n[i].want))
+			return;
+		NODE_CHECK("growing at run time");
+	}
+	start = g->nr;
 	bind_to(_metadata, self->node[1]);
 	ASSERT_EQ(0, write_nr(mp.s, start - k));
 	model_set_max(g, &self->n[1].want, start - k);
@@ -721,6 +931,7 @@ TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 	EXPECT_EQ(g->nr, v);
 	ASSERT_EQ(0, write_nr(mp.s, start));
 	model_set_max(g, &self->n[1].want, start);
+	grew_back(_metadata, &self->n[1], "nr_hugepages_mempolicy up");
 	NODE_CHECK("nr_hugepages_mempolicy up, bound to node 1");
 	ASSERT_EQ(0, write_nr(nr.s, start - k));
 	unbind();
@@ -995,6 +1206,17 @@ TEST_F_TIMEOUT(pool_demote, demote_one, 300)
 	const char *path = path_p.s;
 	int on = -1;
 
+	/*
+	 * The 1 GiB rule: a fresh page on each node, since the demoted one
+	 * comes from whichever node is next to free; the teardown then only
+	 * frees pages (the 2M ones, and the other node's fresh 1G page).
+	 */
+	for (int i = 0; i < self->nnodes; i++) {
+		if (!grow_runtime(_metadata, self->node[i], 1, &self->big.want,
+				  &self->big_n[i].want))
+			return;
+		demote_check(_metadata, self, "a fresh 1G page on each node");
+	}
 	WRITE_EXPECT(path, "abc", EINVAL);
 	WRITE_EXPECT(path, "-1", EINVAL);
 	demote_check(_metadata, self, "invalid demote writes");
@@ -1022,18 +1244,14 @@ TEST_F_TIMEOUT(pool_demote, demote_one, 300)
 TEST_F_TIMEOUT(pool_demote, demote_on_node, 300)
 {
 	const char *r = ht_probe_nodes(2);
-	struct ht_pool p;
 
 	if (r)
 		SKIP(return, "%s", r);
-	/* a free 1G page on the second node */
-	ASSERT_EQ(0, ht_pool_read(HT_GB, self->node[1], &p));
-	if (p.free < 1) {
-		ASSERT_EQ(0, ht_pool_ensure_free(HT_GB, self->node[1], 1));
-		self->big.want.nr++, self->big.want.free++;
-		self->big_n[1].want.nr++, self->big_n[1].want.free++;
-		demote_check(_metadata, self, "a 1G page on node 1");
-	}
+	/* the 1 GiB rule: demote a page the case allocated on node 1 */
+	if (!grow_runtime(_metadata, self->node[1], 1, &self->big.want,
+			  &self->big_n[1].want))
+		return;
+	demote_check(_metadata, self, "a fresh 1G page on node 1");
 	WRITE_EXPECT(pool_file(HT_GB, self->node[1], "demote"), "1", 0);
 	model_demote(self, 1);
 	demote_check(_metadata, self, "node 1 demote 1");
@@ -1159,13 +1377,19 @@ static void expect_page_flags(struct __test_metadata *_metadata, void *addr,
 
 /*
  * One fresh page allocated with the knob at @on_alloc, used, and freed
- * to the buddy allocator with it at @on_free.  The pool is emptied of
- * free pages first so the page freed at the end is the fresh one.
+ * to the buddy allocator with it at @on_free.  2 MiB: the pool is
+ * emptied of free pages first so the page freed at the end is the fresh
+ * one.  1 GiB (the rule: no boot page freed): everything happens on one
+ * node, through its nr_hugepages and with faults bound there; a node's
+ * free list is LIFO (enqueue_hugetlb_folio() adds at the head, the fault
+ * and the shrink take the head), so the fresh page is the one mapped and
+ * then the one freed.
  */
 static void hvo_cycle(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(pool_hvo) * self, unsigned long psize,
 		      bool on_alloc, bool on_free)
 {
+	int node = psize == HT_GB ? self->env.nodes[0] : -1;
 	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
 	const char *nr = nr_p.s;
 	long saving = hvo_saving(psize), mm;
@@ -1173,13 +1397,22 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 	struct held h;
 
 	ASSERT_EQ(0, w->resv) TH_LOG("someone holds a reservation");
-	ASSERT_EQ(0, write_nr(nr, w->nr - w->free));
-	model_set_max(w, NULL, w->nr - w->free);
-	HT_POOL_CHECK(&self->m, "freeing every free page");
+	if (node < 0) {
+		ASSERT_EQ(0, write_nr(nr, w->nr - w->free));
+		model_set_max(w, NULL, w->nr - w->free);
+		HT_POOL_CHECK(&self->m, "freeing every free page");
+	} else {
+		bind_to(_metadata, node);
+	}
 	ASSERT_EQ(0, write_nr(HVO_SYSCTL, on_alloc));
 	mm = memmap_pages();
-	ASSERT_EQ(0, write_nr(nr, w->nr + 1));
-	model_set_max(w, NULL, w->nr + 1);
+	if (node < 0) {
+		ASSERT_EQ(0, write_nr(nr, w->nr + 1));
+		model_set_max(w, NULL, w->nr + 1);
+	} else {
+		if (!grow_runtime(_metadata, node, 1, w, NULL))
+			return;
+	}
 	HT_POOL_CHECK(&self->m, "allocating one page");
 	expect_memmap(_metadata, &mm, on_alloc ? -saving : 0,
 		      "allocating one page");
@@ -1201,12 +1434,21 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 	w->free++;
 	HT_POOL_CHECK(&self->m, "freeing the page into the pool");
 	expect_memmap(_metadata, &mm, 0, "freeing the page into the pool");
-	ASSERT_EQ(0, write_nr(nr, w->nr - 1));
+	if (node < 0) {
+		ASSERT_EQ(0, write_nr(nr, w->nr - 1));
+	} else {
+		/* a node's write frees from that node's free list */
+		struct ht_pool p = ht_pool_get(_metadata, psize, node);
+
+		ASSERT_EQ(0, ht_pool_set_nr(psize, node, p.nr - 1));
+	}
 	model_set_max(w, NULL, w->nr - 1);
 	HT_POOL_CHECK(&self->m, "freeing the page to the buddy allocator");
 	/* restored if and only if it was optimised, whatever the knob */
 	expect_memmap(_metadata, &mm, on_alloc ? saving : 0,
 		      "freeing the page to the buddy allocator");
+	if (node >= 0)
+		unbind();
 	check_reports(_metadata, "the HVO cycle");
 }
 
