@@ -919,12 +919,13 @@ static void mmap_placement(struct __test_metadata *_metadata, int fd,
  */
 /*
  * Hole punch of a page that a MAP_PRIVATE mapping maps read-only from the
- * page cache.  hugetlb_vmdelete_list() skips VMAs without a shareable
- * lock (private ones), so remove_inode_single_folio() finds the folio
- * still mapped and unmaps it itself (hugetlb_unmap_file_folio()): the
- * page leaves the mapping and the pool at once.  The private mapping's
- * reservations (hugetlb_reserve_pages(), one per page at mmap) stay; its
- * next read of the hole allocates an anonymous zero page from one.
+ * page cache: the punch unmaps it from the private mapping too
+ * (hugetlb_vmdelete_list() walks every VMA of the file; a VMA it cannot
+ * lock is left to remove_inode_single_folio(), which unmaps the folio
+ * itself), so the page leaves the mapping and the pool at once.  The
+ * private mapping's reservation (hugetlb_reserve_pages(), one per page at
+ * mmap) stays; its next read of the hole allocates an anonymous zero
+ * page from it.
  */
 TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 {

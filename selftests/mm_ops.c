@@ -634,6 +634,47 @@ TEST_F_TIMEOUT(ops_uffd, wp_async_scan, 300)
 	munmap(p, 2 * psize);
 }
 
+/*
+ * Registration ranges of a hugetlb VMA must be huge-page aligned at both
+ * ends (userfaultfd_register(), userfaultfd_unregister(): EINVAL), and an
+ * unregistered range faults as if no uffd had ever been there.
+ */
+TEST_F_TIMEOUT(ops_uffd, register_alignment_and_unregister, 300)
+{
+	unsigned long psize = variant->psize;
+	struct uffdio_range r;
+	int uffd, ret;
+	char *p;
+
+	p = map_two(_metadata, self, psize, true);
+	ASSERT_NE(MAP_FAILED, p);
+	uffd = ht_uffd_open(0);
+	ASSERT_LE(0, uffd);
+	ret = ht_uffd_register(uffd, p + ps(), psize,
+			       UFFDIO_REGISTER_MODE_MISSING);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("register at an unaligned start");
+	ret = ht_uffd_register(uffd, p, psize + ps(),
+			       UFFDIO_REGISTER_MODE_MISSING);
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("register to an unaligned end");
+	ASSERT_EQ(0, ht_uffd_register(uffd, p, 2 * psize,
+				      UFFDIO_REGISTER_MODE_MISSING));
+	r = (struct uffdio_range){ .start = (unsigned long)p + ps(),
+				   .len = psize };
+	ret = ioctl(uffd, UFFDIO_UNREGISTER, &r) ? -errno : 0;
+	EXPECT_EQ(-EINVAL, ret) TH_LOG("unregister at an unaligned start");
+	r = (struct uffdio_range){ .start = (unsigned long)p, .len = psize };
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_UNREGISTER, &r))
+	TH_LOG("unregister page 0: %s", strerror(errno));
+	/* Page 0 faults by itself now (page 1 is still registered). */
+	p[0] = 1;
+	self->m.want.free--;
+	self->m.want.resv--;
+	HT_POOL_CHECK(&self->m, "a write to the unregistered page");
+	EXPECT_EQ((long)(psize / ps()), present(p, psize));
+	close(uffd);
+	munmap(p, 2 * psize);
+}
+
 TEST_F_TIMEOUT(ops_uffd, poison_then_sigbus, 300)
 {
 	unsigned long psize = variant->psize;
