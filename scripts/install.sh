@@ -65,6 +65,7 @@ done
 	echo "# harness timeouts added up); run_tests.sh: seconds for one case."
 	echo "timeout=$max"
 	echo "case_timeout=$(sed -n 's/^timeout=//p' selftests/settings | tail -n 1)"
+	sed -n '/^fresh_boot=/p' selftests/settings
 } >"$dst/settings"
 
 list=$1/kselftest-list.txt

@@ -45,6 +45,19 @@ bgload_stop() {
 }
 
 # ---- a run on this machine (or, with --in-vm, in the guest) ------------------
+# A case named by a "fresh_boot=" glob of settings runs first in a boot
+# of its own in the VM: it arranges where pages lie in memory, which the
+# cases before it would have scattered.
+needs_fresh_boot() { # case
+	set -f
+	for g in $(settings_get fresh_boot); do
+		# shellcheck disable=SC2254 # the glob is the pattern
+		case "$1" in $g) set +f; return 0 ;; esac
+	done
+	set +f
+	return 1
+}
+
 run_local() {
 	if [ "$(id -u)" = 0 ]; then
 		modprobe hwpoison_inject 2>/dev/null || true
@@ -56,7 +69,14 @@ run_local() {
 	[ "$IN_VM" = 0 ] || echo "#@ENV $ENV_FACTS"
 	[ "$BGLOAD" = 0 ] || bgload_start
 	RUN_T0=$(now_ms)
+	in_boot=0
 	for c in $CASES; do
+		if [ "$IN_VM" = 1 ] && [ "$in_boot" -gt 0 ] && needs_fresh_boot "$c"; then
+			# The host boots again from this case.
+			echo "#@REBOOT before $c (settings: fresh_boot)"
+			return 1
+		fi
+		in_boot=$((in_boot + 1))
 		begin_case
 		say "# RUN $c ($((K + 1))/$total, $((total - K - 1)) left after it, $((($(now_ms) - RUN_T0) / 1000)) s elapsed)"
 		# The VM host reads these to find the case a dead guest was in.
