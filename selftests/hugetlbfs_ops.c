@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/memfd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -1027,6 +1028,86 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	self->pool.want.free += 1;
 	HT_POOL_CHECK(&self->pool, "the private mapping's exit");
 	close(file.fd);
+}
+
+struct refaulter {
+	char *page; /* the mapping's page 1 */
+	unsigned long psize;
+	volatile int stop;
+	unsigned long faults;
+};
+
+/* Fault page 1 in and zap it again, over and over (it stays cached). */
+static void *refault_loop(void *arg)
+{
+	struct refaulter *r = arg;
+
+	while (!r->stop) {
+		(void)*(volatile char *)r->page;
+		madvise(r->page, r->psize, MADV_DONTNEED);
+		r->faults++;
+	}
+	return NULL;
+}
+
+/*
+ * Hole punches of page 0 while a thread keeps faulting page 1 of the same
+ * mapping.  A punch that finds the VMA's lock held by that fault cannot
+ * unmap the VMA up front (hugetlb_vmdelete_list() only trylocks) and
+ * must unmap page 0 itself when it removes it (remove_inode_single_folio()
+ * -> hugetlb_unmap_file_folio()).  Either way, after every punch page 0
+ * is gone from the mapping, and at the end the pool is back.
+ */
+TEST_F_TIMEOUT(fsops, punch_while_vma_faults, 120)
+{
+	unsigned long psize = variant->psize;
+	struct refaulter r = { .psize = psize };
+	long t0, left = -1;
+	int fd, punches = 0;
+	pthread_t tid;
+	char *p;
+
+	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 2));
+	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
+	ASSERT_EQ(0,
+		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
+	p = mmap(NULL, 2 * psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[psize] = 1;
+	r.page = p + psize;
+	ASSERT_EQ(0, pthread_create(&tid, NULL, refault_loop, &r));
+	/* 2 s; a 1 GiB page is zeroed at every refault, so few rounds. */
+	t0 = ht_now_ns();
+	do {
+		p[0] = 1;
+		ASSERT_EQ(0,
+			  fallocate(fd,
+				    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				    0, psize));
+		punches++;
+		if (ht_pagemap_count_present(0, (unsigned long)p, psize))
+			left = punches;
+	} while (ht_now_ns() - t0 < 2000000000L && left < 0);
+	r.stop = 1;
+	ASSERT_EQ(0, pthread_join(tid, NULL));
+	EXPECT_EQ(-1, left) TH_LOG("page 0 still mapped after punch %ld", left);
+	TH_LOG("%d punches while page 1 faulted %lu times", punches, r.faults);
+	/*
+	 * Page 1 cached (its reservation used); page 0 punched, and its
+	 * reservation went with the first punch (hugetlb_unreserve_pages()).
+	 */
+	self->pool.want.free -= 1;
+	HT_POOL_CHECK(&self->pool, "the punches");
+	EXPECT_EQ((long)0,
+		  ht_pagemap_count_present(0, (unsigned long)p, psize));
+	munmap(p, 2 * psize);
+	close(fd);
+	ASSERT_EQ(0, fs_umount(&self->mnt));
+	self->pool.want.free += 1;
+	HT_POOL_CHECK(&self->pool, "umount");
 }
 
 TEST_F_TIMEOUT(fsops, mmap_rules, 120)
