@@ -441,34 +441,34 @@ TEST_F_TIMEOUT(fsops, min_size_under_size, 120)
 	unsigned long psize = variant->psize;
 	int fd;
 
-	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 3));
+	/* Two pages: a 1 GiB variant must fit the VM's two. */
+	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 2));
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
 		  fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu,min_size=%lu",
-			   ht_size_name(psize), 4 * psize, 2 * psize));
-	self->pool.want.resv += 2;
-	HT_POOL_CHECK(&self->pool, "mount size=4 min_size=2 pages");
+			   ht_size_name(psize), 2 * psize, psize));
+	self->pool.want.resv += 1;
+	HT_POOL_CHECK(&self->pool, "mount size=2 min_size=1 page");
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, fallocate(fd, 0, 0, 2 * psize));
-	self->pool.want.free -= 2;
-	self->pool.want.resv -= 2;
-	HT_POOL_CHECK(&self->pool, "2 pages from the subpool's reserve");
-	ASSERT_EQ(0, fallocate(fd, 0, 2 * psize, psize));
+	ASSERT_EQ(0, fallocate(fd, 0, 0, psize));
 	self->pool.want.free -= 1;
-	HT_POOL_CHECK(&self->pool, "a 3rd page from the global pool");
-	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			       2 * psize, psize));
-	self->pool.want.free += 1;
-	HT_POOL_CHECK(&self->pool, "punching the 3rd page (used back at min)");
+	self->pool.want.resv -= 1;
+	HT_POOL_CHECK(&self->pool, "page 0 from the subpool's reserve");
+	ASSERT_EQ(0, fallocate(fd, 0, psize, psize));
+	self->pool.want.free -= 1;
+	HT_POOL_CHECK(&self->pool, "page 1 from the global pool");
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       psize, psize));
 	self->pool.want.free += 1;
+	HT_POOL_CHECK(&self->pool, "punching page 1 (used back at min)");
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       0, psize));
+	self->pool.want.free += 1;
 	self->pool.want.resv += 1;
-	HT_POOL_CHECK(&self->pool, "punching the 2nd page (below min)");
+	HT_POOL_CHECK(&self->pool, "punching page 0 (below min)");
 	close(fd);
 	ASSERT_EQ(0, fs_umount(&self->mnt));
-	self->pool.want.free += 1;
 	self->pool.want.resv -= 1;
 	HT_POOL_CHECK(&self->pool, "umount");
 }
