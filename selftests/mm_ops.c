@@ -675,6 +675,55 @@ TEST_F_TIMEOUT(ops_uffd, register_alignment_and_unregister, 300)
 	munmap(p, 2 * psize);
 }
 
+/*
+ * UFFDIO_COPY with UFFDIO_COPY_MODE_WP into a MISSING|WP range: the new
+ * page is mapped write-protected (hugetlb_mfill_atomic_pte() sets the
+ * uffd-wp bit, pagemap PM_UFFD_WP) until UFFDIO_WRITEPROTECT lifts it.
+ */
+TEST_F_TIMEOUT(ops_uffd, copy_mode_wp, 300)
+{
+	unsigned long psize = variant->psize;
+	struct uffdio_copy c;
+	uint64_t pm = 0;
+	int uffd;
+	char *p;
+
+	p = map_two(_metadata, self, psize, false);
+	ASSERT_NE(MAP_FAILED, p);
+	uffd = ht_uffd_open(UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	if (uffd == -ENOTSUP)
+		SKIP(return, "no uffd-wp on hugetlb");
+	ASSERT_LE(0, uffd);
+	ASSERT_EQ(0, ht_uffd_register(uffd, p, 2 * psize,
+				      UFFDIO_REGISTER_MODE_MISSING |
+					      UFFDIO_REGISTER_MODE_WP));
+	c = (struct uffdio_copy){ .dst = (unsigned long)p,
+				  .src = (unsigned long)self->src,
+				  .len = psize,
+				  .mode = UFFDIO_COPY_MODE_WP };
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &c))
+	TH_LOG("COPY with MODE_WP: %s", strerror(errno));
+	EXPECT_EQ((int64_t)psize, c.copy);
+	self->m.want.free--;
+	self->m.want.resv--;
+	HT_POOL_CHECK(&self->m, "COPY with MODE_WP");
+	ASSERT_EQ(0, ht_pagemap_read(0, (unsigned long)p, &pm));
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP,
+		  pm & (HT_PM_PRESENT | HT_PM_UFFD_WP))
+	TH_LOG("pagemap after COPY with MODE_WP: %#llx",
+	       (unsigned long long)pm);
+	ASSERT_EQ(0, uffd_wp(uffd, p, psize, false));
+	ASSERT_EQ(0, ht_pagemap_read(0, (unsigned long)p, &pm));
+	EXPECT_EQ(HT_PM_PRESENT, pm & (HT_PM_PRESENT | HT_PM_UFFD_WP))
+	TH_LOG("pagemap after WRITEPROTECT off: %#llx", (unsigned long long)pm);
+	EXPECT_EQ(-1, stamp_check(p, psize, psize, 0, SEED));
+	close(uffd);
+	munmap(p, 2 * psize);
+	self->m.want.free++;
+	self->m.want.resv--;
+	HT_POOL_CHECK(&self->m, "munmap");
+}
+
 TEST_F_TIMEOUT(ops_uffd, poison_then_sigbus, 300)
 {
 	unsigned long psize = variant->psize;
