@@ -101,22 +101,20 @@ EOF
 			R="expected failure failed differently than expected ('$want_reason'): $R"
 		fi
 		return 0 ;;
-	bug:fail)
-		if reason_has_one_of "$R" "$want_reason"; then
-			V=xfail D=""
-			R="known kernel bug: $R"
+	bug:fail | flaky:fail)
+		# A known kernel bug, deterministic (bug) or not (flaky): its
+		# failure must still say one of the texts ("a|b") the
+		# expectation file names.
+		if [ "$want" = bug ]; then
+			as="known kernel bug" other="known kernel bug failed"
 		else
-			R="known kernel bug failed differently than expected ('$want_reason'): $R"
+			as="known flaky kernel behaviour" other="flaky case failed"
 		fi
-		return 0 ;;
-	flaky:fail)
-		# A known nondeterministic kernel bug: its failure must still
-		# say one of the texts ("a|b") the expectation file names.
 		if reason_has_one_of "$R" "$want_reason"; then
 			V=xfail D=""
-			R="known flaky kernel behaviour: $R"
+			R="$as: $R"
 		else
-			R="flaky case failed differently than expected ('$want_reason'): $R"
+			R="$other differently than expected ('$want_reason'): $R"
 		fi
 		return 0 ;;
 	*) R="expected $want, got $V${R:+: $R}"; V=fail; return 0 ;;
