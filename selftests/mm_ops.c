@@ -542,6 +542,20 @@ TEST_F_TIMEOUT(ops_uffd, copy_from_unmapped_source, 300)
 	HT_POOL_CHECK(&self->m, "closing the file");
 }
 
+/* PAGEMAP_SCAN on this process: the ioctl's result, or -errno. */
+static int pm_scan_ioctl(struct pm_scan_arg *a)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, PAGEMAP_SCAN, a);
+	if (ret < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /* PAGEMAP_SCAN that write-protects what it reports (async uffd-wp). */
 static int scan_wp(void *p, size_t len, uint64_t mask, struct page_region *vec,
 		   int nvec)
@@ -556,15 +570,8 @@ static int scan_wp(void *p, size_t len, uint64_t mask, struct page_region *vec,
 		.category_mask = mask,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), ret;
 
-	if (fd < 0)
-		return -errno;
-	ret = ioctl(fd, PAGEMAP_SCAN, &a);
-	if (ret < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return pm_scan_ioctl(&a);
 }
 
 /*
@@ -1357,14 +1364,8 @@ static int scan(void *p, size_t len, uint64_t mask, struct page_region *vec,
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE |
 			       PAGE_IS_PRESENT | PAGE_IS_HUGE,
 	};
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), ret;
+	int ret = pm_scan_ioctl(&a);
 
-	if (fd < 0)
-		return -errno;
-	ret = ioctl(fd, PAGEMAP_SCAN, &a);
-	if (ret < 0)
-		ret = -errno;
-	close(fd);
 	*walk_end = a.walk_end;
 	return ret;
 }
