@@ -11,7 +11,7 @@
 #          log_lines, taint, log_complaints, is_fatal, restore,
 #          pool_resv_surp, hw_corrupted_kb (state.sh).
 # OUTPUTS  V R D LOG (the verdict of run_case), CASE_PID (while it runs);
-#          functions kill_session, now_ms, sanitize, run_case.
+#          functions kill_session, now_ms, sanitize, log_headline, run_case.
 
 # ---- one case --------------------------------------------------------------
 # Kills every process of session $1: a harness case runs in a process group
@@ -33,6 +33,15 @@ sanitize() { tr -d '\r' | tr '\t\n' '  ' | sed 's/  */ /g; s/ $//'; }
 # Runs $1 (program:case); sets V (verdict), R (reason), D (KTAP directive
 # of a failure: TIMEOUT, ERROR or empty), LOG (kernel log complaints).
 # The case's pid is in CASE_PID while it runs, for the signal handler.
+# The line that names the complaint: a report's "CPU:" or "Tainted:"
+# lines may come first when the case started in the middle of one.
+log_headline() {
+	{
+		echo "$LOG" | grep -m1 -E '^(BUG|WARNING|Oops|Kernel panic|kernel BUG)'
+		echo "$LOG" | head -n 1
+	} | head -n 1 | sanitize
+}
+
 run_case() {
 	prog=${1%%:*}
 	case_name=${1#*:}
@@ -103,11 +112,11 @@ run_case() {
 	LOG=$(log_complaints "$l0" | head -n 20)
 	if grep -q '^#@FATAL' "$out"; then
 		V=fail D=ERROR
-		R="killed after a fatal kernel complaint: $(echo "$LOG" | head -n 1 | sanitize)"
+		R="killed after a fatal kernel complaint: $(log_headline)"
 	fi
 	if [ -n "$LOG" ] && [ "$V" != fail ]; then
 		V=fail
-		R="kernel log complaint: $(echo "$LOG" | head -n 1 | sanitize)"
+		R="kernel log complaint: $(log_headline)"
 	fi
 	if [ "$(taint)" != "$t0" ]; then
 		[ "$V" = fail ] || R="kernel taint changed $t0 -> $(taint)"

@@ -7,7 +7,7 @@
 # against them.
 #
 # INPUTS   TOP, die (run_tests.sh); EXPECT (options.sh); has_fact
-#          (programs.sh); V R D (run_case, or vm_record in
+#          (programs.sh); V R D LOG (run_case, or vm_record in
 #          scripts/vm/run_in_vm.sh); environment HT_KERNEL_ID.
 # OUTPUTS  EXPECT_FILE ENV_RULES (pick_expect); V R D (apply_expect);
 #          functions env_explains_skip, cond_holds, apply_expect,
@@ -94,7 +94,7 @@ EOF
 	pass:pass | skip:skip | xfail:xfail | flaky:pass) ;;
 	xfail:fail)
 		# A known failure must fail the known way, if a text is named.
-		if [ -z "$want_reason" ] || reason_has_one_of "$R" "$want_reason"; then
+		if [ -z "$want_reason" ] || reason_has_one_of "$R ${LOG:-}" "$want_reason"; then
 			V=xfail D=""
 			R="expected failure: $R"
 		else
@@ -110,7 +110,9 @@ EOF
 		else
 			as="known flaky kernel behaviour" other="flaky case failed"
 		fi
-		if reason_has_one_of "$R" "$want_reason"; then
+		# The kernel log's lines come in no fixed order: the
+		# text may be in any of them, not only the first.
+		if reason_has_one_of "$R ${LOG:-}" "$want_reason"; then
 			V=xfail D=""
 			R="$as: $R"
 		else

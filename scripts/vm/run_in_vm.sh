@@ -134,7 +134,7 @@ vm_dead_case() { # case qemu-exit console
 	tailc=$(tr -d "\r" <"$3" | grep -aE 'Kernel panic|BUG|Oops|WARNING|RIP:|Call Trace' | tail -n 15)
 	[ -n "$tailc" ] || tailc=$(tr -d "\r" <"$3" | tail -n 15)
 	STARTED=""
-	V=fail R=$why D=ERROR
+	V=fail R=$why D=ERROR LOG=$tailc
 	apply_expect "$1"
 	emit_case "$1" "$V" "$R" "$D" "" "" "" "$tailc"
 }

@@ -222,6 +222,14 @@ same "a '[fact]' line applies where the fact holds (xfail that passed: red)" $? 
 same "a 'Tainted:' line (lib/complaints.h) fails the case" \
 	"$(field "$WORK/c/latest" f.taints reason)" \
 	"kernel log complaint: ht-runner-test: CPU: 0 PID: 1 Comm: fake Tainted: G W (injected)"
+"$RUN" --results "$WORK/c2" f.reports >/dev/null 2>&1
+same "the reason names a report's BUG line, not the CPU line before it" \
+	"$(field "$WORK/c2/latest" f.reports reason)" \
+	"kernel log complaint: BUG: Bad page state in process fake (ht-runner-test)"
+printf 'bug *f.reports page_type: f4(hugetlb)\n' >"$WORK/bug3"
+"$RUN" --results "$WORK/c3" --expect "$WORK/bug3" f.reports >/dev/null 2>&1
+same "a known bug's text may be in any kernel log line of the case" \
+	"$?:$(field "$WORK/c3/latest" f.reports verdict)" "0:xfail"
 check "lib/kmsg.c takes its list from lib/complaints.h" \
 	grep -q '^#include "complaints.h"$' "$TOP/lib/kmsg.c"
 
