@@ -173,6 +173,9 @@ same "a known kernel bug failing differently is a failure" $? 1
 printf '# a flavour\ninclude xfail1\n' >"$WORK/incl1"
 "$RUN" --results "$WORK/f10" --expect "$WORK/incl1" f.fails >/dev/null 2>&1
 same "an included file's lines apply" "$?:$(field "$WORK/f10/latest" f.fails verdict)" "0:xfail"
+printf 'pass *f.fails\ninclude xfail1\n' >"$WORK/incl2"
+"$RUN" --results "$WORK/f11" --expect "$WORK/incl2" f.fails >/dev/null 2>&1
+same "a pass line before an include overrides the included line" "$?:$(field "$WORK/f11/latest" f.fails verdict)" "1:fail"
 printf 'skip *f.skips another reason\n' >"$WORK/skip2"
 "$RUN" --results "$WORK/f3" --expect "$WORK/skip2" f.skips >/dev/null 2>&1
 same "a skip whose reason changed is a failure" $? 1

@@ -1,0 +1,691 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Allocation failures inside HugeTLB system calls, one at a time.
+ *
+ * /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION) makes the n-th
+ * failslab or fail_page_alloc injection point this thread reaches fail,
+ * whatever the probability knobs say (should_fail_ex() checks it first),
+ * so no other task is touched.  Each case sweeps n = 1, 2, ... over one
+ * system call until the call reaches fewer than n points, and after every
+ * call compares the pool (Total/Free/Rsvd/Surp) and the mapping with the
+ * model: the call either did all of its work or none of it, with ENOMEM;
+ * then the case undoes it and the pool must read exactly what it did
+ * before.  That runs the error paths a test can otherwise not reach:
+ * restore_reserve_on_error() after a page cache insertion fails,
+ * hugetlb_fix_reserve_counts() after region_del() cannot split a region,
+ * bulk_vmemmap_restore_error() when HVO cannot restore a vmemmap, the
+ * unwinding of hugetlb_reserve_pages() and of a fork that cannot copy a
+ * page table.
+ *
+ * The knobs below only widen which allocations fail-nth may fail
+ * (GFP_KERNEL ones, order 0); with probability 0 they fail nothing on
+ * their own.  Kernels without fault injection (every stock kernel) skip.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ht_harness.h"
+
+/* Far above what any call here reaches (fork: a few hundred). */
+#define FI_MAX_N 5000
+#define SEED 0xfa110001u
+#define FAIL_NTH "/proc/thread-self/fail-nth"
+#define DBG "/sys/kernel/debug/"
+
+static const struct fi_knob {
+	const char *path, *want;
+} fi_knobs[] = {
+	/* Defaults Y and 1: GFP_KERNEL and order-0 allocations never fail. */
+	{ DBG "failslab/ignore-gfp-wait", "N" },
+	{ DBG "fail_page_alloc/ignore-gfp-wait", "N" },
+	{ DBG "fail_page_alloc/ignore-gfp-highmem", "N" },
+	{ DBG "fail_page_alloc/min-order", "0" },
+	/* A stack dump per injected failure would read as a kernel complaint. */
+	{ DBG "failslab/verbose", "0" },
+	{ DBG "fail_page_alloc/verbose", "0" },
+};
+#define FI_NKNOBS (sizeof(fi_knobs) / sizeof(fi_knobs[0]))
+
+/* What one sweep saw; every case checks the counts it can predict. */
+struct fi_sweep {
+	unsigned int calls; /* n values tried */
+	unsigned int failed; /* calls that returned an error */
+	unsigned int tolerated; /* injected, and the call still succeeded */
+	unsigned int other; /* case-specific outcome (see each case) */
+};
+
+struct fi {
+	struct ht_env env;
+	struct ht_pool_model pool;
+	char saved[FI_NKNOBS][16];
+	bool knobs_set;
+	int nth; /* FAIL_NTH, opened once: an open() would consume points */
+	struct fi_sweep sw;
+};
+
+/* Why fault injection cannot run here, or NULL. */
+static const char *fi_probe(void)
+{
+	if (access(FAIL_NTH, W_OK))
+		return "kernel has no fail-nth fault injection (CONFIG_FAULT_INJECTION)";
+	for (size_t i = 0; i < FI_NKNOBS; i++)
+		if (access(fi_knobs[i].path, W_OK))
+			return "no failslab/fail_page_alloc knobs in debugfs (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)";
+	return NULL;
+}
+
+static void fi_setup(struct __test_metadata *_metadata, struct fi *f,
+		     const struct ht_needs *needs)
+{
+	const char *why = fi_probe();
+
+	f->nth = -1;
+	if (why)
+		SKIP(return, "%s", why);
+	HT_SETUP_OR_SKIP(needs, &f->env);
+	for (size_t i = 0; i < FI_NKNOBS; i++) {
+		char *nl;
+
+		ASSERT_LT(0, ht_read_file(fi_knobs[i].path, f->saved[i],
+					  sizeof(f->saved[i])));
+		nl = strchr(f->saved[i], '\n');
+		if (nl)
+			*nl = '\0';
+	}
+	f->knobs_set = true;
+	for (size_t i = 0; i < FI_NKNOBS; i++) {
+		ASSERT_EQ(0, ht_write_str(fi_knobs[i].path, fi_knobs[i].want))
+		TH_LOG("%s", fi_knobs[i].path);
+	}
+	f->nth = open(FAIL_NTH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, f->nth);
+	ASSERT_EQ(0, ht_pool_model_init(&f->pool, needs->page_size, -1));
+}
+
+static void fi_teardown(struct __test_metadata *_metadata, struct fi *f)
+{
+	for (size_t i = 0; f->knobs_set && i < FI_NKNOBS; i++)
+		if (ht_write_str(fi_knobs[i].path, f->saved[i])) {
+			TH_LOG("could not restore %s to %s", fi_knobs[i].path,
+			       f->saved[i]);
+			_metadata->exit_code = KSFT_FAIL;
+		}
+	HT_TEARDOWN(&f->env);
+}
+
+/* The next system call's @n-th injection point fails. */
+static void fi_arm(struct __test_metadata *_metadata, struct fi *f,
+		   unsigned int n)
+{
+	char b[16];
+	int len = snprintf(b, sizeof(b), "%u", n);
+
+	ASSERT_EQ(len, pwrite(f->nth, b, len, 0));
+}
+
+/* Disarms; true when the armed point was reached (the failure injected). */
+static bool fi_disarm(struct __test_metadata *_metadata, struct fi *f)
+{
+	char b[16] = "";
+	ssize_t r = pread(f->nth, b, sizeof(b) - 1, 0);
+
+	EXPECT_LT(0, r) TH_LOG("read %s: %s", FAIL_NTH, strerror(errno));
+	EXPECT_EQ(1, pwrite(f->nth, "0", 1, 0));
+	return r > 0 && atoi(b) == 0;
+}
+
+/*
+ * Bookkeeping after call @n returned @ret (0 or -errno): a failure must be
+ * ENOMEM and injected.  Returns true while the sweep should go on.
+ */
+static bool fi_next(struct __test_metadata *_metadata, struct fi *f,
+		    unsigned int n, int ret, bool injected)
+{
+	f->sw.calls++;
+	if (ret) {
+		f->sw.failed++;
+		EXPECT_EQ(-ENOMEM, ret)
+		TH_LOG("call %u failed with %s", n, strerror(-ret));
+		EXPECT_TRUE(injected)
+		TH_LOG("call %u failed with nothing injected", n);
+	} else if (injected) {
+		f->sw.tolerated++;
+	}
+	EXPECT_GT(FI_MAX_N, n) TH_LOG("no end to the injection points");
+	return injected && n < FI_MAX_N && !_metadata->exit_code;
+}
+
+static int sys_ret(long r)
+{
+	return r < 0 ? -errno : 0;
+}
+
+/* ---- the pool: growth, shrinking, files, reservations ---- */
+
+FIXTURE(fi_pool)
+{
+	struct fi f;
+};
+
+FIXTURE_VARIANT(fi_pool)
+{
+	unsigned long psize;
+};
+
+FIXTURE_VARIANT_ADD(fi_pool, huge_2M){
+	.psize = 2 * HT_MB,
+};
+
+FIXTURE_SETUP(fi_pool)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 6,
+		.caps = { CAP_SYS_ADMIN },
+		/* HVO on: growing and shrinking allocate vmemmap pages. */
+		.sysctls = { "vm/hugetlb_optimize_vmemmap" },
+	};
+
+	fi_setup(_metadata, &self->f, &needs);
+	if (self->f.nth >= 0)
+		ASSERT_EQ(0,
+			  ht_write_ulong(
+				  "/proc/sys/vm/hugetlb_optimize_vmemmap", 1));
+}
+
+FIXTURE_TEARDOWN_PARENT(fi_pool)
+{
+	fi_teardown(_metadata, &self->f);
+}
+
+/* nr_hugepages of @psize, opened before the sweep arms anything. */
+static int pool_nr_fd(unsigned long psize)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages",
+		 psize / HT_KB);
+	return open(path, O_WRONLY | O_CLOEXEC);
+}
+
+static int write_nr(int fd, unsigned long nr)
+{
+	char b[24];
+	int len = snprintf(b, sizeof(b), "%lu", nr);
+
+	return sys_ret(pwrite(fd, b, len, 0));
+}
+
+/*
+ * alloc_pool_huge_folio() (every node in turn) and HVO's vmemmap split:
+ * an allocation that fails leaves the pool without the new page (counted
+ * in .other) or fails the write; never a page counted but not there.
+ */
+TEST_F(fi_pool, pool_grow)
+{
+	struct fi *f = &self->f;
+	struct ht_pool_model *m = &f->pool;
+	int fd = pool_nr_fd(variant->psize), ret;
+	unsigned long nr0 = m->want.nr;
+	bool inj;
+
+	ASSERT_LE(0, fd);
+	for (unsigned int n = 1;; n++) {
+		fi_arm(_metadata, f, n);
+		ret = write_nr(fd, nr0 + 1);
+		inj = fi_disarm(_metadata, f);
+		if (!ret &&
+		    ht_pool_get(_metadata, variant->psize, -1).nr > nr0) {
+			m->want.nr++;
+			m->want.free++;
+		} else if (!ret) {
+			EXPECT_TRUE(inj)
+			TH_LOG("call %u: no page, no failure", n);
+			f->sw.other++;
+		}
+		HT_POOL_CHECK(m, "growing the pool by one");
+		if (m->want.nr > nr0) {
+			ASSERT_EQ(0, write_nr(fd, nr0));
+			m->want.nr--;
+			m->want.free--;
+		}
+		HT_POOL_CHECK(m, "shrinking it back");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls) TH_LOG("growing reached no injection point");
+	close(fd);
+}
+
+/*
+ * Two HVO pages freed in one write: hugetlb_vmemmap_restore_folios()
+ * fails once, bulk_vmemmap_restore_error() frees what it can and the
+ * retry frees the rest (a page it cannot restore would stay as surplus,
+ * which one failure never causes).  Both pages leave, or the write fails
+ * before touching the pool.
+ */
+TEST_F(fi_pool, pool_shrink_hvo)
+{
+	struct fi *f = &self->f;
+	struct ht_pool_model *m = &f->pool;
+	int fd = pool_nr_fd(variant->psize), ret;
+	unsigned long nr0 = m->want.nr;
+	bool inj;
+
+	ASSERT_LE(0, fd);
+	for (unsigned int n = 1;; n++) {
+		/* Fresh pages: allocated with HVO on, so optimized. */
+		ASSERT_EQ(0, write_nr(fd, nr0 + 2));
+		m->want.nr += 2;
+		m->want.free += 2;
+		HT_POOL_CHECK(m, "growing the pool by two");
+		fi_arm(_metadata, f, n);
+		ret = write_nr(fd, nr0);
+		inj = fi_disarm(_metadata, f);
+		if (!ret) {
+			m->want.nr -= 2;
+			m->want.free -= 2;
+		}
+		HT_POOL_CHECK(m, "shrinking it by two");
+		if (ret) {
+			ASSERT_EQ(0, write_nr(fd, nr0));
+			m->want.nr -= 2;
+			m->want.free -= 2;
+			HT_POOL_CHECK(m, "shrinking it by two again");
+		}
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls) TH_LOG("freeing HVO pages allocated nothing");
+	close(fd);
+}
+
+/* A memfd of @pages pages with the first @filled allocated. */
+static int file_with(struct __test_metadata *_metadata, struct fi *f,
+		     unsigned long psize, int pages, int filled)
+{
+	int fd = ht_memfd_hugetlb("fi", psize);
+
+	EXPECT_LE(0, fd);
+	if (fd < 0)
+		return fd;
+	EXPECT_EQ(0, ftruncate(fd, (off_t)pages * psize));
+	if (filled) {
+		EXPECT_EQ(0, fallocate(fd, 0, 0, (off_t)filled * psize));
+		f->pool.want.free -= filled;
+	}
+	return fd;
+}
+
+/* fallocate() of one page: in the file and out of Free, or neither. */
+TEST_F(fi_pool, fallocate)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = variant->psize;
+	int fd, ret;
+	bool inj;
+
+	for (unsigned int n = 1;; n++) {
+		fd = file_with(_metadata, f, psize, 1, 0);
+		ASSERT_LE(0, fd);
+		fi_arm(_metadata, f, n);
+		ret = sys_ret(fallocate(fd, 0, 0, (off_t)psize));
+		inj = fi_disarm(_metadata, f);
+		if (!ret)
+			f->pool.want.free--;
+		HT_POOL_CHECK(&f->pool, "fallocate of one page");
+		close(fd);
+		if (!ret)
+			f->pool.want.free++;
+		HT_POOL_CHECK(&f->pool, "closing the file");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls)
+	TH_LOG("fallocate reached no injection point");
+}
+
+/*
+ * A hole punched in the middle of a region of the file's reserve map
+ * splits it: region_del() needs a new file_region, and after the map's
+ * one cached entry went to an earlier split it must kmalloc() one.  When
+ * that fails hugetlb_unreserve_pages() fails, and remove_inode_single_
+ * folio() calls hugetlb_fix_reserve_counts(): the page is gone but its
+ * reservation stays (Rsvd + 1, counted in .other) until the file goes.
+ */
+TEST_F(fi_pool, punch_keeps_reservation)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = variant->psize;
+	int fd, ret;
+	bool inj, kept;
+
+	for (unsigned int n = 1;; n++) {
+		fd = file_with(_metadata, f, psize, 5, 5);
+		ASSERT_LE(0, fd);
+		/* Uses the map's cached file_region. */
+		ASSERT_EQ(0,
+			  fallocate(fd,
+				    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				    (off_t)psize, (off_t)psize));
+		f->pool.want.free++;
+		HT_POOL_CHECK(&f->pool, "a first hole, page 1");
+		fi_arm(_metadata, f, n);
+		ret = sys_ret(fallocate(
+			fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			3 * (off_t)psize, (off_t)psize));
+		inj = fi_disarm(_metadata, f);
+		kept = false;
+		if (!ret)
+			f->pool.want.free++;
+		if (!ret && ht_pool_get(_metadata, psize, -1).resv ==
+				    f->pool.want.resv + 1) {
+			EXPECT_TRUE(inj) TH_LOG("call %u: reservation kept", n);
+			f->pool.want.resv++;
+			f->sw.other++;
+			kept = true;
+		}
+		HT_POOL_CHECK(&f->pool, "a second hole, page 3");
+		close(fd);
+		/* The inode's end returns the kept reservation too. */
+		f->pool.want.free += ret ? 4 : 3;
+		if (kept)
+			f->pool.want.resv--;
+		HT_POOL_CHECK(&f->pool, "closing the file");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	/* 6.12's region_del(): the kmalloc() is reached, the fixup runs. */
+	EXPECT_LT(0, f->sw.other) TH_LOG("no sweep call kept a reservation");
+}
+
+/*
+ * mmap() of an anonymous hugetlb mapping: hugetlb_file_setup() makes an
+ * inode and file, hugetlb_reserve_pages() a reserve map and its regions.
+ * Two pages reserved, or the call fails and nothing is.
+ */
+static void sweep_mmap_reserve(struct __test_metadata *_metadata, struct fi *f,
+			       unsigned long psize, int type)
+{
+	int flags = type | MAP_ANONYMOUS | MAP_HUGETLB |
+		    (ht_size_shift(psize) << MAP_HUGE_SHIFT);
+	size_t len = 2 * psize;
+	bool inj;
+	void *p;
+	int ret;
+
+	for (unsigned int n = 1;; n++) {
+		fi_arm(_metadata, f, n);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+		ret = p == MAP_FAILED ? -errno : 0;
+		inj = fi_disarm(_metadata, f);
+		if (!ret)
+			f->pool.want.resv += 2;
+		HT_POOL_CHECK(&f->pool, "mmap of two pages");
+		if (!ret) {
+			ASSERT_EQ(0, munmap(p, len));
+			f->pool.want.resv -= 2;
+		}
+		HT_POOL_CHECK(&f->pool, "munmap");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls) TH_LOG("mmap reached no injection point");
+}
+
+TEST_F(fi_pool, mmap_private_reserves)
+{
+	sweep_mmap_reserve(_metadata, &self->f, variant->psize, MAP_PRIVATE);
+}
+
+TEST_F(fi_pool, mmap_shared_reserves)
+{
+	sweep_mmap_reserve(_metadata, &self->f, variant->psize, MAP_SHARED);
+}
+
+/* ---- faults: a page into a mapping, at either granularity ---- */
+
+FIXTURE(fi_map)
+{
+	struct fi f;
+};
+
+FIXTURE_VARIANT(fi_map)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS_2M(fi_map);
+
+FIXTURE_SETUP(fi_map)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 2,
+		.caps = { CAP_SYS_ADMIN },
+		.hgm = variant->gran == HT_GRAN_HGM,
+		.uffd_minor = variant->gran == HT_GRAN_HGM,
+	};
+
+	fi_setup(_metadata, &self->f, &needs);
+}
+
+FIXTURE_TEARDOWN_PARENT(fi_map)
+{
+	fi_teardown(_metadata, &self->f);
+}
+
+/* The one armed call: huge, a fault of the page; hgm, one piece. */
+static int fault_one(void *p, size_t psize, enum ht_gran g, int uffd)
+{
+	if (g == HT_GRAN_HUGE)
+		return sys_ret(madvise(p, psize, MADV_POPULATE_WRITE));
+	return ht_uffd_continue(uffd, p, ht_base_page_size());
+}
+
+/*
+ * huge: a write fault of a shared page that is not in the file yet
+ * allocates it from the reservation and adds it to the page cache; if the
+ * insertion fails, restore_reserve_on_error() must give the reservation
+ * back (Rsvd unchanged, the page Free again).  hgm: the page is in the
+ * file; CONTINUE of one 4 KiB piece allocates the page tables below the
+ * PMD.  Either the piece or page is mapped or nothing is.
+ */
+TEST_F(fi_map, fault_shared)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = variant->psize;
+	size_t ps = ht_base_page_size();
+	bool hgm = variant->gran == HT_GRAN_HGM, inj;
+	int fd, uffd = -1, ret;
+	char *p;
+
+	for (unsigned int n = 1;; n++) {
+		fd = file_with(_metadata, f, psize, 1, hgm);
+		ASSERT_LE(0, fd);
+		p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
+		ASSERT_NE(MAP_FAILED, p);
+		f->pool.want.resv += !hgm;
+		if (hgm) {
+			ASSERT_EQ(0, madvise(p, psize, MADV_SPLIT));
+			uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
+			ASSERT_LE(0, uffd);
+			ASSERT_EQ(0,
+				  ht_uffd_register(uffd, p, psize,
+						   UFFDIO_REGISTER_MODE_MINOR));
+		}
+		HT_POOL_CHECK(&f->pool, "mmap(MAP_SHARED)");
+		fi_arm(_metadata, f, n);
+		ret = fault_one(p, psize, variant->gran, uffd);
+		inj = fi_disarm(_metadata, f);
+		if (!ret && !hgm) {
+			f->pool.want.free--;
+			f->pool.want.resv--;
+		}
+		HT_POOL_CHECK(&f->pool,
+			      hgm ? "CONTINUE of a piece" : "a fault");
+		EXPECT_EQ(ret ? 0 :
+			  hgm ? 1 :
+				(long)(psize / ps),
+			  ht_pagemap_count_present(0, (unsigned long)p, psize))
+		TH_LOG("call %u: pieces present after %s", n, strerror(-ret));
+		ASSERT_EQ(0, munmap(p, psize));
+		if (uffd >= 0)
+			close(uffd);
+		uffd = -1;
+		close(fd);
+		f->pool.want.free += hgm || !ret;
+		f->pool.want.resv -= !hgm && ret;
+		HT_POOL_CHECK(&f->pool, "closing the file");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls)
+	TH_LOG("the fault reached no injection point");
+}
+
+/* ---- a private page: its fault, and fork ---- */
+
+FIXTURE(fi_private)
+{
+	struct fi f;
+};
+
+FIXTURE_VARIANT(fi_private)
+{
+	unsigned long psize;
+};
+
+FIXTURE_VARIANT_ADD(fi_private, huge_2M){
+	.psize = 2 * HT_MB,
+};
+
+FIXTURE_SETUP(fi_private)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 2,
+		.caps = { CAP_SYS_ADMIN }, /* PFNs in pagemap */
+	};
+
+	fi_setup(_metadata, &self->f, &needs);
+}
+
+FIXTURE_TEARDOWN_PARENT(fi_private)
+{
+	fi_teardown(_metadata, &self->f);
+}
+
+static char *map_private(unsigned long psize)
+{
+	return mmap(NULL, psize, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			    (ht_size_shift(psize) << MAP_HUGE_SHIFT),
+		    -1, 0);
+}
+
+/*
+ * The first write to a private page: it comes out of the mapping's
+ * reservation, or, when a page table cannot be allocated, the
+ * reservation is still there for the next try.
+ */
+TEST_F(fi_private, fault_private)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = variant->psize;
+	bool inj;
+	char *p;
+	int ret;
+
+	for (unsigned int n = 1;; n++) {
+		p = map_private(psize);
+		ASSERT_NE(MAP_FAILED, p);
+		f->pool.want.resv++;
+		fi_arm(_metadata, f, n);
+		ret = sys_ret(madvise(p, psize, MADV_POPULATE_WRITE));
+		inj = fi_disarm(_metadata, f);
+		if (!ret) {
+			f->pool.want.free--;
+			f->pool.want.resv--;
+		}
+		HT_POOL_CHECK(&f->pool, "a write fault");
+		ASSERT_EQ(0, munmap(p, psize));
+		f->pool.want.free += !ret;
+		f->pool.want.resv -= !!ret;
+		HT_POOL_CHECK(&f->pool, "munmap");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls)
+	TH_LOG("the fault reached no injection point");
+}
+
+/* After fork returned: the parent's page is its own again. */
+static void check_exclusive(struct __test_metadata *_metadata, struct fi *f,
+			    char *p, unsigned long psize, unsigned int n)
+{
+	uint64_t pfn = ht_pfn_of(_metadata, 0, (unsigned long)p), count = 0;
+
+	EXPECT_EQ(0, ht_kpagecount_read(pfn, &count));
+	EXPECT_EQ(1, count) TH_LOG("call %u: kpagecount after fork", n);
+	/* A reference a failed copy left behind would make this a COW. */
+	p[0] ^= 1;
+	p[0] ^= 1;
+	HT_POOL_CHECK(&f->pool, "writing after fork");
+	EXPECT_EQ(pfn, ht_pfn_of(_metadata, 0, (unsigned long)p))
+	TH_LOG("call %u: the write moved the page", n);
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
+}
+
+/*
+ * fork() of a written private page: copy_hugetlb_page_range() allocates
+ * the child's page table and shares the page (kpagecount 2, write-
+ * protected in both).  A fork that fails part way must undo that: the
+ * parent's page mapped once, and its next write reusing it (no COW, no
+ * page taken from the pool).
+ */
+TEST_F(fi_private, fork_private)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = variant->psize;
+	int ret, status;
+	pid_t pid;
+	bool inj;
+	char *p;
+
+	p = map_private(psize);
+	ASSERT_NE(MAP_FAILED, p);
+	ht_pattern_fill(p, psize, 0, SEED);
+	f->pool.want.free--;
+	HT_POOL_CHECK(&f->pool, "writing the page");
+	for (unsigned int n = 1;; n++) {
+		fi_arm(_metadata, f, n);
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		ret = pid < 0 ? -errno : 0;
+		inj = fi_disarm(_metadata, f);
+		if (pid > 0) {
+			ASSERT_EQ(pid, waitpid(pid, &status, 0));
+			EXPECT_EQ(0, status);
+		}
+		check_exclusive(_metadata, f, p, psize, n);
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(1, f->sw.calls) TH_LOG("fork reached no injection point");
+	ASSERT_EQ(0, munmap(p, psize));
+	f->pool.want.free++;
+	HT_POOL_CHECK(&f->pool, "munmap");
+}
+
+HT_MAIN
