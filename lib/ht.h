@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <signal.h>
 #include <setjmp.h>
+/* CAP_* for ht_needs.caps and ht_probe_cap() */
+#include <linux/capability.h>
 
 #define HT_KB 1024UL
 #define HT_MB (1024UL * 1024)

@@ -7,6 +7,8 @@
 #ifndef HT_HARNESS_H
 #define HT_HARNESS_H
 
+#include <linux/kernel-page-flags.h>
+
 #include "kselftest_harness.h"
 #include "ht.h"
 
@@ -89,12 +91,6 @@ struct ht_expect {
 	int pm_exclusive;
 };
 
-#define KPF_ANON_BIT 12
-#define KPF_HEAD_BIT 15
-#define KPF_TAIL_BIT 16
-#define KPF_HUGE_BIT 17
-#define KPF_HWPOISON_BIT 19
-
 static inline void ht_expect_page(struct __test_metadata *_metadata,
 				  const char *who, pid_t pid,
 				  unsigned long addr, unsigned long psize,
@@ -144,17 +140,17 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 	TH_LOG("%s: kpagecount(head)", who);
 	EXPECT_EQ(e->mapcount, o.count_tail)
 	TH_LOG("%s: kpagecount(tail)", who);
-	EXPECT_EQ(1, (o.flags_head >> KPF_HUGE_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_head >> KPF_HUGE) & 1)
 	TH_LOG("%s: KPF_HUGE head", who);
-	EXPECT_EQ(1, (o.flags_tail >> KPF_HUGE_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_tail >> KPF_HUGE) & 1)
 	TH_LOG("%s: KPF_HUGE tail", who);
-	EXPECT_EQ(1, (o.flags_head >> KPF_HEAD_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_head >> KPF_COMPOUND_HEAD) & 1)
 	TH_LOG("%s: KPF_COMPOUND_HEAD", who);
-	EXPECT_EQ(1, (o.flags_tail >> KPF_TAIL_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_tail >> KPF_COMPOUND_TAIL) & 1)
 	TH_LOG("%s: KPF_COMPOUND_TAIL", who);
-	EXPECT_EQ(e->anon, (o.flags_head >> KPF_ANON_BIT) & 1)
+	EXPECT_EQ(e->anon, (o.flags_head >> KPF_ANON) & 1)
 	TH_LOG("%s: KPF_ANON", who);
-	EXPECT_EQ(0, (o.flags_head >> KPF_HWPOISON_BIT) & 1)
+	EXPECT_EQ(0, (o.flags_head >> KPF_HWPOISON) & 1)
 	TH_LOG("%s: KPF_HWPOISON", who);
 	EXPECT_EQ(e->anon ? 1 : 0, o.nm.anon)
 	TH_LOG("%s: numa_maps anon=", who);

@@ -98,7 +98,8 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 		env->active = true;
 		return NULL;
 	}
-	if (!ht_has_cap(21)) /* CAP_SYS_ADMIN: pools and sysctls are root's */
+	/* pools and sysctls are root's */
+	if (!ht_has_cap(CAP_SYS_ADMIN))
 		return "needs CAP_SYS_ADMIN to size huge page pools (run as root)";
 	ret = ht_pool_snapshot(&env->pools);
 	if (ret) {

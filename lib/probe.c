@@ -128,15 +128,18 @@ bool ht_has_cap(int cap)
 const char *ht_probe_cap(int cap)
 {
 	static const char *const names[] = {
-		[21] = "CAP_SYS_ADMIN",
-		[23] = "CAP_SYS_NICE",
-		[24] = "CAP_SYS_RESOURCE",
+		[CAP_SYS_ADMIN] = "CAP_SYS_ADMIN",
+		[CAP_SYS_NICE] = "CAP_SYS_NICE",
+		[CAP_SYS_RESOURCE] = "CAP_SYS_RESOURCE",
 	};
 
 	if (ht_has_cap(cap))
 		return NULL;
 	snprintf(reason, sizeof(reason), "needs %s (run as root)",
-		 cap < 25 && names[cap] ? names[cap] : "a capability");
+		 cap >= 0 && cap < (int)(sizeof(names) / sizeof(names[0])) &&
+				 names[cap] ?
+			 names[cap] :
+			 "a capability");
 	return reason;
 }
 

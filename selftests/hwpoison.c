@@ -50,7 +50,6 @@
 #endif
 
 #define SEED 0x48500001
-#define CAP_SYS_ADMIN_NR 21
 #define PS 4096UL
 /* The poisoned piece: not the first, so si_addr must name it exactly. */
 #define POISON_OFF (3 * PS)
@@ -173,7 +172,7 @@ static void hwp_setup(struct __test_metadata *_metadata, struct hwp *h,
 	struct ht_needs needs = {
 		.page_size = psize,
 		.pages = pages,
-		.caps = { CAP_SYS_ADMIN_NR },
+		.caps = { CAP_SYS_ADMIN },
 		.memory_failure = true,
 		.destructive = true,
 		.uffd_minor = true,
@@ -278,12 +277,10 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 * folio's HWPOISON on every PFN; 6.1 (measured) only the page's own
 	 * flag, and the raw tail page has none.
 	 */
-	EXPECT_EQ(1, (kpf(_metadata, pfn) >> KPF_HWPOISON_BIT) & 1);
+	EXPECT_EQ(1, (kpf(_metadata, pfn) >> KPF_HWPOISON) & 1);
 	EXPECT_EQ(v >= 612,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
-			  1);
-	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1)
+		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON) & 1);
+	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE) & 1)
 	TH_LOG("a file page is not dissolved");
 
 	/* Touching any address of the huge page now: SIGBUS AR. */
@@ -557,10 +554,8 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	EXPECT_EQ(-1, code) TH_LOG("holder's contents at %ld", (long)code);
 	/* The old page: dissolved, its raw piece poisoned. */
 	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
-			  1);
-	EXPECT_EQ(0,
-		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
+		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HWPOISON) & 1);
+	EXPECT_EQ(0, (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE) & 1);
 	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
 	/* The new page came from the free pool, the old one left the pool. */
 	g1 = ht_pool_get(_metadata, psize, -1);
@@ -981,7 +976,7 @@ FIXTURE_SETUP(hwp_private)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { CAP_SYS_ADMIN_NR },
+		.caps = { CAP_SYS_ADMIN },
 		.memory_failure = true,
 		.destructive = true,
 	};
@@ -1035,10 +1030,8 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
 	/* Dissolved: the raw page is poisoned and no longer part of a huge page. */
 	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
-			  1);
-	EXPECT_EQ(0,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
+		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON) & 1);
+	EXPECT_EQ(0, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE) & 1);
 	p1 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p0.nr - 1, p1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free");

@@ -45,8 +45,6 @@
 #include "ht_harness.h"
 
 #define SEED 0x4d160001
-#define CAP_SYS_ADMIN_NR 21
-#define CAP_SYS_NICE_NR 23
 
 enum api {
 	MOVE_PAGES, /* move_pages(MPOL_MF_MOVE) */
@@ -256,9 +254,9 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 	}
 	ASSERT_EQ(m->src, ht_page_node(0, p));
 	if (s->nocap) {
-		ASSERT_EQ(0, drop_cap(CAP_SYS_NICE_NR));
-		ASSERT_FALSE(ht_has_cap(CAP_SYS_NICE_NR));
-		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN_NR));
+		ASSERT_EQ(0, drop_cap(CAP_SYS_NICE));
+		ASSERT_FALSE(ht_has_cap(CAP_SYS_NICE));
+		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN));
 	}
 	e.node = m->src;
 	ht_expect_page(_metadata, "caller before", 0, (unsigned long)p, psize,
@@ -334,7 +332,7 @@ static void mig_setup(struct __test_metadata *_metadata, struct mig *m,
 		/* the page on the source node and the target of the move */
 		.pages_per_node = 1,
 		.nodes = 2,
-		.caps = { CAP_SYS_ADMIN_NR, CAP_SYS_NICE_NR },
+		.caps = { CAP_SYS_ADMIN, CAP_SYS_NICE },
 		.hgm = gran == HT_GRAN_HGM,
 		.uffd_minor = gran == HT_GRAN_HGM,
 	};

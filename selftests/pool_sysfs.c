@@ -1297,7 +1297,7 @@ FIXTURE_SETUP(pool_hvo)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1, /* the memory for the one fresh page exists */
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs, kpageflags */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs, kpageflags */ },
 		.sysctls = { "vm/hugetlb_optimize_vmemmap" },
 	};
 
@@ -1366,12 +1366,12 @@ static void expect_page_flags(struct __test_metadata *_metadata, void *addr,
 
 	EXPECT_EQ(pfn + psize / ht_base_page_size() - 1, last);
 	ASSERT_EQ(0, ht_kpageflags_read(pfn, &f));
-	EXPECT_EQ(1, (f >> KPF_HUGE_BIT) & 1) TH_LOG("head KPF_HUGE, %s", step);
-	EXPECT_EQ(1, (f >> KPF_HEAD_BIT) & 1)
+	EXPECT_EQ(1, (f >> KPF_HUGE) & 1) TH_LOG("head KPF_HUGE, %s", step);
+	EXPECT_EQ(1, (f >> KPF_COMPOUND_HEAD) & 1)
 	TH_LOG("KPF_COMPOUND_HEAD, %s", step);
 	ASSERT_EQ(0, ht_kpageflags_read(last, &f));
-	EXPECT_EQ(1, (f >> KPF_HUGE_BIT) & 1) TH_LOG("tail KPF_HUGE, %s", step);
-	EXPECT_EQ(1, (f >> KPF_TAIL_BIT) & 1)
+	EXPECT_EQ(1, (f >> KPF_HUGE) & 1) TH_LOG("tail KPF_HUGE, %s", step);
+	EXPECT_EQ(1, (f >> KPF_COMPOUND_TAIL) & 1)
 	TH_LOG("KPF_COMPOUND_TAIL, %s", step);
 }
 

@@ -100,7 +100,7 @@ FIXTURE_SETUP(minor)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.uffd_minor = true,
 	};
 
@@ -298,7 +298,7 @@ FIXTURE_SETUP(hgm_api)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { 21 },
+		.caps = { CAP_SYS_ADMIN },
 		.hgm = true,
 		.uffd_minor = true,
 	};
