@@ -24,6 +24,13 @@
 #define HT_MB (1024UL * 1024)
 #define HT_GB (1024UL * 1024 * 1024)
 
+/*
+ * The base page as a constant, for arrays of a few base pages and for
+ * offsets a case fixes at compile time.  The suite targets x86_64, where
+ * it is 4 KiB; whatever is sized at run time uses ht_base_page_size().
+ */
+#define HT_BASE_PAGE 4096UL
+
 #define HT_MAX_SIZES 8
 #define HT_MAX_NODES 64
 

@@ -979,7 +979,7 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	struct ht_holder h = { .file = &file,
 			       .len = psize,
 			       .private_map = true };
-	unsigned char buf[4096];
+	unsigned char buf[HT_BASE_PAGE];
 	unsigned long addr;
 	struct ht_child c;
 	int64_t r;
@@ -1510,7 +1510,7 @@ TEST_F_TIMEOUT(fsmap, mincore_partial, 300)
 TEST_F_TIMEOUT(fsmap, read_sees_mapped_writes, 300)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size();
-	unsigned char buf[2 * 4096 + 1];
+	unsigned char buf[2 * HT_BASE_PAGE + 1];
 	off_t off = psize + 3 * ps + 100;
 	char *p;
 	int uffd;
@@ -1542,7 +1542,7 @@ TEST_F_TIMEOUT(fsmap, punch_while_mapped_by_two, 300)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size();
 	struct ht_holder h = { .len = 2 * psize, .gran = variant->gran };
-	unsigned char buf[2 * 4096];
+	unsigned char buf[2 * HT_BASE_PAGE];
 	unsigned long addr_a, addr_b;
 	struct ht_child a, b;
 	int64_t r;

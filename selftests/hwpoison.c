@@ -50,9 +50,8 @@
 #endif
 
 #define SEED 0x48500001
-#define PS 4096UL
 /* The poisoned piece: not the first, so si_addr must name it exactly. */
-#define POISON_OFF (3 * PS)
+#define POISON_OFF (3 * HT_BASE_PAGE)
 #define SOFT_OFFLINE_SYSCTL "/proc/sys/vm/enable_soft_offline"
 
 /* Kernel version as major * 100 + minor: 612, 601. */
@@ -195,7 +194,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	unsigned long haddr[MAX_HOLDERS], hc0, target;
 	struct ht_child c[MAX_HOLDERS];
 	struct ht_pool p0, p1;
-	char *p[2], *q, buf[4 * PS];
+	char *p[2], *q, buf[4 * HT_BASE_PAGE];
 	int uffd[2] = { -1, -1 }, qfd, node, ret;
 	struct ht_sigbus sb;
 	uint64_t pfn;
@@ -222,7 +221,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 
 	/* Through the caller's last mapping of the page. */
 	target = (unsigned long)p[t->vmas - 1] + POISON_OFF;
-	ret = ht_madvise_catch((void *)target, PS, MADV_HWPOISON, &sb);
+	ret = ht_madvise_catch((void *)target, HT_BASE_PAGE, MADV_HWPOISON,
+			       &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 	if (v >= 612) {
 		/*
@@ -271,16 +271,19 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		expect_gone(_metadata, "caller", 0, (unsigned long)p[i], psize);
 	for (int i = 0; i < nh; i++)
 		expect_gone(_metadata, "holder", c[i].pid, haddr[i], psize);
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/*
 	 * The huge page carries the flag on its head.  6.12 reports the
 	 * folio's HWPOISON on every PFN; 6.1 (measured) only the page's own
 	 * flag, and the raw tail page has none.
 	 */
 	EXPECT_EQ(1, (kpf(_metadata, pfn) >> KPF_HWPOISON) & 1);
-	EXPECT_EQ(v >= 612,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON) & 1);
-	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE) & 1)
+	EXPECT_EQ(v >= 612, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+			     KPF_HWPOISON) &
+				    1);
+	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HUGE) &
+			     1)
 	TH_LOG("a file page is not dissolved");
 
 	/* Touching any address of the huge page now: SIGBUS AR. */
@@ -308,14 +311,16 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		EXPECT_EQ(EIO, errno);
 	}
 	errno = 0;
-	EXPECT_EQ(-1, pread(h->file.fd, buf, PS, POISON_OFF));
+	EXPECT_EQ(-1, pread(h->file.fd, buf, HT_BASE_PAGE, POISON_OFF));
 	EXPECT_EQ(EIO, errno);
 	errno = 0;
-	ret = pread(h->file.fd, buf, PS, POISON_OFF + PS);
+	ret = pread(h->file.fd, buf, HT_BASE_PAGE, POISON_OFF + HT_BASE_PAGE);
 	if (v >= 604) {
-		EXPECT_EQ((int)PS, ret)
+		EXPECT_EQ((int)HT_BASE_PAGE, ret)
 		TH_LOG("pread after: %s", strerror(errno));
-		EXPECT_EQ(-1, ht_pattern_check(buf, PS, POISON_OFF + PS, SEED));
+		EXPECT_EQ(-1,
+			  ht_pattern_check(buf, HT_BASE_PAGE,
+					   POISON_OFF + HT_BASE_PAGE, SEED));
 	} else {
 		EXPECT_EQ(-1, ret);
 		EXPECT_EQ(EIO, errno);
@@ -325,15 +330,16 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd,
 		 0);
 	ASSERT_NE(MAP_FAILED, q);
-	ht_touch(q + psize - PS, false, &sb);
+	ht_touch(q + psize - HT_BASE_PAGE, false, &sb);
 	expect_sigbus(_metadata, "new mapping", &sb, BUS_MCEERR_AR,
-		      (unsigned long)q + psize - PS, lsb);
+		      (unsigned long)q + psize - HT_BASE_PAGE, lsb);
 	/*
 	 * A second MADV_HWPOISON cannot reach the page: the GUP fault meets
 	 * the poisoned page and fails with EFAULT (get_user_pages_fast has
 	 * no FOLL_HWPOISON), and no signal is sent.
 	 */
-	ret = ht_madvise_catch(q + POISON_OFF, PS, MADV_HWPOISON, &sb);
+	ret = ht_madvise_catch(q + POISON_OFF, HT_BASE_PAGE, MADV_HWPOISON,
+			       &sb);
 	EXPECT_EQ(-EFAULT, ret)
 	TH_LOG("second MADV_HWPOISON: %s", strerror(-ret));
 	EXPECT_FALSE(sb.hit)
@@ -534,7 +540,8 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	hc0 = hw_corrupted_kb(_metadata);
 	g0 = ht_pool_get(_metadata, psize, -1);
 
-	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_SOFT_OFFLINE, &sb);
+	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_SOFT_OFFLINE,
+			       &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_SOFT_OFFLINE: %s", strerror(-ret));
 	EXPECT_FALSE(sb.hit) TH_LOG("caller got si_code %d", sb.code);
 	ASSERT_EQ(0, ht_send(c.sock, HT_CMD_SIGINFO));
@@ -553,10 +560,13 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &code));
 	EXPECT_EQ(-1, code) TH_LOG("holder's contents at %ld", (long)code);
 	/* The old page: dissolved, its raw piece poisoned. */
-	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HWPOISON) & 1);
-	EXPECT_EQ(0, (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE) & 1);
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(1, (kpf(_metadata, pfn0 + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HWPOISON) &
+			     1);
+	EXPECT_EQ(0, (kpf(_metadata, pfn0 + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HUGE) &
+			     1);
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/* The new page came from the free pool, the old one left the pool. */
 	g1 = ht_pool_get(_metadata, psize, -1);
 	EXPECT_EQ(g0.nr - 1, g1.nr) TH_LOG("HugePages_Total");
@@ -605,7 +615,8 @@ TEST_F_TIMEOUT(hwp_soft_disabled, huge_2M_eopnotsupp, 120)
 	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	hc0 = hw_corrupted_kb(_metadata);
 	g0 = ht_pool_get(_metadata, psize, -1);
-	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_SOFT_OFFLINE, &sb);
+	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_SOFT_OFFLINE,
+			       &sb);
 	EXPECT_EQ(-EOPNOTSUPP, ret);
 	EXPECT_FALSE(sb.hit);
 	EXPECT_EQ(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p));
@@ -797,7 +808,7 @@ static int tb_map_one(struct tb *t, enum ht_gran gran)
 	if (gran == HT_GRAN_HUGE) {
 		(void)*(volatile char *)p;
 		/* Too small for a THP: its first touch needs a PTE table. */
-		a = ht_mmap_aligned(PS, psize, PROT_READ | PROT_WRITE,
+		a = ht_mmap_aligned(HT_BASE_PAGE, psize, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (a == MAP_FAILED)
 			return -errno;
@@ -808,7 +819,7 @@ static int tb_map_one(struct tb *t, enum ht_gran gran)
 		return -errno;
 	if (ht_uffd_register(t->uffd, p, psize, UFFDIO_REGISTER_MODE_MINOR))
 		return -EINVAL;
-	return ht_uffd_continue(t->uffd, p + POISON_OFF, PS);
+	return ht_uffd_continue(t->uffd, p + POISON_OFF, HT_BASE_PAGE);
 }
 
 /* Pages of B that are page tables now and were not after step 4. */
@@ -921,7 +932,8 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 	tb_arrange(_metadata, t, psize, variant->gran);
 
 	hc0 = hw_corrupted_kb(_metadata);
-	ret = ht_madvise_catch(t->map[0] + POISON_OFF, PS, MADV_HWPOISON, &sb);
+	ret = ht_madvise_catch(t->map[0] + POISON_OFF, HT_BASE_PAGE,
+			       MADV_HWPOISON, &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 	if (kver() >= 612) {
 		EXPECT_TRUE(sb.hit) TH_LOG("no SIGBUS during madvise");
@@ -932,7 +944,7 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 		EXPECT_FALSE(sb.hit)
 		TH_LOG("6.1 caller got si_code %d", sb.code);
 	}
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 
 	/* Nothing of X stays mapped in any of the VMAs. */
 	for (size_t i = 0; i < t->nmaps; i++) {
@@ -1010,7 +1022,8 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 	p0 = ht_pool_get(_metadata, psize, node);
 	hc0 = hw_corrupted_kb(_metadata);
 
-	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_HWPOISON, &sb);
+	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_HWPOISON,
+			       &sb);
 	if (kver() >= 612) {
 		EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
@@ -1027,11 +1040,14 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 		EXPECT_FALSE(sb.hit);
 	}
 	expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/* Dissolved: the raw page is poisoned and no longer part of a huge page. */
-	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON) & 1);
-	EXPECT_EQ(0, (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE) & 1);
+	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HWPOISON) &
+			     1);
+	EXPECT_EQ(0, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HUGE) &
+			     1);
 	p1 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p0.nr - 1, p1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free");
