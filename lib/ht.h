@@ -58,7 +58,8 @@ char *ht_slurp(const char *path, size_t *len);
 size_t ht_base_page_size(void);
 /*
  * Running kernel older than @major.@minor?  For expectations that name a
- * version boundary; every use says which kernel change moved it.
+ * version boundary; every use says which kernel change moved it.  The
+ * suite's one version check: an unreadable release counts as new.
  */
 bool ht_kernel_before(int major, int minor);
 /* CLOCK_MONOTONIC in ns, for the stress programs' timings. */

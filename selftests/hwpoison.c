@@ -33,7 +33,6 @@
 #include <numa.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ht_harness.h"
@@ -53,17 +52,6 @@
 /* The poisoned piece: not the first, so si_addr must name it exactly. */
 #define POISON_OFF (3 * HT_BASE_PAGE)
 #define SOFT_OFFLINE_SYSCTL "/proc/sys/vm/enable_soft_offline"
-
-/* Kernel version as major * 100 + minor: 612, 601. */
-static int kver(void)
-{
-	struct utsname u;
-	int a = 0, b = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
-		return 0;
-	return a * 100 + b;
-}
 
 static unsigned long hw_corrupted_kb(struct __test_metadata *_metadata)
 {
@@ -131,7 +119,7 @@ static void expect_sigbus(struct __test_metadata *_metadata, const char *who,
 static void expect_gone(struct __test_metadata *_metadata, const char *who,
 			pid_t pid, unsigned long addr, unsigned long psize)
 {
-	bool v612 = kver() >= 612;
+	bool v612 = !ht_kernel_before(6, 12);
 	unsigned long shared_kb = v612 ? psize / HT_KB : 0;
 	unsigned long private_kb = v612 ? 0 : psize / HT_KB;
 	struct ht_obs o;
@@ -189,7 +177,9 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 			  unsigned long psize, enum ht_gran gran,
 			  const struct topo *t)
 {
-	int lsb = ht_size_shift(psize), nh = t->early + t->late, v = kver();
+	int lsb = ht_size_shift(psize), nh = t->early + t->late;
+	/* each use says what changed at the boundary */
+	bool v612 = !ht_kernel_before(6, 12), v604 = !ht_kernel_before(6, 4);
 	struct ht_holder hold[MAX_HOLDERS];
 	unsigned long haddr[MAX_HOLDERS], hc0, target;
 	struct ht_child c[MAX_HOLDERS];
@@ -224,7 +214,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	ret = ht_madvise_catch((void *)target, HT_BASE_PAGE, MADV_HWPOISON,
 			       &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
-	if (v >= 612) {
+	if (v612) {
 		/*
 		 * One signal per VMA of the caller is sent (collect_procs_file),
 		 * but a second SIGBUS is dropped while the first is pending:
@@ -259,7 +249,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		 * 6.12 names the poisoned 4 KiB; 6.1 (measured) the start of
 		 * the huge page: its collect_procs() gets the head page.
 		 */
-		EXPECT_EQ(early ? haddr[i] + (v >= 612 ? POISON_OFF : 0) : 0,
+		EXPECT_EQ(early ? haddr[i] + (v612 ? POISON_OFF : 0) : 0,
 			  (unsigned long)addr)
 		TH_LOG("holder %d si_addr", i);
 		EXPECT_EQ(early ? lsb : 0, r)
@@ -278,9 +268,9 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 * flag, and the raw tail page has none.
 	 */
 	EXPECT_EQ(1, (kpf(_metadata, pfn) >> KPF_HWPOISON) & 1);
-	EXPECT_EQ(v >= 612, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
-			     KPF_HWPOISON) &
-				    1);
+	EXPECT_EQ(v612, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+			 KPF_HWPOISON) &
+				1);
 	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
 		      KPF_HUGE) &
 			     1)
@@ -302,7 +292,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 */
 	errno = 0;
 	ret = pread(h->file.fd, buf, sizeof(buf), 0);
-	if (v >= 604) {
+	if (v604) {
 		EXPECT_EQ((int)POISON_OFF, ret)
 		TH_LOG("pread before: %s", strerror(errno));
 		EXPECT_EQ(-1, ht_pattern_check(buf, POISON_OFF, 0, SEED));
@@ -315,7 +305,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	EXPECT_EQ(EIO, errno);
 	errno = 0;
 	ret = pread(h->file.fd, buf, HT_BASE_PAGE, POISON_OFF + HT_BASE_PAGE);
-	if (v >= 604) {
+	if (v604) {
 		EXPECT_EQ((int)HT_BASE_PAGE, ret)
 		TH_LOG("pread after: %s", strerror(errno));
 		EXPECT_EQ(-1,
@@ -935,7 +925,7 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 	ret = ht_madvise_catch(t->map[0] + POISON_OFF, HT_BASE_PAGE,
 			       MADV_HWPOISON, &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
-	if (kver() >= 612) {
+	if (!ht_kernel_before(6, 12)) {
 		EXPECT_TRUE(sb.hit) TH_LOG("no SIGBUS during madvise");
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
 			      (unsigned long)t->map[0] + POISON_OFF, lsb);
@@ -1024,7 +1014,7 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 
 	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_HWPOISON,
 			       &sb);
-	if (kver() >= 612) {
+	if (!ht_kernel_before(6, 12)) {
 		EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
 			      (unsigned long)p + POISON_OFF, lsb);

@@ -39,7 +39,6 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ht_harness.h"
@@ -101,17 +100,6 @@ static struct outcome model(const struct scen *s, int dst)
 		break;
 	}
 	return o;
-}
-
-/* Kernel version as major * 100 + minor: 612, 601. */
-static int ht_kver(void)
-{
-	struct utsname u;
-	int a = 0, b = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
-		return 0;
-	return a * 100 + b;
 }
 
 static int drop_cap(int cap)
@@ -450,7 +438,7 @@ TEST_F_TIMEOUT(mig_shared_2M, move_pages_status_unfaulted, 300)
 	 * tail keeps the -EACCES it was initialised with; the folio
 	 * conversion of mm/migrate.c fixed it (boundary not bisected).
 	 */
-	int moved = ht_kver() >= 612 ? self->m.dst : self->m.src;
+	int moved = !ht_kernel_before(6, 12) ? self->m.dst : self->m.src;
 
 	EXPECT_EQ(0, move_pages(0, 2, pages, nodes, status, MPOL_MF_MOVE));
 	EXPECT_EQ(moved == self->m.dst ? self->m.dst : -EACCES, status[0]);
