@@ -53,13 +53,13 @@
 	}
 
 /*
- * In FIXTURE_SETUP: provide @needs or SKIP with the reason.  A reason
- * starting "error:" is a broken environment, not a missing feature.
+ * In FIXTURE_SETUP: provide @needs or SKIP with the reason; fail when
+ * the reason is a broken environment, not a missing feature.
  */
 #define HT_SETUP_OR_SKIP(needs, env)                            \
 	do {                                                    \
 		const char *__r = ht_setup((needs), (env));     \
-		if (__r && !strncmp(__r, "error:", 6))          \
+		if (ht_setup_error(__r))                        \
 			ASSERT_EQ(NULL, __r) TH_LOG("%s", __r); \
 		if (__r)                                        \
 			SKIP(return, "%s", __r);                \
@@ -198,12 +198,13 @@ static inline struct ht_pool ht_pool_get(struct __test_metadata *_metadata,
  * The pool must read what @m says after @step (a short description of
  * what the case just did); every differing counter is in the log.
  */
-#define HT_POOL_CHECK(m, step)                                               \
-	do {                                                                 \
-		char __why[256];                                             \
-		EXPECT_EQ(0, ht_pool_model_check((m), __why, sizeof(__why))) \
-		TH_LOG("%s pool after %s: %s", ht_size_name((m)->psize),     \
-		       (step), __why);                                       \
+#define HT_POOL_CHECK(m, step)                                                 \
+	do {                                                                   \
+		char __why[256], __sz[HT_SIZE_NAME_LEN];                       \
+		EXPECT_EQ(0, ht_pool_model_check((m), __why, sizeof(__why)))   \
+		TH_LOG("%s pool after %s: %s",                                 \
+		       ht_size_name_r((m)->psize, __sz, sizeof(__sz)), (step), \
+		       __why);                                                 \
 	} while (0)
 
 static inline int ht_list_cases(void)

@@ -56,6 +56,7 @@
 
 struct fs_mnt {
 	char dir[64];
+	char pagesize[HT_SIZE_NAME_LEN]; /* for pagesize=: "2M", "1G" */
 	bool mounted;
 };
 
@@ -144,15 +145,14 @@ static const char *fs_path(const struct fs_mnt *m, const char *name)
 }
 
 /* The options hugetlbfs_show_options prints for a page size. */
-static const char *pagesize_shown(unsigned long psize)
+static const char *pagesize_shown(unsigned long psize, char *buf, size_t len)
 {
-	static char buf[32];
 	unsigned long kb = psize / HT_KB;
 
 	if (kb >= 1024)
-		snprintf(buf, sizeof(buf), "%luM", kb / 1024);
+		snprintf(buf, len, "%luM", kb / 1024);
 	else
-		snprintf(buf, sizeof(buf), "%luK", kb);
+		snprintf(buf, len, "%luK", kb);
 	return buf;
 }
 
@@ -232,6 +232,7 @@ static void fs_setup(struct __test_metadata *_metadata,
 	umask(0);
 	if (!m)
 		return;
+	ht_size_name_r(psize, m->pagesize, sizeof(m->pagesize));
 	snprintf(m->dir, sizeof(m->dir), "/tmp/ht-fsops-XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(m->dir));
 }
@@ -252,10 +253,13 @@ FIXTURE_TEARDOWN_PARENT(fsops)
 static void opts_want(char *want, size_t len, const char *rw,
 		      unsigned long psize)
 {
+	char shown[HT_SIZE_NAME_LEN];
+
 	snprintf(want, len,
 		 "hugetlbfs %s,relatime,uid=%d,gid=%d,mode=1770,nr_inodes=5,"
 		 "pagesize=%s,size=%lu",
-		 rw, MNT_UID, MNT_GID, pagesize_shown(psize), 2 * psize);
+		 rw, MNT_UID, MNT_GID,
+		 pagesize_shown(psize, shown, sizeof(shown)), 2 * psize);
 }
 
 /*
@@ -271,11 +275,10 @@ TEST_F_TIMEOUT(fsops, mount_options_statfs_remount, 120)
 	char want[300];
 	struct stat st;
 
-	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0,
-			   "pagesize=%s,size=%lu,nr_inodes=5,mode=3770,"
-			   "uid=%d,gid=%d",
-			   ht_size_name(psize), 2 * psize, MNT_UID, MNT_GID));
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
+			      "pagesize=%s,size=%lu,nr_inodes=5,mode=3770,"
+			      "uid=%d,gid=%d",
+			      self->mnt.pagesize, 2 * psize, MNT_UID, MNT_GID));
 	opts_want(want, sizeof(want), "rw", psize);
 	EXPECT_OPTS(&self->mnt, want);
 	EXPECT_STATFS(&self->mnt, psize, 2, 2, 5, 4);
@@ -369,10 +372,10 @@ TEST_F_TIMEOUT(fsops, mount_refusals, 120)
 		else if (i == 2)
 			snprintf(opts, sizeof(opts),
 				 "pagesize=%s,size=%lu,min_size=%lu",
-				 ht_size_name(psize), psize, 2 * psize);
+				 self->mnt.pagesize, psize, 2 * psize);
 		else
 			snprintf(opts, sizeof(opts), "pagesize=%s,min_size=%lu",
-				 ht_size_name(psize), (free + 1) * psize);
+				 self->mnt.pagesize, (free + 1) * psize);
 		EXPECT_EQ(err, fs_mount(&self->mnt, 0, "%s", opts))
 		TH_LOG("mount -o %s", opts);
 		EXPECT_EQ(-ENOENT, fs_mount_opts(&self->mnt, buf, sizeof(buf)))
@@ -391,16 +394,16 @@ TEST_F_TIMEOUT(fsops, mount_refusals, 120)
 TEST_F_TIMEOUT(fsops, min_size_reserves, 120)
 {
 	unsigned long psize = variant->psize;
-	char want[200];
+	char want[200], shown[HT_SIZE_NAME_LEN];
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,min_size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	self->pool.want.resv += 2;
 	HT_POOL_CHECK(&self->pool, "mount min_size=2 pages");
 	snprintf(want, sizeof(want),
 		 "hugetlbfs rw,relatime,pagesize=%s,min_size=%lu",
-		 pagesize_shown(psize), 2 * psize);
+		 pagesize_shown(psize, shown, sizeof(shown)), 2 * psize);
 	EXPECT_OPTS(&self->mnt, want);
 	EXPECT_STATFS(&self->mnt, psize, -1L, -1L, -1L, -1L);
 
@@ -446,7 +449,7 @@ TEST_F_TIMEOUT(fsops, min_size_under_size, 120)
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
 		  fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu,min_size=%lu",
-			   ht_size_name(psize), 2 * psize, psize));
+			   self->mnt.pagesize, 2 * psize, psize));
 	self->pool.want.resv += 1;
 	HT_POOL_CHECK(&self->pool, "mount size=2 min_size=1 page");
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
@@ -499,10 +502,9 @@ TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 	unsigned long psize = variant->psize;
 	int fd, tmp;
 
-	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0,
-			   "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
-			   ht_size_name(psize), 2 * psize, MNT_UID, MNT_GID));
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
+			      "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
+			      self->mnt.pagesize, 2 * psize, MNT_UID, MNT_GID));
 	EXPECT_STATFS(m, psize, 2, 2, 6, 5);
 	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 2);
 
@@ -587,7 +589,7 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
@@ -693,7 +695,7 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	char *p;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	fd = fs_open(m, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, fallocate(fd, 0, 0, 1));
@@ -776,7 +778,7 @@ TEST_F_TIMEOUT(fsops, fallocate_beyond_pool, 300)
 	int fd;
 
 	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
 	EXPECT_STATFS(&self->mnt, psize, 0, 0, 0, 0);
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
@@ -828,7 +830,7 @@ TEST_F_TIMEOUT(fsops, truncate_reservations, 120)
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	fd = fs_open(m, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
@@ -989,7 +991,7 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 2));
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
 	file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, file.fd);
 	ASSERT_EQ(0, ftruncate(file.fd, psize));
@@ -1070,7 +1072,7 @@ TEST_F_TIMEOUT(fsops, punch_while_vma_faults, 120)
 	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 2));
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
@@ -1114,11 +1116,11 @@ TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size(), kb;
 	const struct fs_mnt *m = &self->mnt;
-	char want[300], *p;
+	char want[300], shown[HT_SIZE_NAME_LEN], *p;
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	fd = fs_open(m, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	mmap_far_offset(_metadata, &self->pool, fd, psize);
@@ -1168,7 +1170,7 @@ TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 	ASSERT_EQ(0, mount(NULL, m->dir, NULL, MS_REMOUNT | MS_NOEXEC, NULL));
 	snprintf(want, sizeof(want),
 		 "hugetlbfs rw,noexec,relatime,pagesize=%s,size=%lu",
-		 pagesize_shown(psize), 2 * psize);
+		 pagesize_shown(psize, shown, sizeof(shown)), 2 * psize);
 	EXPECT_OPTS(m, want);
 	EXPECT_EQ(MAP_FAILED,
 		  mmap(NULL, psize, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0));
@@ -1431,7 +1433,7 @@ static void fsmap_file(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(fsmap) * self, unsigned long psize)
 {
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	self->file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, self->file.fd);
 	self->file.psize = psize;

@@ -254,7 +254,8 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
  */
 TEST_F_TIMEOUT(minor, continue_4k_split_differential, 120)
 {
-	bool hgm = ht_probe_hgm(variant->psize) == NULL;
+	char why[HT_WHY_LEN];
+	bool hgm = !ht_probe_hgm_r(variant->psize, why, sizeof(why));
 	unsigned long psize = variant->psize;
 	size_t ps = ht_base_page_size();
 	int uffd, ret;
