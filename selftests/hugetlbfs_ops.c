@@ -576,24 +576,14 @@ TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 	HT_POOL_CHECK(&self->pool, "unlinks");
 }
 
-/*
- * hugetlbfs_read_iter: holes read as zeros, a read crosses page ends,
- * stops at i_size (which fallocate may leave unaligned) and reads 0 past
- * it; a fault on the user buffer is EFAULT only when nothing was copied.
- * write(2) has no method: EINVAL (vfs_write).
- */
-TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
+/* Write both ends of page 0 through a mapping: the page is allocated. */
+static void rh_write_page0(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(fsops) * self, int fd,
+			   unsigned long psize)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
-	char *buf, *p, *two;
-	int fd;
+	unsigned long ps = ht_base_page_size();
+	char *p;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      self->mnt.pagesize, 2 * psize));
-	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
-	HT_POOL_CHECK(&self->pool, "ftruncate up (reserves nothing)");
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	self->pool.want.resv++;
@@ -605,9 +595,14 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	HT_POOL_CHECK(&self->pool, "write fault of page 0");
 	munmap(p, psize);
 	HT_POOL_CHECK(&self->pool, "munmap");
+}
 
-	buf = malloc(4 * ps);
-	ASSERT_NE(NULL, buf);
+/* Reads across the page end into the hole, up to EOF and past it. */
+static void rh_reads(struct __test_metadata *_metadata, int fd,
+		     unsigned long psize, char *buf)
+{
+	unsigned long ps = ht_base_page_size();
+
 	memset(buf, 0xee, 4 * ps);
 	/* Across the end of page 0 into the hole of page 1. */
 	EXPECT_EQ((ssize_t)(2 * ps),
@@ -630,8 +625,15 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	EXPECT_EQ((ssize_t)ps, read(fd, buf, 4 * ps));
 	EXPECT_EQ((off_t)(2 * psize), lseek(fd, 0, SEEK_CUR));
 	EXPECT_EQ(0, read(fd, buf, 4 * ps));
+}
 
-	/* fallocate past EOF leaves i_size unaligned: reads stop there. */
+/* fallocate past EOF leaves i_size unaligned: reads stop there. */
+static void rh_unaligned_eof(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(fsops) * self, int fd,
+			     unsigned long psize, char *buf)
+{
+	unsigned long ps = ht_base_page_size();
+
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       0, psize));
 	self->pool.want.free++;
@@ -645,8 +647,15 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	EXPECT_EQ(10, pread(fd, buf, 4 * ps, (off_t)psize));
 	EXPECT_EQ(15, pread(fd, buf, 4 * ps, (off_t)psize - 5));
 	EXPECT_EQ(0, pread(fd, buf, 4 * ps, (off_t)psize + 10));
+}
 
-	/* Nothing copied: EFAULT; something copied: the count. */
+/* Nothing copied: EFAULT; something copied: the count. */
+static void rh_bad_buffer(struct __test_metadata *_metadata, int fd,
+			  unsigned long psize)
+{
+	unsigned long ps = ht_base_page_size();
+	char *two;
+
 	two = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, two);
@@ -657,6 +666,33 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	EXPECT_EQ((ssize_t)ps, pread(fd, two, 2 * ps, 0));
 	EXPECT_EQ((ssize_t)ps, pread(fd, two, 2 * ps, (off_t)psize - ps));
 	munmap(two, 2 * ps);
+}
+
+/*
+ * hugetlbfs_read_iter: holes read as zeros, a read crosses page ends,
+ * stops at i_size (which fallocate may leave unaligned) and reads 0 past
+ * it; a fault on the user buffer is EFAULT only when nothing was copied.
+ * write(2) has no method: EINVAL (vfs_write).
+ */
+TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	char *buf;
+	int fd;
+
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      self->mnt.pagesize, 2 * psize));
+	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
+	HT_POOL_CHECK(&self->pool, "ftruncate up (reserves nothing)");
+	rh_write_page0(_metadata, self, fd, psize);
+
+	buf = malloc(4 * ps);
+	ASSERT_NE(NULL, buf);
+	rh_reads(_metadata, fd, psize, buf);
+	rh_unaligned_eof(_metadata, self, fd, psize, buf);
+	rh_bad_buffer(_metadata, fd, psize);
 
 	EXPECT_EQ(EINVAL, err_of(write(fd, "x", 1)));
 	EXPECT_EQ(EINVAL, err_of(pwrite(fd, "x", 1, 0)));
@@ -669,35 +705,12 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	HT_POOL_CHECK(&self->pool, "unlink of the closed file");
 }
 
-/*
- * hugetlbfs_fallocate: mode 0 allocates whole pages and moves i_size to
- * offset + len (unaligned); KEEP_SIZE does not; allocation beyond the
- * subpool is ENOSPC and keeps what it got so far (no rollback, i_size
- * unchanged); PUNCH_HOLE zeroes partial pages in place and frees whole
- * ones; other modes are EOPNOTSUPP (vfs_fallocate or hugetlbfs).
- */
-TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
+/* Mode 0 and KEEP_SIZE allocate whole pages, up to the subpool's size=. */
+static void fa_allocate(struct __test_metadata *_metadata,
+			FIXTURE_DATA(fsops) * self, int fd, unsigned long psize)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
 	const struct fs_mnt *m = &self->mnt;
-	const int refused[] = {
-		FALLOC_FL_ZERO_RANGE,
-		FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-		FALLOC_FL_COLLAPSE_RANGE,
-		FALLOC_FL_INSERT_RANGE,
-		FALLOC_FL_UNSHARE_RANGE,
-		FALLOC_FL_PUNCH_HOLE, /* without KEEP_SIZE */
-		FALLOC_FL_NO_HIDE_STALE,
-		0x80, /* FALLOC_FL_WRITE_ZEROES (6.17), unknown before */
-	};
-	unsigned char buf[400];
-	int fd, ro;
-	char *p;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      self->mnt.pagesize, 2 * psize));
-	fd = fs_open(m, "f", O_CREAT | O_RDWR);
-	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, fallocate(fd, 0, 0, 1));
 	EXPECT_EQ(1, fsize(fd));
 	self->pool.want.free--;
@@ -714,6 +727,16 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	ASSERT_EQ(0, fallocate(fd, 0, 0, 2 * psize));
 	EXPECT_EQ((off_t)(2 * psize), fsize(fd));
 	HT_POOL_CHECK(&self->pool, "fallocate of present pages");
+}
+
+/* PUNCH_HOLE zeroes partial pages in place and frees whole ones. */
+static void fa_punch(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(fsops) * self, int fd, unsigned long psize)
+{
+	unsigned long ps = ht_base_page_size();
+	const struct fs_mnt *m = &self->mnt;
+	unsigned char buf[400];
+	char *p;
 
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -744,6 +767,23 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	ASSERT_EQ(2, pread(fd, buf, 2, ps - 1));
 	EXPECT_EQ(0xa5, buf[0]);
 	EXPECT_EQ(0, buf[1]);
+}
+
+/* Other modes are EOPNOTSUPP; bad ranges EINVAL; a read-only fd EBADF. */
+static void fa_refused(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(fsops) * self, int fd, unsigned long psize)
+{
+	const int refused[] = {
+		FALLOC_FL_ZERO_RANGE,
+		FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		FALLOC_FL_COLLAPSE_RANGE,
+		FALLOC_FL_INSERT_RANGE,
+		FALLOC_FL_UNSHARE_RANGE,
+		FALLOC_FL_PUNCH_HOLE, /* without KEEP_SIZE */
+		FALLOC_FL_NO_HIDE_STALE,
+		0x80, /* FALLOC_FL_WRITE_ZEROES (6.17), unknown before */
+	};
+	int ro;
 
 	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]);
 	     i++) {
@@ -753,12 +793,34 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	}
 	EXPECT_EQ(EINVAL, err_of(fallocate(fd, 0, 0, 0)));
 	EXPECT_EQ(EINVAL, err_of(fallocate(fd, 0, -1, psize)));
-	ro = fs_open(m, "f", O_RDONLY);
+	ro = fs_open(&self->mnt, "f", O_RDONLY);
 	ASSERT_LE(0, ro);
 	EXPECT_EQ(EBADF, err_of(fallocate(ro, 0, psize, psize)));
 	EXPECT_EQ(EBADF, err_of(write(ro, "x", 1)));
 	close(ro);
 	HT_POOL_CHECK(&self->pool, "refused fallocates");
+}
+
+/*
+ * hugetlbfs_fallocate: mode 0 allocates whole pages and moves i_size to
+ * offset + len (unaligned); KEEP_SIZE does not; allocation beyond the
+ * subpool is ENOSPC and keeps what it got so far (no rollback, i_size
+ * unchanged); PUNCH_HOLE zeroes partial pages in place and frees whole
+ * ones; other modes are EOPNOTSUPP (vfs_fallocate or hugetlbfs).
+ */
+TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
+{
+	unsigned long psize = variant->psize;
+	const struct fs_mnt *m = &self->mnt;
+	int fd;
+
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      self->mnt.pagesize, 2 * psize));
+	fd = fs_open(m, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, fd);
+	fa_allocate(_metadata, self, fd, psize);
+	fa_punch(_metadata, self, fd, psize);
+	fa_refused(_metadata, self, fd, psize);
 	ASSERT_EQ(0, ftruncate(fd, 0));
 	self->pool.want.free++;
 	HT_POOL_CHECK(&self->pool, "truncate to 0");
