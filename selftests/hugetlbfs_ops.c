@@ -134,14 +134,14 @@ static int fs_open(const struct fs_mnt *m, const char *name, int flags)
 	return open(path, flags | O_CLOEXEC, 0600);
 }
 
-static const char *fs_path(const struct fs_mnt *m, const char *name)
-{
-	static char path[4][128];
-	static int next;
-	char *p = path[next++ % 4];
+#define FS_PATH_LEN 128
 
-	snprintf(p, sizeof(path[0]), "%s/%s", m->dir, name);
-	return p;
+/* @name under the mount, into @path; returns @path. */
+static const char *fs_path(const struct fs_mnt *m, const char *name,
+			   char path[FS_PATH_LEN])
+{
+	snprintf(path, FS_PATH_LEN, "%s/%s", m->dir, name);
+	return path;
 }
 
 /* The options hugetlbfs_show_options prints for a page size. */
@@ -488,6 +488,87 @@ static void expect_stat(struct __test_metadata *_metadata, const char *path,
 	EXPECT_EQ(nlink, st.st_nlink) TH_LOG("%s: nlink", path);
 }
 
+/* The names namespace_ops makes under the mount, as full paths. */
+struct ns_paths {
+	char f[FS_PATH_LEN], d[FS_PATH_LEN], p[FS_PATH_LEN], l[FS_PATH_LEN];
+	char d_f2[FS_PATH_LEN], g[FS_PATH_LEN], c[FS_PATH_LEN], y[FS_PATH_LEN];
+};
+
+/* A file, a directory and a FIFO take an inode each; a symlink none. */
+static int ns_create(struct __test_metadata *_metadata, const struct fs_mnt *m,
+		     const struct ns_paths *n, unsigned long psize)
+{
+	int fd;
+
+	fd = open(n->f, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0640);
+	ASSERT_LE(0, fd);
+	expect_stat(_metadata, n->f, S_IFREG | 0640, 0, 0, 1);
+	ASSERT_EQ(0, mkdir(n->d, 0750));
+	expect_stat(_metadata, n->d, S_IFDIR | 0750, 0, 0, 2);
+	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 3);
+	ASSERT_EQ(0, mknod(n->p, S_IFIFO | 0600, 0));
+	expect_stat(_metadata, n->p, S_IFIFO | 0600, 0, 0, 1);
+	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
+
+	EXPECT_EQ(EINVAL, err_of(symlink("f", n->l)));
+	EXPECT_EQ(ENOENT, err_of(access(n->l, F_OK)));
+	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
+	return fd;
+}
+
+/* link/rename/unlink move names, not inodes. */
+static void ns_link_rename(struct __test_metadata *_metadata,
+			   const struct fs_mnt *m, const struct ns_paths *n,
+			   unsigned long psize)
+{
+	ASSERT_EQ(0, link(n->f, n->d_f2));
+	expect_stat(_metadata, n->f, S_IFREG | 0640, 0, 0, 2);
+	EXPECT_EQ(ENOTEMPTY, err_of(rmdir(n->d)));
+	ASSERT_EQ(0, rename(n->d_f2, n->g));
+	EXPECT_EQ(ENOENT, err_of(access(n->d_f2, F_OK)));
+	expect_stat(_metadata, n->g, S_IFREG | 0640, 0, 0, 2);
+	ASSERT_EQ(0, unlink(n->g));
+	expect_stat(_metadata, n->f, S_IFREG | 0640, 0, 0, 1);
+	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
+}
+
+/*
+ * O_TMPFILE: an inode without a name, gone with its last fd; then the
+ * last inode, and none left.
+ */
+static void ns_tmpfile_and_full(struct __test_metadata *_metadata,
+				FIXTURE_DATA(fsops) * self,
+				const struct ns_paths *n, unsigned long psize)
+{
+	const struct fs_mnt *m = &self->mnt;
+	struct stat st;
+	int tmp;
+
+	tmp = open(m->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	ASSERT_LE(0, tmp) TH_LOG("O_TMPFILE: %s", strerror(errno));
+	ASSERT_EQ(0, fstat(tmp, &st));
+	EXPECT_EQ(S_IFREG | 0600, st.st_mode);
+	EXPECT_EQ(0, st.st_nlink);
+	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
+	ASSERT_EQ(0, fallocate(tmp, 0, 0, psize));
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "fallocate of an O_TMPFILE file");
+	EXPECT_STATFS(m, psize, 2, 1, 6, 1);
+
+	/* The last inode, then none. */
+	ASSERT_EQ(0, mknod(n->c, S_IFCHR | 0600, makedev(1, 3)));
+	expect_stat(_metadata, n->c, S_IFCHR | 0600, 0, 0, 1);
+	EXPECT_STATFS(m, psize, 2, 1, 6, 0);
+	EXPECT_EQ(ENOSPC, err_of(fs_open(m, "x", O_CREAT | O_RDWR)));
+	EXPECT_EQ(ENOSPC, err_of(mkdir(n->y, 0700)));
+	EXPECT_EQ(ENOSPC, err_of(open(m->dir, O_TMPFILE | O_RDWR, 0600)));
+
+	close(tmp);
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "close of the O_TMPFILE file");
+	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
+}
+
 /*
  * The directory inode operations: every inode (root included) takes one
  * of nr_inodes until it is evicted (hugetlbfs_alloc_inode/destroy_inode);
@@ -500,78 +581,37 @@ TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 {
 	const struct fs_mnt *m = &self->mnt;
 	unsigned long psize = variant->psize;
-	int fd, tmp;
+	struct ns_paths n;
+	int fd;
 
+	fs_path(m, "f", n.f);
+	fs_path(m, "d", n.d);
+	fs_path(m, "p", n.p);
+	fs_path(m, "l", n.l);
+	fs_path(m, "d/f2", n.d_f2);
+	fs_path(m, "g", n.g);
+	fs_path(m, "c", n.c);
+	fs_path(m, "y", n.y);
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
 			      "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
 			      self->mnt.pagesize, 2 * psize, MNT_UID, MNT_GID));
 	EXPECT_STATFS(m, psize, 2, 2, 6, 5);
 	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 2);
 
-	fd = open(fs_path(m, "f"), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0640);
-	ASSERT_LE(0, fd);
-	expect_stat(_metadata, fs_path(m, "f"), S_IFREG | 0640, 0, 0, 1);
-	ASSERT_EQ(0, mkdir(fs_path(m, "d"), 0750));
-	expect_stat(_metadata, fs_path(m, "d"), S_IFDIR | 0750, 0, 0, 2);
-	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 3);
-	ASSERT_EQ(0, mknod(fs_path(m, "p"), S_IFIFO | 0600, 0));
-	expect_stat(_metadata, fs_path(m, "p"), S_IFIFO | 0600, 0, 0, 1);
-	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
-
-	EXPECT_EQ(EINVAL, err_of(symlink("f", fs_path(m, "l"))));
-	EXPECT_EQ(ENOENT, err_of(access(fs_path(m, "l"), F_OK)));
-	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
-
-	/* link/rename/unlink move names, not inodes. */
-	ASSERT_EQ(0, link(fs_path(m, "f"), fs_path(m, "d/f2")));
-	expect_stat(_metadata, fs_path(m, "f"), S_IFREG | 0640, 0, 0, 2);
-	EXPECT_EQ(ENOTEMPTY, err_of(rmdir(fs_path(m, "d"))));
-	ASSERT_EQ(0, rename(fs_path(m, "d/f2"), fs_path(m, "g")));
-	EXPECT_EQ(ENOENT, err_of(access(fs_path(m, "d/f2"), F_OK)));
-	expect_stat(_metadata, fs_path(m, "g"), S_IFREG | 0640, 0, 0, 2);
-	ASSERT_EQ(0, unlink(fs_path(m, "g")));
-	expect_stat(_metadata, fs_path(m, "f"), S_IFREG | 0640, 0, 0, 1);
-	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
-
-	/* O_TMPFILE: an inode without a name, gone with its last fd. */
-	tmp = open(m->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	ASSERT_LE(0, tmp) TH_LOG("O_TMPFILE: %s", strerror(errno));
-	{
-		struct stat st;
-
-		ASSERT_EQ(0, fstat(tmp, &st));
-		EXPECT_EQ(S_IFREG | 0600, st.st_mode);
-		EXPECT_EQ(0, st.st_nlink);
-	}
-	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
-	ASSERT_EQ(0, fallocate(tmp, 0, 0, psize));
-	self->pool.want.free--;
-	HT_POOL_CHECK(&self->pool, "fallocate of an O_TMPFILE file");
-	EXPECT_STATFS(m, psize, 2, 1, 6, 1);
-
-	/* The last inode, then none. */
-	ASSERT_EQ(0, mknod(fs_path(m, "c"), S_IFCHR | 0600, makedev(1, 3)));
-	expect_stat(_metadata, fs_path(m, "c"), S_IFCHR | 0600, 0, 0, 1);
-	EXPECT_STATFS(m, psize, 2, 1, 6, 0);
-	EXPECT_EQ(ENOSPC, err_of(fs_open(m, "x", O_CREAT | O_RDWR)));
-	EXPECT_EQ(ENOSPC, err_of(mkdir(fs_path(m, "y"), 0700)));
-	EXPECT_EQ(ENOSPC, err_of(open(m->dir, O_TMPFILE | O_RDWR, 0600)));
-
-	close(tmp);
-	self->pool.want.free++;
-	HT_POOL_CHECK(&self->pool, "close of the O_TMPFILE file");
-	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
+	fd = ns_create(_metadata, m, &n, psize);
+	ns_link_rename(_metadata, m, &n, psize);
+	ns_tmpfile_and_full(_metadata, self, &n, psize);
 
 	/* A setgid directory hands its group down (root's chmod). */
 	ASSERT_EQ(0, chmod(m->dir, 02775));
-	ASSERT_EQ(0, rmdir(fs_path(m, "d")));
+	ASSERT_EQ(0, rmdir(n.d));
 	expect_stat(_metadata, m->dir, S_IFDIR | 02775, MNT_UID, MNT_GID, 2);
-	ASSERT_EQ(0, mkdir(fs_path(m, "d"), 0700));
-	expect_stat(_metadata, fs_path(m, "d"), S_IFDIR | 02700, 0, MNT_GID, 2);
-	ASSERT_EQ(0, unlink(fs_path(m, "c")));
-	ASSERT_EQ(0, unlink(fs_path(m, "p")));
+	ASSERT_EQ(0, mkdir(n.d, 0700));
+	expect_stat(_metadata, n.d, S_IFDIR | 02700, 0, MNT_GID, 2);
+	ASSERT_EQ(0, unlink(n.c));
+	ASSERT_EQ(0, unlink(n.p));
 	close(fd);
-	ASSERT_EQ(0, unlink(fs_path(m, "f")));
+	ASSERT_EQ(0, unlink(n.f));
 	EXPECT_STATFS(m, psize, 2, 2, 6, 4);
 	HT_POOL_CHECK(&self->pool, "unlinks");
 }
@@ -677,7 +717,7 @@ static void rh_bad_buffer(struct __test_metadata *_metadata, int fd,
 TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size();
-	char *buf;
+	char path[FS_PATH_LEN], *buf;
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
@@ -700,7 +740,7 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	free(buf);
 	close(fd);
 	HT_POOL_CHECK(&self->pool, "close");
-	ASSERT_EQ(0, unlink(fs_path(&self->mnt, "f")));
+	ASSERT_EQ(0, unlink(fs_path(&self->mnt, "f", path)));
 	self->pool.want.free++;
 	HT_POOL_CHECK(&self->pool, "unlink of the closed file");
 }
