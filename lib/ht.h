@@ -17,10 +17,19 @@
 #include <sys/types.h>
 #include <signal.h>
 #include <setjmp.h>
+/* CAP_* for ht_needs.caps and ht_probe_cap() */
+#include <linux/capability.h>
 
 #define HT_KB 1024UL
 #define HT_MB (1024UL * 1024)
 #define HT_GB (1024UL * 1024 * 1024)
+
+/*
+ * The base page as a constant, for arrays of a few base pages and for
+ * offsets a case fixes at compile time.  The suite targets x86_64, where
+ * it is 4 KiB; whatever is sized at run time uses ht_base_page_size().
+ */
+#define HT_BASE_PAGE 4096UL
 
 #define HT_MAX_SIZES 8
 #define HT_MAX_NODES 64
@@ -49,7 +58,8 @@ char *ht_slurp(const char *path, size_t *len);
 size_t ht_base_page_size(void);
 /*
  * Running kernel older than @major.@minor?  For expectations that name a
- * version boundary; every use says which kernel change moved it.
+ * version boundary; every use says which kernel change moved it.  The
+ * suite's one version check: an unreadable release counts as new.
  */
 bool ht_kernel_before(int major, int minor);
 /* CLOCK_MONOTONIC in ns, for the stress programs' timings. */
@@ -61,7 +71,11 @@ int ht_page_sizes(unsigned long *sizes, int max);
 bool ht_page_size_supported(unsigned long size);
 unsigned long ht_default_page_size(void);
 int ht_size_shift(unsigned long size);
-const char *ht_size_name(unsigned long size); /* "2M", "1G", static */
+/* "2M", "1G" into @buf (HT_SIZE_NAME_LEN is enough); returns @buf. */
+#define HT_SIZE_NAME_LEN 24
+char *ht_size_name_r(unsigned long size, char *buf, size_t len);
+/* The same in static buffers: for stress/ until it passes its own. */
+const char *ht_size_name(unsigned long size);
 int ht_memfd_hugetlb(const char *name, unsigned long size);
 
 /* ---- NUMA nodes (hugetlb.c) ---- */
@@ -255,16 +269,26 @@ int ht_reap(struct ht_child *c, int timeout_ms);
 /* The child side of a barrier: send @val, wait for the parent's go. */
 int ht_child_sync(int sock, int64_t val);
 
-/* ---- feature probes (probe.c): NULL = present, else why not ---- */
+/*
+ * ---- feature probes (probe.c): NULL = present, else why not ----
+ * The _r probes write a reason with details into @why (HT_WHY_LEN is
+ * enough) and return it; the others return string literals.
+ */
+#define HT_WHY_LEN 320
 /* @psize 0: the smallest huge page size */
-const char *ht_probe_hgm(unsigned long psize);
+const char *ht_probe_hgm_r(unsigned long psize, char *why, size_t len);
 const char *ht_probe_memory_failure(void);
 const char *ht_probe_hwpoison_inject(void);
+const char *ht_probe_uffd_minor_hugetlb_r(char *why, size_t len);
+const char *ht_probe_nodes_r(int need, char *why, size_t len);
+const char *ht_probe_cap_r(int cap, char *why, size_t len);
+const char *ht_probe_page_size_r(unsigned long size, char *why, size_t len);
+const char *ht_probe_refcount_knob(void);
+/* The _r probes in static buffers: for stress/ until it passes its own. */
+const char *ht_probe_hgm(unsigned long psize);
 const char *ht_probe_uffd_minor_hugetlb(void);
 const char *ht_probe_nodes(int need);
-const char *ht_probe_cap(int cap);
 const char *ht_probe_page_size(unsigned long size);
-const char *ht_probe_refcount_knob(void);
 bool ht_has_cap(int cap);
 
 /* ---- test requirements and their restore (needs.c) ---- */
@@ -289,15 +313,20 @@ struct ht_env {
 	int nodes[HT_MAX_NODES];
 	int nnodes;
 	bool active;
+	char why[HT_WHY_LEN]; /* ht_setup()'s reason when it has details */
 };
 
 /*
  * Checks and provides what @n declares.  Returns NULL when the test may
- * run, or the skip reason (static storage).  On a skip nothing is left
- * changed.  A provisioning failure that is not a missing resource is
- * reported as "error: ..." so the caller can fail instead of skipping.
+ * run, or the skip reason (a literal or @env->why).  On a skip nothing
+ * is left changed.  A provisioning failure that is not a missing
+ * resource starts with HT_ERROR_PREFIX so that the caller fails instead
+ * of skipping: ht_setup_error() tells which.
  */
+#define HT_ERROR_PREFIX "error: "
 const char *ht_setup(const struct ht_needs *n, struct ht_env *env);
+/* @why from ht_setup() is a broken environment, not a missing feature. */
+bool ht_setup_error(const char *why);
 /* Restores; 0 or -1 with @why describing what could not be restored. */
 int ht_teardown(struct ht_env *env, char *why, size_t len);
 

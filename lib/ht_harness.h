@@ -7,6 +7,8 @@
 #ifndef HT_HARNESS_H
 #define HT_HARNESS_H
 
+#include <linux/kernel-page-flags.h>
+
 #include "kselftest_harness.h"
 #include "ht.h"
 
@@ -51,13 +53,13 @@
 	}
 
 /*
- * In FIXTURE_SETUP: provide @needs or SKIP with the reason.  A reason
- * starting "error:" is a broken environment, not a missing feature.
+ * In FIXTURE_SETUP: provide @needs or SKIP with the reason; fail when
+ * the reason is a broken environment, not a missing feature.
  */
 #define HT_SETUP_OR_SKIP(needs, env)                            \
 	do {                                                    \
 		const char *__r = ht_setup((needs), (env));     \
-		if (__r && !strncmp(__r, "error:", 6))          \
+		if (ht_setup_error(__r))                        \
 			ASSERT_EQ(NULL, __r) TH_LOG("%s", __r); \
 		if (__r)                                        \
 			SKIP(return, "%s", __r);                \
@@ -88,12 +90,6 @@ struct ht_expect {
 	/* PM_MMAP_EXCLUSIVE when it is not simply !shared: 1 set, -1 clear */
 	int pm_exclusive;
 };
-
-#define KPF_ANON_BIT 12
-#define KPF_HEAD_BIT 15
-#define KPF_TAIL_BIT 16
-#define KPF_HUGE_BIT 17
-#define KPF_HWPOISON_BIT 19
 
 static inline void ht_expect_page(struct __test_metadata *_metadata,
 				  const char *who, pid_t pid,
@@ -144,17 +140,17 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 	TH_LOG("%s: kpagecount(head)", who);
 	EXPECT_EQ(e->mapcount, o.count_tail)
 	TH_LOG("%s: kpagecount(tail)", who);
-	EXPECT_EQ(1, (o.flags_head >> KPF_HUGE_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_head >> KPF_HUGE) & 1)
 	TH_LOG("%s: KPF_HUGE head", who);
-	EXPECT_EQ(1, (o.flags_tail >> KPF_HUGE_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_tail >> KPF_HUGE) & 1)
 	TH_LOG("%s: KPF_HUGE tail", who);
-	EXPECT_EQ(1, (o.flags_head >> KPF_HEAD_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_head >> KPF_COMPOUND_HEAD) & 1)
 	TH_LOG("%s: KPF_COMPOUND_HEAD", who);
-	EXPECT_EQ(1, (o.flags_tail >> KPF_TAIL_BIT) & 1)
+	EXPECT_EQ(1, (o.flags_tail >> KPF_COMPOUND_TAIL) & 1)
 	TH_LOG("%s: KPF_COMPOUND_TAIL", who);
-	EXPECT_EQ(e->anon, (o.flags_head >> KPF_ANON_BIT) & 1)
+	EXPECT_EQ(e->anon, (o.flags_head >> KPF_ANON) & 1)
 	TH_LOG("%s: KPF_ANON", who);
-	EXPECT_EQ(0, (o.flags_head >> KPF_HWPOISON_BIT) & 1)
+	EXPECT_EQ(0, (o.flags_head >> KPF_HWPOISON) & 1)
 	TH_LOG("%s: KPF_HWPOISON", who);
 	EXPECT_EQ(e->anon ? 1 : 0, o.nm.anon)
 	TH_LOG("%s: numa_maps anon=", who);
@@ -202,12 +198,13 @@ static inline struct ht_pool ht_pool_get(struct __test_metadata *_metadata,
  * The pool must read what @m says after @step (a short description of
  * what the case just did); every differing counter is in the log.
  */
-#define HT_POOL_CHECK(m, step)                                               \
-	do {                                                                 \
-		char __why[256];                                             \
-		EXPECT_EQ(0, ht_pool_model_check((m), __why, sizeof(__why))) \
-		TH_LOG("%s pool after %s: %s", ht_size_name((m)->psize),     \
-		       (step), __why);                                       \
+#define HT_POOL_CHECK(m, step)                                                 \
+	do {                                                                   \
+		char __why[256], __sz[HT_SIZE_NAME_LEN];                       \
+		EXPECT_EQ(0, ht_pool_model_check((m), __why, sizeof(__why)))   \
+		TH_LOG("%s pool after %s: %s",                                 \
+		       ht_size_name_r((m)->psize, __sz, sizeof(__sz)), (step), \
+		       __why);                                                 \
 	} while (0)
 
 static inline int ht_list_cases(void)

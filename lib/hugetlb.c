@@ -72,19 +72,27 @@ int ht_size_shift(unsigned long size)
 	return __builtin_ctzl(size);
 }
 
+char *ht_size_name_r(unsigned long size, char *buf, size_t len)
+{
+	if (size >= HT_GB && !(size % HT_GB))
+		snprintf(buf, len, "%luG", size / HT_GB);
+	else if (size >= HT_MB && !(size % HT_MB))
+		snprintf(buf, len, "%luM", size / HT_MB);
+	else
+		snprintf(buf, len, "%luK", size / HT_KB);
+	return buf;
+}
+
+/*
+ * For stress/ until it passes its own buffer: four static buffers in
+ * turn, so that one printf may name up to four sizes.
+ */
 const char *ht_size_name(unsigned long size)
 {
-	static char buf[4][24];
+	static char buf[4][HT_SIZE_NAME_LEN];
 	static int slot;
-	char *b = buf[slot++ % 4];
 
-	if (size >= HT_GB && !(size % HT_GB))
-		snprintf(b, 24, "%luG", size / HT_GB);
-	else if (size >= HT_MB && !(size % HT_MB))
-		snprintf(b, 24, "%luM", size / HT_MB);
-	else
-		snprintf(b, 24, "%luK", size / HT_KB);
-	return b;
+	return ht_size_name_r(size, buf[slot++ % 4], sizeof(buf[0]));
 }
 
 int ht_memfd_hugetlb(const char *name, unsigned long size)

@@ -45,7 +45,9 @@ void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
 			e->pte_tables = procs * div_up(span, 2 * HT_MB);
 	}
 	e->vma_bytes = e->vmas * HT_KMEM_VMA_BYTES;
-	e->table_bytes = (e->pte_tables + e->pmd_tables + e->pud_tables) * 4096;
+	/* a page table is one base page */
+	e->table_bytes =
+		(e->pte_tables + e->pmd_tables + e->pud_tables) * HT_BASE_PAGE;
 	e->proc_bytes = procs * HT_KMEM_PROC_BYTES;
 	e->total_bytes = e->vma_bytes + e->table_bytes + e->proc_bytes;
 }

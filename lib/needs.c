@@ -13,28 +13,27 @@
 
 #include "ht.h"
 
-static char why[320];
-
-static const char *check_features(const struct ht_needs *n)
+static const char *check_features(const struct ht_needs *n, char *why,
+				  size_t len)
 {
 	const char *r;
 
 	for (int i = 0; i < 4 && n->caps[i]; i++)
-		if ((r = ht_probe_cap(n->caps[i])))
+		if ((r = ht_probe_cap_r(n->caps[i], why, len)))
 			return r;
-	if (n->page_size && (r = ht_probe_page_size(n->page_size)))
+	if (n->page_size && (r = ht_probe_page_size_r(n->page_size, why, len)))
 		return r;
 	if (n->memory_failure && (r = ht_probe_memory_failure()))
 		return r;
 	if (n->hwpoison_inject && (r = ht_probe_hwpoison_inject()))
 		return r;
-	if (n->uffd_minor && (r = ht_probe_uffd_minor_hugetlb()))
+	if (n->uffd_minor && (r = ht_probe_uffd_minor_hugetlb_r(why, len)))
 		return r;
-	if (n->hgm && (r = ht_probe_hgm(n->page_size)))
+	if (n->hgm && (r = ht_probe_hgm_r(n->page_size, why, len)))
 		return r;
 	if (n->refcount_knob && (r = ht_probe_refcount_knob()))
 		return r;
-	if (n->nodes > 1 && (r = ht_probe_nodes(n->nodes)))
+	if (n->nodes > 1 && (r = ht_probe_nodes_r(n->nodes, why, len)))
 		return r;
 	if (n->destructive) {
 		const char *e = getenv("HT_ALLOW_DESTRUCTIVE");
@@ -47,6 +46,7 @@ static const char *check_features(const struct ht_needs *n)
 
 static const char *provide_pools(const struct ht_needs *n, struct ht_env *env)
 {
+	char name[HT_SIZE_NAME_LEN];
 	struct ht_pool p;
 	int ret;
 
@@ -55,11 +55,13 @@ static const char *provide_pools(const struct ht_needs *n, struct ht_env *env)
 		if (ret) {
 			ht_pool_read(n->page_size, -1, &p);
 			snprintf(
-				why, sizeof(why),
+				env->why, sizeof(env->why),
 				"cannot get %lu free %s huge pages (pool has %lu free of %lu): %s",
-				n->pages, ht_size_name(n->page_size), p.free,
-				p.nr, strerror(-ret));
-			return why;
+				n->pages,
+				ht_size_name_r(n->page_size, name,
+					       sizeof(name)),
+				p.free, p.nr, strerror(-ret));
+			return env->why;
 		}
 	}
 	for (int i = 0; n->pages_per_node && i < n->nodes; i++) {
@@ -68,14 +70,21 @@ static const char *provide_pools(const struct ht_needs *n, struct ht_env *env)
 		if (ret) {
 			ht_pool_read(n->page_size, env->nodes[i], &p);
 			snprintf(
-				why, sizeof(why),
+				env->why, sizeof(env->why),
 				"cannot get %lu free %s huge pages on node %d (has %lu free): %s",
-				n->pages_per_node, ht_size_name(n->page_size),
+				n->pages_per_node,
+				ht_size_name_r(n->page_size, name,
+					       sizeof(name)),
 				env->nodes[i], p.free, strerror(-ret));
-			return why;
+			return env->why;
 		}
 	}
 	return NULL;
+}
+
+bool ht_setup_error(const char *why)
+{
+	return why && !strncmp(why, HT_ERROR_PREFIX, strlen(HT_ERROR_PREFIX));
 }
 
 const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
@@ -84,27 +93,29 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 	int ret;
 
 	memset(env, 0, sizeof(*env));
-	r = check_features(n);
+	r = check_features(n, env->why, sizeof(env->why));
 	if (r)
 		return r;
 	ret = ht_memory_nodes(env->nodes, HT_MAX_NODES);
 	if (ret < 0) {
-		snprintf(why, sizeof(why), "error: reading memory nodes: %s",
+		snprintf(env->why, sizeof(env->why),
+			 HT_ERROR_PREFIX "reading memory nodes: %s",
 			 strerror(-ret));
-		return why;
+		return env->why;
 	}
 	env->nnodes = ret;
 	if (!n->page_size && !n->sysctls[0]) {
 		env->active = true;
 		return NULL;
 	}
-	if (!ht_has_cap(21)) /* CAP_SYS_ADMIN: pools and sysctls are root's */
+	/* pools and sysctls are root's */
+	if (!ht_has_cap(CAP_SYS_ADMIN))
 		return "needs CAP_SYS_ADMIN to size huge page pools (run as root)";
 	ret = ht_pool_snapshot(&env->pools);
 	if (ret) {
-		snprintf(why, sizeof(why), "error: pool snapshot: %s",
-			 strerror(-ret));
-		return why;
+		snprintf(env->why, sizeof(env->why),
+			 HT_ERROR_PREFIX "pool snapshot: %s", strerror(-ret));
+		return env->why;
 	}
 	for (int i = 0; i < 4 && n->sysctls[i]; i++) {
 		snprintf(env->sysctl_path[i], sizeof(env->sysctl_path[i]),
@@ -114,9 +125,10 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 				*c = '/';
 		ret = ht_read_ulong(env->sysctl_path[i], &env->sysctl_val[i]);
 		if (ret) {
-			snprintf(why, sizeof(why), "sysctl %s unavailable: %s",
-				 n->sysctls[i], strerror(-ret));
-			return why;
+			snprintf(env->why, sizeof(env->why),
+				 "sysctl %s unavailable: %s", n->sysctls[i],
+				 strerror(-ret));
+			return env->why;
 		}
 		env->nsysctls = i + 1;
 	}
@@ -132,6 +144,7 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 int ht_teardown(struct ht_env *env, char *msg, size_t len)
 {
 	struct ht_pool_snapshot now;
+	char diff[HT_WHY_LEN];
 	unsigned long v;
 	int bad = 0;
 
@@ -158,11 +171,11 @@ int ht_teardown(struct ht_env *env, char *msg, size_t len)
 	for (int tries = 0; tries < 100; tries++) {
 		ht_pool_restore(&env->pools);
 		if (ht_pool_snapshot(&now) == 0 &&
-		    !ht_pool_diff(&env->pools, &now, why, sizeof(why)))
+		    !ht_pool_diff(&env->pools, &now, diff, sizeof(diff)))
 			return bad ? -1 : 0;
 		usleep(50 * 1000);
 	}
 	if (msg)
-		snprintf(msg, len, "%s", why);
+		snprintf(msg, len, "%s", diff);
 	return -1;
 }

@@ -196,6 +196,7 @@ int ht_pool_restore(const struct ht_pool_snapshot *s)
 int ht_pool_diff(const struct ht_pool_snapshot *a,
 		 const struct ht_pool_snapshot *b, char *why, size_t len)
 {
+	char name[HT_SIZE_NAME_LEN];
 	int i, j;
 
 	if (a->nsizes != b->nsizes || a->nnodes != b->nnodes) {
@@ -209,16 +210,19 @@ int ht_pool_diff(const struct ht_pool_snapshot *a,
 			snprintf(
 				why, len,
 				"%s pool: nr %lu -> %lu, overcommit %lu -> %lu",
-				ht_size_name(a->size[i]), a->nr[i], b->nr[i],
-				a->overcommit[i], b->overcommit[i]);
+				ht_size_name_r(a->size[i], name, sizeof(name)),
+				a->nr[i], b->nr[i], a->overcommit[i],
+				b->overcommit[i]);
 			return 1;
 		}
 		for (j = 0; j < a->nnodes; j++) {
 			if (a->node_nr[i][j] != b->node_nr[i][j]) {
 				snprintf(why, len,
 					 "%s pool node %d: %lu -> %lu",
-					 ht_size_name(a->size[i]), a->node[j],
-					 a->node_nr[i][j], b->node_nr[i][j]);
+					 ht_size_name_r(a->size[i], name,
+							sizeof(name)),
+					 a->node[j], a->node_nr[i][j],
+					 b->node_nr[i][j]);
 				return 1;
 			}
 		}

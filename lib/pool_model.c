@@ -58,6 +58,7 @@ int ht_pool_invariants(const struct ht_pool *p, bool global, char *why,
 
 int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len)
 {
+	char name[HT_SIZE_NAME_LEN];
 	struct ht_pool got;
 	bool global = m->node < 0;
 	int bad = 0, ret;
@@ -66,7 +67,8 @@ int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len)
 	ret = ht_pool_read(m->psize, m->node, &got);
 	if (ret) {
 		snprintf(why, len, "cannot read the %s pool: %s",
-			 ht_size_name(m->psize), strerror(-ret));
+			 ht_size_name_r(m->psize, name, sizeof(name)),
+			 strerror(-ret));
 		return -1;
 	}
 	bad |= field(why, len, "nr", m->want.nr, got.nr);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Feature probes.  Each returns NULL when the feature is there, or one
- * line saying why not: that line becomes the SKIP reason verbatim.
+ * line saying why not: that line becomes the SKIP reason verbatim.  A
+ * reason with details is written into the caller's buffer, so a reason
+ * kept for later is not overwritten by the next probe.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,9 +18,7 @@
 
 #define HT_REFCOUNT_KNOB "/sys/kernel/debug/hugetlb/refcount_limit"
 
-static char reason[256];
-
-const char *ht_probe_hgm(unsigned long psize)
+const char *ht_probe_hgm_r(unsigned long psize, char *why, size_t len)
 {
 	unsigned long sizes[HT_MAX_SIZES];
 	void *p;
@@ -32,36 +32,33 @@ const char *ht_probe_hgm(unsigned long psize)
 		psize = sizes[0];
 	fd = ht_memfd_hugetlb("ht-probe-hgm", psize);
 	if (fd < 0) {
-		snprintf(reason, sizeof(reason),
-			 "HGM probe: memfd_create(MFD_HUGETLB): %s",
+		snprintf(why, len, "HGM probe: memfd_create(MFD_HUGETLB): %s",
 			 strerror(-fd));
-		return reason;
+		return why;
 	}
 	if (ftruncate(fd, psize)) {
 		err = errno;
 		close(fd);
-		snprintf(reason, sizeof(reason), "HGM probe: ftruncate: %s",
-			 strerror(err));
-		return reason;
+		snprintf(why, len, "HGM probe: ftruncate: %s", strerror(err));
+		return why;
 	}
 	/* MAP_NORESERVE: the probe must not need a free huge page. */
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_NORESERVE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
-		snprintf(reason, sizeof(reason), "HGM probe: mmap: %s",
-			 strerror(errno));
-		return reason;
+		snprintf(why, len, "HGM probe: mmap: %s", strerror(errno));
+		return why;
 	}
 	err = madvise(p, psize, MADV_SPLIT) ? errno : 0;
 	munmap(p, psize);
 	if (!err)
 		return NULL;
 	snprintf(
-		reason, sizeof(reason),
+		why, len,
 		"kernel has no HGM for %lu kB pages: madvise(MADV_SPLIT=%d) on a shared hugetlb mapping: %s",
 		psize / HT_KB, MADV_SPLIT, strerror(err));
-	return reason;
+	return why;
 }
 
 const char *ht_probe_memory_failure(void)
@@ -78,7 +75,7 @@ const char *ht_probe_hwpoison_inject(void)
 	return NULL;
 }
 
-const char *ht_probe_uffd_minor_hugetlb(void)
+const char *ht_probe_uffd_minor_hugetlb_r(char *why, size_t len)
 {
 	int fd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
 
@@ -86,27 +83,27 @@ const char *ht_probe_uffd_minor_hugetlb(void)
 		close(fd);
 		return NULL;
 	}
-	snprintf(reason, sizeof(reason),
+	snprintf(why, len,
 		 "userfaultfd without UFFD_FEATURE_MINOR_HUGETLBFS: %s",
 		 strerror(-fd));
-	return reason;
+	return why;
 }
 
-const char *ht_probe_nodes(int need)
+const char *ht_probe_nodes_r(int need, char *why, size_t len)
 {
 	int nodes[HT_MAX_NODES];
 	int n = ht_memory_nodes(nodes, HT_MAX_NODES);
 
 	if (n < 0) {
-		snprintf(reason, sizeof(reason), "cannot read memory nodes: %s",
+		snprintf(why, len, "cannot read memory nodes: %s",
 			 strerror(-n));
-		return reason;
+		return why;
 	}
 	if (n >= need)
 		return NULL;
-	snprintf(reason, sizeof(reason),
-		 "needs %d NUMA nodes with memory, kernel has %d", need, n);
-	return reason;
+	snprintf(why, len, "needs %d NUMA nodes with memory, kernel has %d",
+		 need, n);
+	return why;
 }
 
 bool ht_has_cap(int cap)
@@ -125,28 +122,33 @@ bool ht_has_cap(int cap)
 	return ret;
 }
 
-const char *ht_probe_cap(int cap)
+const char *ht_probe_cap_r(int cap, char *why, size_t len)
 {
 	static const char *const names[] = {
-		[21] = "CAP_SYS_ADMIN",
-		[23] = "CAP_SYS_NICE",
-		[24] = "CAP_SYS_RESOURCE",
+		[CAP_SYS_ADMIN] = "CAP_SYS_ADMIN",
+		[CAP_SYS_NICE] = "CAP_SYS_NICE",
+		[CAP_SYS_RESOURCE] = "CAP_SYS_RESOURCE",
 	};
 
 	if (ht_has_cap(cap))
 		return NULL;
-	snprintf(reason, sizeof(reason), "needs %s (run as root)",
-		 cap < 25 && names[cap] ? names[cap] : "a capability");
-	return reason;
+	snprintf(why, len, "needs %s (run as root)",
+		 cap >= 0 && cap < (int)(sizeof(names) / sizeof(names[0])) &&
+				 names[cap] ?
+			 names[cap] :
+			 "a capability");
+	return why;
 }
 
-const char *ht_probe_page_size(unsigned long size)
+const char *ht_probe_page_size_r(unsigned long size, char *why, size_t len)
 {
+	char name[HT_SIZE_NAME_LEN];
+
 	if (ht_page_size_supported(size))
 		return NULL;
-	snprintf(reason, sizeof(reason), "kernel offers no %s huge pages",
-		 ht_size_name(size));
-	return reason;
+	snprintf(why, len, "kernel offers no %s huge pages",
+		 ht_size_name_r(size, name, sizeof(name)));
+	return why;
 }
 
 const char *ht_probe_refcount_knob(void)
@@ -155,4 +157,36 @@ const char *ht_probe_refcount_knob(void)
 		return "no hugetlb refcount limit knob (" HT_REFCOUNT_KNOB
 		       "): kernel without the suite's refcount guard patch";
 	return NULL;
+}
+
+/*
+ * The forms without a buffer, for stress/ until it passes its own: one
+ * static buffer per probe, overwritten by that probe's next call.
+ */
+const char *ht_probe_hgm(unsigned long psize)
+{
+	static char why[HT_WHY_LEN];
+
+	return ht_probe_hgm_r(psize, why, sizeof(why));
+}
+
+const char *ht_probe_uffd_minor_hugetlb(void)
+{
+	static char why[HT_WHY_LEN];
+
+	return ht_probe_uffd_minor_hugetlb_r(why, sizeof(why));
+}
+
+const char *ht_probe_nodes(int need)
+{
+	static char why[HT_WHY_LEN];
+
+	return ht_probe_nodes_r(need, why, sizeof(why));
+}
+
+const char *ht_probe_page_size(unsigned long size)
+{
+	static char why[HT_WHY_LEN];
+
+	return ht_probe_page_size_r(size, why, sizeof(why));
 }

@@ -56,6 +56,7 @@
 
 struct fs_mnt {
 	char dir[64];
+	char pagesize[HT_SIZE_NAME_LEN]; /* for pagesize=: "2M", "1G" */
 	bool mounted;
 };
 
@@ -133,26 +134,25 @@ static int fs_open(const struct fs_mnt *m, const char *name, int flags)
 	return open(path, flags | O_CLOEXEC, 0600);
 }
 
-static const char *fs_path(const struct fs_mnt *m, const char *name)
-{
-	static char path[4][128];
-	static int next;
-	char *p = path[next++ % 4];
+#define FS_PATH_LEN 128
 
-	snprintf(p, sizeof(path[0]), "%s/%s", m->dir, name);
-	return p;
+/* @name under the mount, into @path; returns @path. */
+static const char *fs_path(const struct fs_mnt *m, const char *name,
+			   char path[FS_PATH_LEN])
+{
+	snprintf(path, FS_PATH_LEN, "%s/%s", m->dir, name);
+	return path;
 }
 
 /* The options hugetlbfs_show_options prints for a page size. */
-static const char *pagesize_shown(unsigned long psize)
+static const char *pagesize_shown(unsigned long psize, char *buf, size_t len)
 {
-	static char buf[32];
 	unsigned long kb = psize / HT_KB;
 
 	if (kb >= 1024)
-		snprintf(buf, sizeof(buf), "%luM", kb / 1024);
+		snprintf(buf, len, "%luM", kb / 1024);
 	else
-		snprintf(buf, sizeof(buf), "%luK", kb);
+		snprintf(buf, len, "%luK", kb);
 	return buf;
 }
 
@@ -232,6 +232,7 @@ static void fs_setup(struct __test_metadata *_metadata,
 	umask(0);
 	if (!m)
 		return;
+	ht_size_name_r(psize, m->pagesize, sizeof(m->pagesize));
 	snprintf(m->dir, sizeof(m->dir), "/tmp/ht-fsops-XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(m->dir));
 }
@@ -252,10 +253,13 @@ FIXTURE_TEARDOWN_PARENT(fsops)
 static void opts_want(char *want, size_t len, const char *rw,
 		      unsigned long psize)
 {
+	char shown[HT_SIZE_NAME_LEN];
+
 	snprintf(want, len,
 		 "hugetlbfs %s,relatime,uid=%d,gid=%d,mode=1770,nr_inodes=5,"
 		 "pagesize=%s,size=%lu",
-		 rw, MNT_UID, MNT_GID, pagesize_shown(psize), 2 * psize);
+		 rw, MNT_UID, MNT_GID,
+		 pagesize_shown(psize, shown, sizeof(shown)), 2 * psize);
 }
 
 /*
@@ -271,11 +275,10 @@ TEST_F_TIMEOUT(fsops, mount_options_statfs_remount, 120)
 	char want[300];
 	struct stat st;
 
-	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0,
-			   "pagesize=%s,size=%lu,nr_inodes=5,mode=3770,"
-			   "uid=%d,gid=%d",
-			   ht_size_name(psize), 2 * psize, MNT_UID, MNT_GID));
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
+			      "pagesize=%s,size=%lu,nr_inodes=5,mode=3770,"
+			      "uid=%d,gid=%d",
+			      self->mnt.pagesize, 2 * psize, MNT_UID, MNT_GID));
 	opts_want(want, sizeof(want), "rw", psize);
 	EXPECT_OPTS(&self->mnt, want);
 	EXPECT_STATFS(&self->mnt, psize, 2, 2, 5, 4);
@@ -369,10 +372,10 @@ TEST_F_TIMEOUT(fsops, mount_refusals, 120)
 		else if (i == 2)
 			snprintf(opts, sizeof(opts),
 				 "pagesize=%s,size=%lu,min_size=%lu",
-				 ht_size_name(psize), psize, 2 * psize);
+				 self->mnt.pagesize, psize, 2 * psize);
 		else
 			snprintf(opts, sizeof(opts), "pagesize=%s,min_size=%lu",
-				 ht_size_name(psize), (free + 1) * psize);
+				 self->mnt.pagesize, (free + 1) * psize);
 		EXPECT_EQ(err, fs_mount(&self->mnt, 0, "%s", opts))
 		TH_LOG("mount -o %s", opts);
 		EXPECT_EQ(-ENOENT, fs_mount_opts(&self->mnt, buf, sizeof(buf)))
@@ -391,16 +394,16 @@ TEST_F_TIMEOUT(fsops, mount_refusals, 120)
 TEST_F_TIMEOUT(fsops, min_size_reserves, 120)
 {
 	unsigned long psize = variant->psize;
-	char want[200];
+	char want[200], shown[HT_SIZE_NAME_LEN];
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,min_size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	self->pool.want.resv += 2;
 	HT_POOL_CHECK(&self->pool, "mount min_size=2 pages");
 	snprintf(want, sizeof(want),
 		 "hugetlbfs rw,relatime,pagesize=%s,min_size=%lu",
-		 pagesize_shown(psize), 2 * psize);
+		 pagesize_shown(psize, shown, sizeof(shown)), 2 * psize);
 	EXPECT_OPTS(&self->mnt, want);
 	EXPECT_STATFS(&self->mnt, psize, -1L, -1L, -1L, -1L);
 
@@ -446,7 +449,7 @@ TEST_F_TIMEOUT(fsops, min_size_under_size, 120)
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
 		  fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu,min_size=%lu",
-			   ht_size_name(psize), 2 * psize, psize));
+			   self->mnt.pagesize, 2 * psize, psize));
 	self->pool.want.resv += 1;
 	HT_POOL_CHECK(&self->pool, "mount size=2 min_size=1 page");
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
@@ -485,6 +488,87 @@ static void expect_stat(struct __test_metadata *_metadata, const char *path,
 	EXPECT_EQ(nlink, st.st_nlink) TH_LOG("%s: nlink", path);
 }
 
+/* The names namespace_ops makes under the mount, as full paths. */
+struct ns_paths {
+	char f[FS_PATH_LEN], d[FS_PATH_LEN], p[FS_PATH_LEN], l[FS_PATH_LEN];
+	char d_f2[FS_PATH_LEN], g[FS_PATH_LEN], c[FS_PATH_LEN], y[FS_PATH_LEN];
+};
+
+/* A file, a directory and a FIFO take an inode each; a symlink none. */
+static int ns_create(struct __test_metadata *_metadata, const struct fs_mnt *m,
+		     const struct ns_paths *n, unsigned long psize)
+{
+	int fd;
+
+	fd = open(n->f, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0640);
+	ASSERT_LE(0, fd);
+	expect_stat(_metadata, n->f, S_IFREG | 0640, 0, 0, 1);
+	ASSERT_EQ(0, mkdir(n->d, 0750));
+	expect_stat(_metadata, n->d, S_IFDIR | 0750, 0, 0, 2);
+	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 3);
+	ASSERT_EQ(0, mknod(n->p, S_IFIFO | 0600, 0));
+	expect_stat(_metadata, n->p, S_IFIFO | 0600, 0, 0, 1);
+	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
+
+	EXPECT_EQ(EINVAL, err_of(symlink("f", n->l)));
+	EXPECT_EQ(ENOENT, err_of(access(n->l, F_OK)));
+	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
+	return fd;
+}
+
+/* link/rename/unlink move names, not inodes. */
+static void ns_link_rename(struct __test_metadata *_metadata,
+			   const struct fs_mnt *m, const struct ns_paths *n,
+			   unsigned long psize)
+{
+	ASSERT_EQ(0, link(n->f, n->d_f2));
+	expect_stat(_metadata, n->f, S_IFREG | 0640, 0, 0, 2);
+	EXPECT_EQ(ENOTEMPTY, err_of(rmdir(n->d)));
+	ASSERT_EQ(0, rename(n->d_f2, n->g));
+	EXPECT_EQ(ENOENT, err_of(access(n->d_f2, F_OK)));
+	expect_stat(_metadata, n->g, S_IFREG | 0640, 0, 0, 2);
+	ASSERT_EQ(0, unlink(n->g));
+	expect_stat(_metadata, n->f, S_IFREG | 0640, 0, 0, 1);
+	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
+}
+
+/*
+ * O_TMPFILE: an inode without a name, gone with its last fd; then the
+ * last inode, and none left.
+ */
+static void ns_tmpfile_and_full(struct __test_metadata *_metadata,
+				FIXTURE_DATA(fsops) * self,
+				const struct ns_paths *n, unsigned long psize)
+{
+	const struct fs_mnt *m = &self->mnt;
+	struct stat st;
+	int tmp;
+
+	tmp = open(m->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	ASSERT_LE(0, tmp) TH_LOG("O_TMPFILE: %s", strerror(errno));
+	ASSERT_EQ(0, fstat(tmp, &st));
+	EXPECT_EQ(S_IFREG | 0600, st.st_mode);
+	EXPECT_EQ(0, st.st_nlink);
+	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
+	ASSERT_EQ(0, fallocate(tmp, 0, 0, psize));
+	self->pool.want.free--;
+	HT_POOL_CHECK(&self->pool, "fallocate of an O_TMPFILE file");
+	EXPECT_STATFS(m, psize, 2, 1, 6, 1);
+
+	/* The last inode, then none. */
+	ASSERT_EQ(0, mknod(n->c, S_IFCHR | 0600, makedev(1, 3)));
+	expect_stat(_metadata, n->c, S_IFCHR | 0600, 0, 0, 1);
+	EXPECT_STATFS(m, psize, 2, 1, 6, 0);
+	EXPECT_EQ(ENOSPC, err_of(fs_open(m, "x", O_CREAT | O_RDWR)));
+	EXPECT_EQ(ENOSPC, err_of(mkdir(n->y, 0700)));
+	EXPECT_EQ(ENOSPC, err_of(open(m->dir, O_TMPFILE | O_RDWR, 0600)));
+
+	close(tmp);
+	self->pool.want.free++;
+	HT_POOL_CHECK(&self->pool, "close of the O_TMPFILE file");
+	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
+}
+
 /*
  * The directory inode operations: every inode (root included) takes one
  * of nr_inodes until it is evicted (hugetlbfs_alloc_inode/destroy_inode);
@@ -497,101 +581,49 @@ TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 {
 	const struct fs_mnt *m = &self->mnt;
 	unsigned long psize = variant->psize;
-	int fd, tmp;
+	struct ns_paths n;
+	int fd;
 
-	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0,
-			   "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
-			   ht_size_name(psize), 2 * psize, MNT_UID, MNT_GID));
+	fs_path(m, "f", n.f);
+	fs_path(m, "d", n.d);
+	fs_path(m, "p", n.p);
+	fs_path(m, "l", n.l);
+	fs_path(m, "d/f2", n.d_f2);
+	fs_path(m, "g", n.g);
+	fs_path(m, "c", n.c);
+	fs_path(m, "y", n.y);
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0,
+			      "pagesize=%s,size=%lu,nr_inodes=6,uid=%d,gid=%d",
+			      self->mnt.pagesize, 2 * psize, MNT_UID, MNT_GID));
 	EXPECT_STATFS(m, psize, 2, 2, 6, 5);
 	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 2);
 
-	fd = open(fs_path(m, "f"), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0640);
-	ASSERT_LE(0, fd);
-	expect_stat(_metadata, fs_path(m, "f"), S_IFREG | 0640, 0, 0, 1);
-	ASSERT_EQ(0, mkdir(fs_path(m, "d"), 0750));
-	expect_stat(_metadata, fs_path(m, "d"), S_IFDIR | 0750, 0, 0, 2);
-	expect_stat(_metadata, m->dir, S_IFDIR | 0755, MNT_UID, MNT_GID, 3);
-	ASSERT_EQ(0, mknod(fs_path(m, "p"), S_IFIFO | 0600, 0));
-	expect_stat(_metadata, fs_path(m, "p"), S_IFIFO | 0600, 0, 0, 1);
-	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
-
-	EXPECT_EQ(EINVAL, err_of(symlink("f", fs_path(m, "l"))));
-	EXPECT_EQ(ENOENT, err_of(access(fs_path(m, "l"), F_OK)));
-	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
-
-	/* link/rename/unlink move names, not inodes. */
-	ASSERT_EQ(0, link(fs_path(m, "f"), fs_path(m, "d/f2")));
-	expect_stat(_metadata, fs_path(m, "f"), S_IFREG | 0640, 0, 0, 2);
-	EXPECT_EQ(ENOTEMPTY, err_of(rmdir(fs_path(m, "d"))));
-	ASSERT_EQ(0, rename(fs_path(m, "d/f2"), fs_path(m, "g")));
-	EXPECT_EQ(ENOENT, err_of(access(fs_path(m, "d/f2"), F_OK)));
-	expect_stat(_metadata, fs_path(m, "g"), S_IFREG | 0640, 0, 0, 2);
-	ASSERT_EQ(0, unlink(fs_path(m, "g")));
-	expect_stat(_metadata, fs_path(m, "f"), S_IFREG | 0640, 0, 0, 1);
-	EXPECT_STATFS(m, psize, 2, 2, 6, 2);
-
-	/* O_TMPFILE: an inode without a name, gone with its last fd. */
-	tmp = open(m->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	ASSERT_LE(0, tmp) TH_LOG("O_TMPFILE: %s", strerror(errno));
-	{
-		struct stat st;
-
-		ASSERT_EQ(0, fstat(tmp, &st));
-		EXPECT_EQ(S_IFREG | 0600, st.st_mode);
-		EXPECT_EQ(0, st.st_nlink);
-	}
-	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
-	ASSERT_EQ(0, fallocate(tmp, 0, 0, psize));
-	self->pool.want.free--;
-	HT_POOL_CHECK(&self->pool, "fallocate of an O_TMPFILE file");
-	EXPECT_STATFS(m, psize, 2, 1, 6, 1);
-
-	/* The last inode, then none. */
-	ASSERT_EQ(0, mknod(fs_path(m, "c"), S_IFCHR | 0600, makedev(1, 3)));
-	expect_stat(_metadata, fs_path(m, "c"), S_IFCHR | 0600, 0, 0, 1);
-	EXPECT_STATFS(m, psize, 2, 1, 6, 0);
-	EXPECT_EQ(ENOSPC, err_of(fs_open(m, "x", O_CREAT | O_RDWR)));
-	EXPECT_EQ(ENOSPC, err_of(mkdir(fs_path(m, "y"), 0700)));
-	EXPECT_EQ(ENOSPC, err_of(open(m->dir, O_TMPFILE | O_RDWR, 0600)));
-
-	close(tmp);
-	self->pool.want.free++;
-	HT_POOL_CHECK(&self->pool, "close of the O_TMPFILE file");
-	EXPECT_STATFS(m, psize, 2, 2, 6, 1);
+	fd = ns_create(_metadata, m, &n, psize);
+	ns_link_rename(_metadata, m, &n, psize);
+	ns_tmpfile_and_full(_metadata, self, &n, psize);
 
 	/* A setgid directory hands its group down (root's chmod). */
 	ASSERT_EQ(0, chmod(m->dir, 02775));
-	ASSERT_EQ(0, rmdir(fs_path(m, "d")));
+	ASSERT_EQ(0, rmdir(n.d));
 	expect_stat(_metadata, m->dir, S_IFDIR | 02775, MNT_UID, MNT_GID, 2);
-	ASSERT_EQ(0, mkdir(fs_path(m, "d"), 0700));
-	expect_stat(_metadata, fs_path(m, "d"), S_IFDIR | 02700, 0, MNT_GID, 2);
-	ASSERT_EQ(0, unlink(fs_path(m, "c")));
-	ASSERT_EQ(0, unlink(fs_path(m, "p")));
+	ASSERT_EQ(0, mkdir(n.d, 0700));
+	expect_stat(_metadata, n.d, S_IFDIR | 02700, 0, MNT_GID, 2);
+	ASSERT_EQ(0, unlink(n.c));
+	ASSERT_EQ(0, unlink(n.p));
 	close(fd);
-	ASSERT_EQ(0, unlink(fs_path(m, "f")));
+	ASSERT_EQ(0, unlink(n.f));
 	EXPECT_STATFS(m, psize, 2, 2, 6, 4);
 	HT_POOL_CHECK(&self->pool, "unlinks");
 }
 
-/*
- * hugetlbfs_read_iter: holes read as zeros, a read crosses page ends,
- * stops at i_size (which fallocate may leave unaligned) and reads 0 past
- * it; a fault on the user buffer is EFAULT only when nothing was copied.
- * write(2) has no method: EINVAL (vfs_write).
- */
-TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
+/* Write both ends of page 0 through a mapping: the page is allocated. */
+static void rh_write_page0(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(fsops) * self, int fd,
+			   unsigned long psize)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
-	char *buf, *p, *two;
-	int fd;
+	unsigned long ps = ht_base_page_size();
+	char *p;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
-	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
-	HT_POOL_CHECK(&self->pool, "ftruncate up (reserves nothing)");
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	self->pool.want.resv++;
@@ -603,9 +635,14 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	HT_POOL_CHECK(&self->pool, "write fault of page 0");
 	munmap(p, psize);
 	HT_POOL_CHECK(&self->pool, "munmap");
+}
 
-	buf = malloc(4 * ps);
-	ASSERT_NE(NULL, buf);
+/* Reads across the page end into the hole, up to EOF and past it. */
+static void rh_reads(struct __test_metadata *_metadata, int fd,
+		     unsigned long psize, char *buf)
+{
+	unsigned long ps = ht_base_page_size();
+
 	memset(buf, 0xee, 4 * ps);
 	/* Across the end of page 0 into the hole of page 1. */
 	EXPECT_EQ((ssize_t)(2 * ps),
@@ -628,8 +665,15 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	EXPECT_EQ((ssize_t)ps, read(fd, buf, 4 * ps));
 	EXPECT_EQ((off_t)(2 * psize), lseek(fd, 0, SEEK_CUR));
 	EXPECT_EQ(0, read(fd, buf, 4 * ps));
+}
 
-	/* fallocate past EOF leaves i_size unaligned: reads stop there. */
+/* fallocate past EOF leaves i_size unaligned: reads stop there. */
+static void rh_unaligned_eof(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(fsops) * self, int fd,
+			     unsigned long psize, char *buf)
+{
+	unsigned long ps = ht_base_page_size();
+
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       0, psize));
 	self->pool.want.free++;
@@ -643,8 +687,15 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	EXPECT_EQ(10, pread(fd, buf, 4 * ps, (off_t)psize));
 	EXPECT_EQ(15, pread(fd, buf, 4 * ps, (off_t)psize - 5));
 	EXPECT_EQ(0, pread(fd, buf, 4 * ps, (off_t)psize + 10));
+}
 
-	/* Nothing copied: EFAULT; something copied: the count. */
+/* Nothing copied: EFAULT; something copied: the count. */
+static void rh_bad_buffer(struct __test_metadata *_metadata, int fd,
+			  unsigned long psize)
+{
+	unsigned long ps = ht_base_page_size();
+	char *two;
+
 	two = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, two);
@@ -655,6 +706,33 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	EXPECT_EQ((ssize_t)ps, pread(fd, two, 2 * ps, 0));
 	EXPECT_EQ((ssize_t)ps, pread(fd, two, 2 * ps, (off_t)psize - ps));
 	munmap(two, 2 * ps);
+}
+
+/*
+ * hugetlbfs_read_iter: holes read as zeros, a read crosses page ends,
+ * stops at i_size (which fallocate may leave unaligned) and reads 0 past
+ * it; a fault on the user buffer is EFAULT only when nothing was copied.
+ * write(2) has no method: EINVAL (vfs_write).
+ */
+TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
+{
+	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	char path[FS_PATH_LEN], *buf;
+	int fd;
+
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      self->mnt.pagesize, 2 * psize));
+	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
+	HT_POOL_CHECK(&self->pool, "ftruncate up (reserves nothing)");
+	rh_write_page0(_metadata, self, fd, psize);
+
+	buf = malloc(4 * ps);
+	ASSERT_NE(NULL, buf);
+	rh_reads(_metadata, fd, psize, buf);
+	rh_unaligned_eof(_metadata, self, fd, psize, buf);
+	rh_bad_buffer(_metadata, fd, psize);
 
 	EXPECT_EQ(EINVAL, err_of(write(fd, "x", 1)));
 	EXPECT_EQ(EINVAL, err_of(pwrite(fd, "x", 1, 0)));
@@ -662,40 +740,17 @@ TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 	free(buf);
 	close(fd);
 	HT_POOL_CHECK(&self->pool, "close");
-	ASSERT_EQ(0, unlink(fs_path(&self->mnt, "f")));
+	ASSERT_EQ(0, unlink(fs_path(&self->mnt, "f", path)));
 	self->pool.want.free++;
 	HT_POOL_CHECK(&self->pool, "unlink of the closed file");
 }
 
-/*
- * hugetlbfs_fallocate: mode 0 allocates whole pages and moves i_size to
- * offset + len (unaligned); KEEP_SIZE does not; allocation beyond the
- * subpool is ENOSPC and keeps what it got so far (no rollback, i_size
- * unchanged); PUNCH_HOLE zeroes partial pages in place and frees whole
- * ones; other modes are EOPNOTSUPP (vfs_fallocate or hugetlbfs).
- */
-TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
+/* Mode 0 and KEEP_SIZE allocate whole pages, up to the subpool's size=. */
+static void fa_allocate(struct __test_metadata *_metadata,
+			FIXTURE_DATA(fsops) * self, int fd, unsigned long psize)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
 	const struct fs_mnt *m = &self->mnt;
-	const int refused[] = {
-		FALLOC_FL_ZERO_RANGE,
-		FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-		FALLOC_FL_COLLAPSE_RANGE,
-		FALLOC_FL_INSERT_RANGE,
-		FALLOC_FL_UNSHARE_RANGE,
-		FALLOC_FL_PUNCH_HOLE, /* without KEEP_SIZE */
-		FALLOC_FL_NO_HIDE_STALE,
-		0x80, /* FALLOC_FL_WRITE_ZEROES (6.17), unknown before */
-	};
-	unsigned char buf[400];
-	int fd, ro;
-	char *p;
 
-	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
-	fd = fs_open(m, "f", O_CREAT | O_RDWR);
-	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, fallocate(fd, 0, 0, 1));
 	EXPECT_EQ(1, fsize(fd));
 	self->pool.want.free--;
@@ -712,6 +767,16 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	ASSERT_EQ(0, fallocate(fd, 0, 0, 2 * psize));
 	EXPECT_EQ((off_t)(2 * psize), fsize(fd));
 	HT_POOL_CHECK(&self->pool, "fallocate of present pages");
+}
+
+/* PUNCH_HOLE zeroes partial pages in place and frees whole ones. */
+static void fa_punch(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(fsops) * self, int fd, unsigned long psize)
+{
+	unsigned long ps = ht_base_page_size();
+	const struct fs_mnt *m = &self->mnt;
+	unsigned char buf[400];
+	char *p;
 
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -742,6 +807,23 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	ASSERT_EQ(2, pread(fd, buf, 2, ps - 1));
 	EXPECT_EQ(0xa5, buf[0]);
 	EXPECT_EQ(0, buf[1]);
+}
+
+/* Other modes are EOPNOTSUPP; bad ranges EINVAL; a read-only fd EBADF. */
+static void fa_refused(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(fsops) * self, int fd, unsigned long psize)
+{
+	const int refused[] = {
+		FALLOC_FL_ZERO_RANGE,
+		FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		FALLOC_FL_COLLAPSE_RANGE,
+		FALLOC_FL_INSERT_RANGE,
+		FALLOC_FL_UNSHARE_RANGE,
+		FALLOC_FL_PUNCH_HOLE, /* without KEEP_SIZE */
+		FALLOC_FL_NO_HIDE_STALE,
+		0x80, /* FALLOC_FL_WRITE_ZEROES (6.17), unknown before */
+	};
+	int ro;
 
 	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]);
 	     i++) {
@@ -751,12 +833,34 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 	}
 	EXPECT_EQ(EINVAL, err_of(fallocate(fd, 0, 0, 0)));
 	EXPECT_EQ(EINVAL, err_of(fallocate(fd, 0, -1, psize)));
-	ro = fs_open(m, "f", O_RDONLY);
+	ro = fs_open(&self->mnt, "f", O_RDONLY);
 	ASSERT_LE(0, ro);
 	EXPECT_EQ(EBADF, err_of(fallocate(ro, 0, psize, psize)));
 	EXPECT_EQ(EBADF, err_of(write(ro, "x", 1)));
 	close(ro);
 	HT_POOL_CHECK(&self->pool, "refused fallocates");
+}
+
+/*
+ * hugetlbfs_fallocate: mode 0 allocates whole pages and moves i_size to
+ * offset + len (unaligned); KEEP_SIZE does not; allocation beyond the
+ * subpool is ENOSPC and keeps what it got so far (no rollback, i_size
+ * unchanged); PUNCH_HOLE zeroes partial pages in place and frees whole
+ * ones; other modes are EOPNOTSUPP (vfs_fallocate or hugetlbfs).
+ */
+TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
+{
+	unsigned long psize = variant->psize;
+	const struct fs_mnt *m = &self->mnt;
+	int fd;
+
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      self->mnt.pagesize, 2 * psize));
+	fd = fs_open(m, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, fd);
+	fa_allocate(_metadata, self, fd, psize);
+	fa_punch(_metadata, self, fd, psize);
+	fa_refused(_metadata, self, fd, psize);
 	ASSERT_EQ(0, ftruncate(fd, 0));
 	self->pool.want.free++;
 	HT_POOL_CHECK(&self->pool, "truncate to 0");
@@ -776,7 +880,7 @@ TEST_F_TIMEOUT(fsops, fallocate_beyond_pool, 300)
 	int fd;
 
 	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
 	EXPECT_STATFS(&self->mnt, psize, 0, 0, 0, 0);
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
@@ -828,7 +932,7 @@ TEST_F_TIMEOUT(fsops, truncate_reservations, 120)
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	fd = fs_open(m, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
@@ -979,7 +1083,7 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	struct ht_holder h = { .file = &file,
 			       .len = psize,
 			       .private_map = true };
-	unsigned char buf[4096];
+	unsigned char buf[HT_BASE_PAGE];
 	unsigned long addr;
 	struct ht_child c;
 	int64_t r;
@@ -989,7 +1093,7 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 2));
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
 	file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, file.fd);
 	ASSERT_EQ(0, ftruncate(file.fd, psize));
@@ -1070,7 +1174,7 @@ TEST_F_TIMEOUT(fsops, punch_while_vma_faults, 120)
 	ASSERT_EQ(0, ht_pool_ensure_free(psize, -1, 2));
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
-		  fs_mount(&self->mnt, 0, "pagesize=%s", ht_size_name(psize)));
+		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
 	fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 2 * psize));
@@ -1114,11 +1218,11 @@ TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size(), kb;
 	const struct fs_mnt *m = &self->mnt;
-	char want[300], *p;
+	char want[300], shown[HT_SIZE_NAME_LEN], *p;
 	int fd;
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	fd = fs_open(m, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, fd);
 	mmap_far_offset(_metadata, &self->pool, fd, psize);
@@ -1168,7 +1272,7 @@ TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 	ASSERT_EQ(0, mount(NULL, m->dir, NULL, MS_REMOUNT | MS_NOEXEC, NULL));
 	snprintf(want, sizeof(want),
 		 "hugetlbfs rw,noexec,relatime,pagesize=%s,size=%lu",
-		 pagesize_shown(psize), 2 * psize);
+		 pagesize_shown(psize, shown, sizeof(shown)), 2 * psize);
 	EXPECT_OPTS(m, want);
 	EXPECT_EQ(MAP_FAILED,
 		  mmap(NULL, psize, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0));
@@ -1431,7 +1535,7 @@ static void fsmap_file(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(fsmap) * self, unsigned long psize)
 {
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
-			      ht_size_name(psize), 2 * psize));
+			      self->mnt.pagesize, 2 * psize));
 	self->file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
 	ASSERT_LE(0, self->file.fd);
 	self->file.psize = psize;
@@ -1510,7 +1614,7 @@ TEST_F_TIMEOUT(fsmap, mincore_partial, 300)
 TEST_F_TIMEOUT(fsmap, read_sees_mapped_writes, 300)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size();
-	unsigned char buf[2 * 4096 + 1];
+	unsigned char buf[2 * HT_BASE_PAGE + 1];
 	off_t off = psize + 3 * ps + 100;
 	char *p;
 	int uffd;
@@ -1542,7 +1646,7 @@ TEST_F_TIMEOUT(fsmap, punch_while_mapped_by_two, 300)
 {
 	unsigned long psize = variant->psize, ps = ht_base_page_size();
 	struct ht_holder h = { .len = 2 * psize, .gran = variant->gran };
-	unsigned char buf[2 * 4096];
+	unsigned char buf[2 * HT_BASE_PAGE];
 	unsigned long addr_a, addr_b;
 	struct ht_child a, b;
 	int64_t r;

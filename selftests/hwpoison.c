@@ -33,7 +33,6 @@
 #include <numa.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ht_harness.h"
@@ -50,22 +49,9 @@
 #endif
 
 #define SEED 0x48500001
-#define CAP_SYS_ADMIN_NR 21
-#define PS 4096UL
 /* The poisoned piece: not the first, so si_addr must name it exactly. */
-#define POISON_OFF (3 * PS)
+#define POISON_OFF (3 * HT_BASE_PAGE)
 #define SOFT_OFFLINE_SYSCTL "/proc/sys/vm/enable_soft_offline"
-
-/* Kernel version as major * 100 + minor: 612, 601. */
-static int kver(void)
-{
-	struct utsname u;
-	int a = 0, b = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
-		return 0;
-	return a * 100 + b;
-}
 
 static unsigned long hw_corrupted_kb(struct __test_metadata *_metadata)
 {
@@ -133,7 +119,7 @@ static void expect_sigbus(struct __test_metadata *_metadata, const char *who,
 static void expect_gone(struct __test_metadata *_metadata, const char *who,
 			pid_t pid, unsigned long addr, unsigned long psize)
 {
-	bool v612 = kver() >= 612;
+	bool v612 = !ht_kernel_before(6, 12);
 	unsigned long shared_kb = v612 ? psize / HT_KB : 0;
 	unsigned long private_kb = v612 ? 0 : psize / HT_KB;
 	struct ht_obs o;
@@ -173,7 +159,7 @@ static void hwp_setup(struct __test_metadata *_metadata, struct hwp *h,
 	struct ht_needs needs = {
 		.page_size = psize,
 		.pages = pages,
-		.caps = { CAP_SYS_ADMIN_NR },
+		.caps = { CAP_SYS_ADMIN },
 		.memory_failure = true,
 		.destructive = true,
 		.uffd_minor = true,
@@ -187,45 +173,69 @@ static void hwp_setup(struct __test_metadata *_metadata, struct hwp *h,
 	ASSERT_EQ(0, ht_file_fill(&h->file, 0, psize, SEED));
 }
 
-static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
-			  unsigned long psize, enum ht_gran gran,
-			  const struct topo *t)
-{
-	int lsb = ht_size_shift(psize), nh = t->early + t->late, v = kver();
+/*
+ * One poison_shared() run: the holders, the caller's mappings of the
+ * page, and what was read before the poisoning.  Each step below checks
+ * one part of the model at the top of the file.
+ */
+struct ps_run {
+	struct hwp *h;
+	unsigned long psize;
+	enum ht_gran gran;
+	const struct topo *t;
+	int lsb, nh;
+	/* each use says what changed at the boundary */
+	bool v612, v604;
 	struct ht_holder hold[MAX_HOLDERS];
-	unsigned long haddr[MAX_HOLDERS], hc0, target;
+	unsigned long haddr[MAX_HOLDERS];
 	struct ht_child c[MAX_HOLDERS];
-	struct ht_pool p0, p1;
-	char *p[2], *q, buf[4 * PS];
-	int uffd[2] = { -1, -1 }, qfd, node, ret;
-	struct ht_sigbus sb;
+	char *p[2];
+	int uffd[2];
+	int node;
 	uint64_t pfn;
-	int64_t r, code, addr;
+	unsigned long hc0;
+	struct ht_pool p0;
+};
 
-	ASSERT_LE(nh, MAX_HOLDERS);
-	for (int i = 0; i < nh; i++) {
-		hold[i] = (struct ht_holder){ .file = &h->file,
-					      .len = psize,
-					      .gran = gran,
-					      .early_kill = i < t->early };
-		ret = ht_holder_start(&c[i], &hold[i], &haddr[i]);
+/* Start the holders, map the page in the caller, note the state before. */
+static void ps_map(struct __test_metadata *_metadata, struct ps_run *s)
+{
+	const struct topo *t = s->t;
+	int ret;
+
+	ASSERT_LE(s->nh, MAX_HOLDERS);
+	for (int i = 0; i < s->nh; i++) {
+		s->hold[i] = (struct ht_holder){ .file = &s->h->file,
+						 .len = s->psize,
+						 .gran = s->gran,
+						 .early_kill = i < t->early };
+		ret = ht_holder_start(&s->c[i], &s->hold[i], &s->haddr[i]);
 		ASSERT_EQ(0, ret) TH_LOG("holder %d: %s", i, strerror(-ret));
 	}
 	for (int i = 0; i < t->vmas; i++) {
-		p[i] = ht_map_populated(&h->file, 0, psize, gran, &uffd[i]);
-		ASSERT_NE(MAP_FAILED, p[i]);
+		s->p[i] = ht_map_populated(&s->h->file, 0, s->psize, s->gran,
+					   &s->uffd[i]);
+		ASSERT_NE(MAP_FAILED, s->p[i]);
 	}
-	node = ht_page_node(0, p[0]);
-	ASSERT_GE(node, 0);
-	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p[0]);
-	hc0 = hw_corrupted_kb(_metadata);
-	p0 = ht_pool_get(_metadata, psize, node);
+	s->node = ht_page_node(0, s->p[0]);
+	ASSERT_GE(s->node, 0);
+	s->pfn = ht_pfn_of(_metadata, 0, (unsigned long)s->p[0]);
+	s->hc0 = hw_corrupted_kb(_metadata);
+	s->p0 = ht_pool_get(_metadata, s->psize, s->node);
+}
 
-	/* Through the caller's last mapping of the page. */
-	target = (unsigned long)p[t->vmas - 1] + POISON_OFF;
-	ret = ht_madvise_catch((void *)target, PS, MADV_HWPOISON, &sb);
+/* MADV_HWPOISON through the caller's last mapping, and its own signal. */
+static void ps_poison(struct __test_metadata *_metadata, struct ps_run *s)
+{
+	unsigned long target;
+	struct ht_sigbus sb;
+	int ret;
+
+	target = (unsigned long)s->p[s->t->vmas - 1] + POISON_OFF;
+	ret = ht_madvise_catch((void *)target, HT_BASE_PAGE, MADV_HWPOISON,
+			       &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
-	if (v >= 612) {
+	if (s->v612) {
 		/*
 		 * One signal per VMA of the caller is sent (collect_procs_file),
 		 * but a second SIGBUS is dropped while the first is pending:
@@ -235,7 +245,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		EXPECT_TRUE(sb.hit)
 		TH_LOG("caller got no SIGBUS during madvise");
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
-			      (unsigned long)p[0] + POISON_OFF, lsb);
+			      (unsigned long)s->p[0] + POISON_OFF, s->lsb);
 	} else {
 		/*
 		 * Measured on 6.1: no signal during the call.  6.1's
@@ -245,14 +255,21 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		EXPECT_FALSE(sb.hit)
 		TH_LOG("6.1 caller got si_code %d", sb.code);
 	}
+}
 
-	for (int i = 0; i < nh; i++) {
-		bool early = i < t->early;
+/* Early-kill holders got BUS_MCEERR_AO at once, late-kill ones nothing. */
+static void ps_holder_signals(struct __test_metadata *_metadata,
+			      struct ps_run *s)
+{
+	int64_t r, code, addr;
 
-		ASSERT_EQ(0, ht_send(c[i].sock, HT_CMD_SIGINFO));
-		ASSERT_EQ(0, ht_recv(c[i].sock, &code, 10000));
-		ASSERT_EQ(0, ht_recv(c[i].sock, &addr, 10000));
-		ASSERT_EQ(0, ht_recv(c[i].sock, &r, 10000));
+	for (int i = 0; i < s->nh; i++) {
+		bool early = i < s->t->early;
+
+		ASSERT_EQ(0, ht_send(s->c[i].sock, HT_CMD_SIGINFO));
+		ASSERT_EQ(0, ht_recv(s->c[i].sock, &code, 10000));
+		ASSERT_EQ(0, ht_recv(s->c[i].sock, &addr, 10000));
+		ASSERT_EQ(0, ht_recv(s->c[i].sock, &r, 10000));
 		EXPECT_EQ(early ? BUS_MCEERR_AO : 0, code)
 		TH_LOG("holder %d (%s kill) si_code", i,
 		       early ? "early" : "late");
@@ -260,49 +277,67 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		 * 6.12 names the poisoned 4 KiB; 6.1 (measured) the start of
 		 * the huge page: its collect_procs() gets the head page.
 		 */
-		EXPECT_EQ(early ? haddr[i] + (v >= 612 ? POISON_OFF : 0) : 0,
+		EXPECT_EQ(early ? s->haddr[i] + (s->v612 ? POISON_OFF : 0) : 0,
 			  (unsigned long)addr)
 		TH_LOG("holder %d si_addr", i);
-		EXPECT_EQ(early ? lsb : 0, r)
+		EXPECT_EQ(early ? s->lsb : 0, r)
 		TH_LOG("holder %d si_addr_lsb", i);
 	}
+}
 
-	/* Every mapping of every process is gone. */
-	for (int i = 0; i < t->vmas; i++)
-		expect_gone(_metadata, "caller", 0, (unsigned long)p[i], psize);
-	for (int i = 0; i < nh; i++)
-		expect_gone(_metadata, "holder", c[i].pid, haddr[i], psize);
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+/* Every mapping of every process is gone; the page is marked poisoned. */
+static void ps_expect_unmapped(struct __test_metadata *_metadata,
+			       struct ps_run *s)
+{
+	uint64_t raw = s->pfn + POISON_OFF / HT_BASE_PAGE;
+
+	for (int i = 0; i < s->t->vmas; i++)
+		expect_gone(_metadata, "caller", 0, (unsigned long)s->p[i],
+			    s->psize);
+	for (int i = 0; i < s->nh; i++)
+		expect_gone(_metadata, "holder", s->c[i].pid, s->haddr[i],
+			    s->psize);
+	EXPECT_EQ(s->hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/*
 	 * The huge page carries the flag on its head.  6.12 reports the
 	 * folio's HWPOISON on every PFN; 6.1 (measured) only the page's own
 	 * flag, and the raw tail page has none.
 	 */
-	EXPECT_EQ(1, (kpf(_metadata, pfn) >> KPF_HWPOISON_BIT) & 1);
-	EXPECT_EQ(v >= 612,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
-			  1);
-	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1)
+	EXPECT_EQ(1, (kpf(_metadata, s->pfn) >> KPF_HWPOISON) & 1);
+	EXPECT_EQ(s->v612, (kpf(_metadata, raw) >> KPF_HWPOISON) & 1);
+	EXPECT_EQ(1, (kpf(_metadata, raw) >> KPF_HUGE) & 1)
 	TH_LOG("a file page is not dissolved");
+}
 
-	/* Touching any address of the huge page now: SIGBUS AR. */
-	for (int i = 0; i < nh; i++) {
-		ASSERT_EQ(0, ht_holder_cmd(&c[i], HT_CMD_READ, &r));
+/* Touching any address of the huge page now: SIGBUS AR. */
+static void ps_touch(struct __test_metadata *_metadata, struct ps_run *s)
+{
+	struct ht_sigbus sb;
+	int64_t r;
+
+	for (int i = 0; i < s->nh; i++) {
+		ASSERT_EQ(0, ht_holder_cmd(&s->c[i], HT_CMD_READ, &r));
 		EXPECT_EQ(BUS_MCEERR_AR, r) TH_LOG("holder %d touch", i);
 	}
-	ht_touch(p[0], false, &sb);
+	ht_touch(s->p[0], false, &sb);
 	expect_sigbus(_metadata, "caller touch", &sb, BUS_MCEERR_AR,
-		      (unsigned long)p[0], lsb);
+		      (unsigned long)s->p[0], s->lsb);
+}
 
-	/*
-	 * read(): 6.12 reads up to the poisoned piece and fails only when
-	 * the read starts in it (hugetlbfs_read_iter + adjust_range_hwpoison,
-	 * since 6.4); 6.1 fails any read of a poisoned huge page with EIO.
-	 */
+/*
+ * read(): 6.12 reads up to the poisoned piece and fails only when the
+ * read starts in it (hugetlbfs_read_iter + adjust_range_hwpoison, since
+ * 6.4); 6.1 fails any read of a poisoned huge page with EIO.
+ */
+static void ps_read(struct __test_metadata *_metadata, struct ps_run *s)
+{
+	char buf[4 * HT_BASE_PAGE];
+	int fd = s->h->file.fd;
+	int ret;
+
 	errno = 0;
-	ret = pread(h->file.fd, buf, sizeof(buf), 0);
-	if (v >= 604) {
+	ret = pread(fd, buf, sizeof(buf), 0);
+	if (s->v604) {
 		EXPECT_EQ((int)POISON_OFF, ret)
 		TH_LOG("pread before: %s", strerror(errno));
 		EXPECT_EQ(-1, ht_pattern_check(buf, POISON_OFF, 0, SEED));
@@ -311,32 +346,43 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		EXPECT_EQ(EIO, errno);
 	}
 	errno = 0;
-	EXPECT_EQ(-1, pread(h->file.fd, buf, PS, POISON_OFF));
+	EXPECT_EQ(-1, pread(fd, buf, HT_BASE_PAGE, POISON_OFF));
 	EXPECT_EQ(EIO, errno);
 	errno = 0;
-	ret = pread(h->file.fd, buf, PS, POISON_OFF + PS);
-	if (v >= 604) {
-		EXPECT_EQ((int)PS, ret)
+	ret = pread(fd, buf, HT_BASE_PAGE, POISON_OFF + HT_BASE_PAGE);
+	if (s->v604) {
+		EXPECT_EQ((int)HT_BASE_PAGE, ret)
 		TH_LOG("pread after: %s", strerror(errno));
-		EXPECT_EQ(-1, ht_pattern_check(buf, PS, POISON_OFF + PS, SEED));
+		EXPECT_EQ(-1,
+			  ht_pattern_check(buf, HT_BASE_PAGE,
+					   POISON_OFF + HT_BASE_PAGE, SEED));
 	} else {
 		EXPECT_EQ(-1, ret);
 		EXPECT_EQ(EIO, errno);
 	}
+}
 
-	/* The page is still the file's: a new mapping faults to SIGBUS. */
-	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd,
+/* The page is still the file's: a new mapping faults to SIGBUS. */
+static void ps_new_mapping(struct __test_metadata *_metadata, struct ps_run *s)
+{
+	unsigned long psize = s->psize;
+	struct ht_sigbus sb;
+	int qfd, ret;
+	char *q;
+
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, s->h->file.fd,
 		 0);
 	ASSERT_NE(MAP_FAILED, q);
-	ht_touch(q + psize - PS, false, &sb);
+	ht_touch(q + psize - HT_BASE_PAGE, false, &sb);
 	expect_sigbus(_metadata, "new mapping", &sb, BUS_MCEERR_AR,
-		      (unsigned long)q + psize - PS, lsb);
+		      (unsigned long)q + psize - HT_BASE_PAGE, s->lsb);
 	/*
 	 * A second MADV_HWPOISON cannot reach the page: the GUP fault meets
 	 * the poisoned page and fails with EFAULT (get_user_pages_fast has
 	 * no FOLL_HWPOISON), and no signal is sent.
 	 */
-	ret = ht_madvise_catch(q + POISON_OFF, PS, MADV_HWPOISON, &sb);
+	ret = ht_madvise_catch(q + POISON_OFF, HT_BASE_PAGE, MADV_HWPOISON,
+			       &sb);
 	EXPECT_EQ(-EFAULT, ret)
 	TH_LOG("second MADV_HWPOISON: %s", strerror(-ret));
 	EXPECT_FALSE(sb.hit)
@@ -344,7 +390,7 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	munmap(q, psize);
 
 	/* UFFDIO_CONTINUE of the poisoned page: EIO. */
-	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, h->file.fd,
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, s->h->file.fd,
 		 0);
 	ASSERT_NE(MAP_FAILED, q);
 	qfd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
@@ -355,20 +401,26 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)q, psize));
 	close(qfd);
 	munmap(q, psize);
+}
 
-	for (int i = 0; i < nh; i++) {
-		ASSERT_EQ(0, ht_send(c[i].sock, HT_CMD_EXIT));
-		ASSERT_EQ(0, ht_reap(&c[i], 10000));
+/* Unmap everywhere, then truncate: the page is leaked, not freed. */
+static void ps_release(struct __test_metadata *_metadata, struct ps_run *s)
+{
+	struct ht_pool p1;
+
+	for (int i = 0; i < s->nh; i++) {
+		ASSERT_EQ(0, ht_send(s->c[i].sock, HT_CMD_EXIT));
+		ASSERT_EQ(0, ht_reap(&s->c[i], 10000));
 	}
-	for (int i = 0; i < t->vmas; i++) {
-		munmap(p[i], psize);
-		if (uffd[i] >= 0)
-			close(uffd[i]);
+	for (int i = 0; i < s->t->vmas; i++) {
+		munmap(s->p[i], s->psize);
+		if (s->uffd[i] >= 0)
+			close(s->uffd[i]);
 	}
 	/* Unmapped everywhere, still in the file: the pool is unchanged. */
-	p1 = ht_pool_get(_metadata, psize, node);
-	EXPECT_EQ(p0.nr, p1.nr);
-	EXPECT_EQ(p0.free, p1.free);
+	p1 = ht_pool_get(_metadata, s->psize, s->node);
+	EXPECT_EQ(s->p0.nr, p1.nr);
+	EXPECT_EQ(s->p0.free, p1.free);
 	/*
 	 * Truncation drops the page from the file, but memory_failure kept
 	 * its reference (me_huge_page: "the page is kept in page cache",
@@ -376,12 +428,39 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	 * dissolved.  HugePages_Total does NOT drop (03 notes predicted -1)
 	 * and the page never comes back to the free pool.
 	 */
-	ASSERT_EQ(0, ftruncate(h->file.fd, 0));
-	p1 = ht_pool_get(_metadata, psize, node);
-	EXPECT_EQ(p0.nr, p1.nr) TH_LOG("HugePages_Total after truncate");
-	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free after truncate");
-	ht_file_close(&h->file);
-	keep_lost_pages(&h->env, psize);
+	ASSERT_EQ(0, ftruncate(s->h->file.fd, 0));
+	p1 = ht_pool_get(_metadata, s->psize, s->node);
+	EXPECT_EQ(s->p0.nr, p1.nr) TH_LOG("HugePages_Total after truncate");
+	EXPECT_EQ(s->p0.free, p1.free)
+	TH_LOG("HugePages_Free after truncate");
+	ht_file_close(&s->h->file);
+	keep_lost_pages(&s->h->env, s->psize);
+}
+
+static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
+			  unsigned long psize, enum ht_gran gran,
+			  const struct topo *t)
+{
+	struct ps_run s = {
+		.h = h,
+		.psize = psize,
+		.gran = gran,
+		.t = t,
+		.lsb = ht_size_shift(psize),
+		.nh = t->early + t->late,
+		.v612 = !ht_kernel_before(6, 12),
+		.v604 = !ht_kernel_before(6, 4),
+		.uffd = { -1, -1 },
+	};
+
+	ps_map(_metadata, &s);
+	ps_poison(_metadata, &s);
+	ps_holder_signals(_metadata, &s);
+	ps_expect_unmapped(_metadata, &s);
+	ps_touch(_metadata, &s);
+	ps_read(_metadata, &s);
+	ps_new_mapping(_metadata, &s);
+	ps_release(_metadata, &s);
 }
 
 FIXTURE(hwp_shared)
@@ -537,7 +616,8 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	hc0 = hw_corrupted_kb(_metadata);
 	g0 = ht_pool_get(_metadata, psize, -1);
 
-	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_SOFT_OFFLINE, &sb);
+	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_SOFT_OFFLINE,
+			       &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_SOFT_OFFLINE: %s", strerror(-ret));
 	EXPECT_FALSE(sb.hit) TH_LOG("caller got si_code %d", sb.code);
 	ASSERT_EQ(0, ht_send(c.sock, HT_CMD_SIGINFO));
@@ -556,12 +636,13 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &code));
 	EXPECT_EQ(-1, code) TH_LOG("holder's contents at %ld", (long)code);
 	/* The old page: dissolved, its raw piece poisoned. */
-	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
-			  1);
-	EXPECT_EQ(0,
-		  (kpf(_metadata, pfn0 + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(1, (kpf(_metadata, pfn0 + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HWPOISON) &
+			     1);
+	EXPECT_EQ(0, (kpf(_metadata, pfn0 + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HUGE) &
+			     1);
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/* The new page came from the free pool, the old one left the pool. */
 	g1 = ht_pool_get(_metadata, psize, -1);
 	EXPECT_EQ(g0.nr - 1, g1.nr) TH_LOG("HugePages_Total");
@@ -610,7 +691,8 @@ TEST_F_TIMEOUT(hwp_soft_disabled, huge_2M_eopnotsupp, 120)
 	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	hc0 = hw_corrupted_kb(_metadata);
 	g0 = ht_pool_get(_metadata, psize, -1);
-	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_SOFT_OFFLINE, &sb);
+	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_SOFT_OFFLINE,
+			       &sb);
 	EXPECT_EQ(-EOPNOTSUPP, ret);
 	EXPECT_FALSE(sb.hit);
 	EXPECT_EQ(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p));
@@ -802,7 +884,7 @@ static int tb_map_one(struct tb *t, enum ht_gran gran)
 	if (gran == HT_GRAN_HUGE) {
 		(void)*(volatile char *)p;
 		/* Too small for a THP: its first touch needs a PTE table. */
-		a = ht_mmap_aligned(PS, psize, PROT_READ | PROT_WRITE,
+		a = ht_mmap_aligned(HT_BASE_PAGE, psize, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (a == MAP_FAILED)
 			return -errno;
@@ -813,7 +895,7 @@ static int tb_map_one(struct tb *t, enum ht_gran gran)
 		return -errno;
 	if (ht_uffd_register(t->uffd, p, psize, UFFDIO_REGISTER_MODE_MINOR))
 		return -EINVAL;
-	return ht_uffd_continue(t->uffd, p + POISON_OFF, PS);
+	return ht_uffd_continue(t->uffd, p + POISON_OFF, HT_BASE_PAGE);
 }
 
 /* Pages of B that are page tables now and were not after step 4. */
@@ -926,9 +1008,10 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 	tb_arrange(_metadata, t, psize, variant->gran);
 
 	hc0 = hw_corrupted_kb(_metadata);
-	ret = ht_madvise_catch(t->map[0] + POISON_OFF, PS, MADV_HWPOISON, &sb);
+	ret = ht_madvise_catch(t->map[0] + POISON_OFF, HT_BASE_PAGE,
+			       MADV_HWPOISON, &sb);
 	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
-	if (kver() >= 612) {
+	if (!ht_kernel_before(6, 12)) {
 		EXPECT_TRUE(sb.hit) TH_LOG("no SIGBUS during madvise");
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
 			      (unsigned long)t->map[0] + POISON_OFF, lsb);
@@ -937,7 +1020,7 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 		EXPECT_FALSE(sb.hit)
 		TH_LOG("6.1 caller got si_code %d", sb.code);
 	}
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 
 	/* Nothing of X stays mapped in any of the VMAs. */
 	for (size_t i = 0; i < t->nmaps; i++) {
@@ -981,7 +1064,7 @@ FIXTURE_SETUP(hwp_private)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { CAP_SYS_ADMIN_NR },
+		.caps = { CAP_SYS_ADMIN },
 		.memory_failure = true,
 		.destructive = true,
 	};
@@ -1015,8 +1098,9 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 	p0 = ht_pool_get(_metadata, psize, node);
 	hc0 = hw_corrupted_kb(_metadata);
 
-	ret = ht_madvise_catch(p + POISON_OFF, PS, MADV_HWPOISON, &sb);
-	if (kver() >= 612) {
+	ret = ht_madvise_catch(p + POISON_OFF, HT_BASE_PAGE, MADV_HWPOISON,
+			       &sb);
+	if (!ht_kernel_before(6, 12)) {
 		EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
 			      (unsigned long)p + POISON_OFF, lsb);
@@ -1032,13 +1116,14 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 		EXPECT_FALSE(sb.hit);
 	}
 	expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
-	EXPECT_EQ(hc0 + PS / HT_KB, hw_corrupted_kb(_metadata));
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/* Dissolved: the raw page is poisoned and no longer part of a huge page. */
-	EXPECT_EQ(1,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HWPOISON_BIT) &
-			  1);
-	EXPECT_EQ(0,
-		  (kpf(_metadata, pfn + POISON_OFF / PS) >> KPF_HUGE_BIT) & 1);
+	EXPECT_EQ(1, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HWPOISON) &
+			     1);
+	EXPECT_EQ(0, (kpf(_metadata, pfn + POISON_OFF / HT_BASE_PAGE) >>
+		      KPF_HUGE) &
+			     1);
 	p1 = ht_pool_get(_metadata, psize, node);
 	EXPECT_EQ(p0.nr - 1, p1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(p0.free, p1.free) TH_LOG("HugePages_Free");

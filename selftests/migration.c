@@ -39,14 +39,11 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ht_harness.h"
 
 #define SEED 0x4d160001
-#define CAP_SYS_ADMIN_NR 21
-#define CAP_SYS_NICE_NR 23
 
 enum api {
 	MOVE_PAGES, /* move_pages(MPOL_MF_MOVE) */
@@ -103,17 +100,6 @@ static struct outcome model(const struct scen *s, int dst)
 		break;
 	}
 	return o;
-}
-
-/* Kernel version as major * 100 + minor: 612, 601. */
-static int ht_kver(void)
-{
-	struct utsname u;
-	int a = 0, b = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
-		return 0;
-	return a * 100 + b;
 }
 
 static int drop_cap(int cap)
@@ -208,6 +194,132 @@ static const char *const api_name[] = {
 	"mbind(MOVE|STRICT)", "mbind(MOVE_ALL)",      "migrate_pages",
 };
 
+/* One run_scen(): the scenario, its model, and what was read before. */
+struct scen_run {
+	struct mig *m;
+	unsigned long psize;
+	enum ht_gran gran;
+	const struct scen *s;
+	struct outcome want;
+	struct ht_expect e;
+	char *p;
+	int uffd;
+	struct ht_child c; /* the other mapper, for two processes */
+	unsigned long haddr;
+	uint64_t pfn0, pfn1;
+	struct ht_pool src0, dst0;
+	int node; /* where the page must be after the call */
+};
+
+/* Map per the scenario on the source node; drop CAP_SYS_NICE if asked. */
+static void scen_map(struct __test_metadata *_metadata, struct scen_run *r)
+{
+	const struct scen *s = r->s;
+	struct mig *m = r->m;
+	unsigned long psize = r->psize;
+	struct ht_file none = { .fd = -1, .psize = psize };
+	struct ht_holder h = { .file = s->priv ? &none : &m->file,
+			       .len = psize,
+			       .gran = r->gran };
+
+	if (s->priv) {
+		ASSERT_EQ(0, bind_task(m->src));
+		r->p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+				    (ht_size_shift(psize) << MAP_HUGE_SHIFT),
+			    -1, 0);
+		ASSERT_NE(MAP_FAILED, r->p);
+		ht_pattern_fill(r->p, psize, 0, SEED);
+		ASSERT_EQ(0, bind_task(-1));
+	} else {
+		r->p = ht_map_populated(&m->file, 0, psize, r->gran, &r->uffd);
+		ASSERT_NE(MAP_FAILED, r->p) TH_LOG("map: %s", strerror(errno));
+	}
+	if (s->procs > 1) {
+		if (s->priv)
+			h.inherit =
+				r->p; /* fork copies an anon VMA's entries */
+		start_holder(_metadata, &r->c, &h, &r->haddr);
+		if (s->priv)
+			r->haddr = (unsigned long)r->p;
+	}
+	ASSERT_EQ(m->src, ht_page_node(0, r->p));
+	if (s->nocap) {
+		ASSERT_EQ(0, drop_cap(CAP_SYS_NICE));
+		ASSERT_FALSE(ht_has_cap(CAP_SYS_NICE));
+		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN));
+	}
+}
+
+/* The caller's view and the pools before the call. */
+static void scen_before(struct __test_metadata *_metadata, struct scen_run *r)
+{
+	r->e.node = r->m->src;
+	ht_expect_page(_metadata, "caller before", 0, (unsigned long)r->p,
+		       r->psize, &r->e);
+	r->pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)r->p);
+	r->src0 = ht_pool_get(_metadata, r->psize, r->m->src);
+	r->dst0 = ht_pool_get(_metadata, r->psize, r->m->dst);
+}
+
+/* The call's result, the caller's view and the pools against the model. */
+static void scen_expect_caller(struct __test_metadata *_metadata,
+			       struct scen_run *r, int ret, int status)
+{
+	const struct scen *s = r->s;
+	struct mig *m = r->m;
+	struct ht_pool src1, dst1;
+
+	EXPECT_EQ(-r->want.err, ret)
+	TH_LOG("%s returned %d", api_name[s->api], ret);
+	if (s->api == MOVE_PAGES || s->api == MOVE_PAGES_ALL)
+		EXPECT_EQ(r->want.status, status) TH_LOG("move_pages status");
+	r->node = r->want.moves ? m->dst : m->src;
+	EXPECT_EQ(r->node, ht_page_node(0, r->p))
+	TH_LOG("node after %s", api_name[s->api]);
+	r->e.node = r->node;
+	ht_expect_page(_metadata, "caller after", 0, (unsigned long)r->p,
+		       r->psize, &r->e);
+	expect_numa_maps(_metadata, 0, (unsigned long)r->p, r->node,
+			 r->want.moves ? m->src : m->dst);
+	r->pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)r->p);
+	if (r->want.moves) {
+		EXPECT_NE(r->pfn0, r->pfn1) TH_LOG("moved page kept its PFN");
+	} else {
+		EXPECT_EQ(r->pfn0, r->pfn1)
+		TH_LOG("page that stays changed PFN");
+	}
+	src1 = ht_pool_get(_metadata, r->psize, m->src);
+	dst1 = ht_pool_get(_metadata, r->psize, m->dst);
+	EXPECT_EQ(r->src0.nr, src1.nr);
+	EXPECT_EQ(r->dst0.nr, dst1.nr);
+	EXPECT_EQ(r->src0.free + r->want.moves, src1.free)
+	TH_LOG("source node free");
+	EXPECT_EQ(r->dst0.free - r->want.moves, dst1.free)
+	TH_LOG("target node free");
+	EXPECT_EQ(-1, ht_pattern_check(r->p, r->psize, 0, SEED))
+	TH_LOG("caller's contents");
+}
+
+/* The other mapper sees the same page, node and contents as the caller. */
+static void scen_expect_other(struct __test_metadata *_metadata,
+			      struct scen_run *r)
+{
+	struct ht_child *c = &r->c;
+	uint64_t hpfn;
+	int64_t bad;
+
+	hpfn = ht_pfn_of(_metadata, c->pid, r->haddr);
+	EXPECT_EQ(r->pfn1, hpfn) TH_LOG("other mapper's PFN");
+	ht_expect_page(_metadata, "other mapper after", c->pid, r->haddr,
+		       r->psize, &r->e);
+	expect_numa_maps(_metadata, c->pid, r->haddr, r->node,
+			 r->want.moves ? r->m->src : r->m->dst);
+	ASSERT_EQ(0, ht_holder_check(c, SEED, &bad));
+	EXPECT_EQ(-1, bad) TH_LOG("other mapper's contents at %ld", (long)bad);
+	stop_holder(_metadata, c);
+}
+
 /*
  * One point of the matrix: map per @s (the test process and, for two
  * processes, a holder), call the API, compare everything with model().
@@ -216,100 +328,30 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 		     unsigned long psize, enum ht_gran gran,
 		     const struct scen *s)
 {
-	struct outcome want = model(s, m->dst);
-	struct ht_file none = { .fd = -1, .psize = psize };
-	struct ht_holder h = { .file = s->priv ? &none : &m->file,
-			       .len = psize,
-			       .gran = gran };
-	struct ht_pool src0, dst0, src1, dst1;
-	struct ht_expect e = { .mapped = true,
-			       .shared = s->procs > 1,
-			       .anon = s->priv,
-			       .mapcount = s->procs,
-			       .hugetlb_kb = psize / HT_KB };
-	uint64_t pfn0, pfn1, hpfn;
-	unsigned long haddr = 0;
-	int uffd = -1, status, ret, node;
-	struct ht_child c = { 0 };
-	int64_t bad;
-	char *p;
+	struct scen_run r = {
+		.m = m,
+		.psize = psize,
+		.gran = gran,
+		.s = s,
+		.want = model(s, m->dst),
+		.e = { .mapped = true,
+		       .shared = s->procs > 1,
+		       .anon = s->priv,
+		       .mapcount = s->procs,
+		       .hugetlb_kb = psize / HT_KB },
+		.uffd = -1,
+	};
+	int status, ret;
 
-	if (s->priv) {
-		ASSERT_EQ(0, bind_task(m->src));
-		p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
-				 (ht_size_shift(psize) << MAP_HUGE_SHIFT),
-			 -1, 0);
-		ASSERT_NE(MAP_FAILED, p);
-		ht_pattern_fill(p, psize, 0, SEED);
-		ASSERT_EQ(0, bind_task(-1));
-	} else {
-		p = ht_map_populated(&m->file, 0, psize, gran, &uffd);
-		ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
-	}
-	if (s->procs > 1) {
-		if (s->priv)
-			h.inherit = p; /* fork copies an anon VMA's entries */
-		start_holder(_metadata, &c, &h, &haddr);
-		if (s->priv)
-			haddr = (unsigned long)p;
-	}
-	ASSERT_EQ(m->src, ht_page_node(0, p));
-	if (s->nocap) {
-		ASSERT_EQ(0, drop_cap(CAP_SYS_NICE_NR));
-		ASSERT_FALSE(ht_has_cap(CAP_SYS_NICE_NR));
-		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN_NR));
-	}
-	e.node = m->src;
-	ht_expect_page(_metadata, "caller before", 0, (unsigned long)p, psize,
-		       &e);
-	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
-	src0 = ht_pool_get(_metadata, psize, m->src);
-	dst0 = ht_pool_get(_metadata, psize, m->dst);
-
-	ret = do_api(s->api, p, psize, m->src, m->dst, &status);
-
-	EXPECT_EQ(-want.err, ret)
-	TH_LOG("%s returned %d", api_name[s->api], ret);
-	if (s->api == MOVE_PAGES || s->api == MOVE_PAGES_ALL)
-		EXPECT_EQ(want.status, status) TH_LOG("move_pages status");
-	node = want.moves ? m->dst : m->src;
-	EXPECT_EQ(node, ht_page_node(0, p))
-	TH_LOG("node after %s", api_name[s->api]);
-	e.node = node;
-	ht_expect_page(_metadata, "caller after", 0, (unsigned long)p, psize,
-		       &e);
-	expect_numa_maps(_metadata, 0, (unsigned long)p, node,
-			 want.moves ? m->src : m->dst);
-	pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)p);
-	if (want.moves) {
-		EXPECT_NE(pfn0, pfn1) TH_LOG("moved page kept its PFN");
-	} else {
-		EXPECT_EQ(pfn0, pfn1) TH_LOG("page that stays changed PFN");
-	}
-	src1 = ht_pool_get(_metadata, psize, m->src);
-	dst1 = ht_pool_get(_metadata, psize, m->dst);
-	EXPECT_EQ(src0.nr, src1.nr);
-	EXPECT_EQ(dst0.nr, dst1.nr);
-	EXPECT_EQ(src0.free + want.moves, src1.free) TH_LOG("source node free");
-	EXPECT_EQ(dst0.free - want.moves, dst1.free) TH_LOG("target node free");
-	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED))
-	TH_LOG("caller's contents");
-	if (s->procs > 1) {
-		hpfn = ht_pfn_of(_metadata, c.pid, haddr);
-		EXPECT_EQ(pfn1, hpfn) TH_LOG("other mapper's PFN");
-		ht_expect_page(_metadata, "other mapper after", c.pid, haddr,
-			       psize, &e);
-		expect_numa_maps(_metadata, c.pid, haddr, node,
-				 want.moves ? m->src : m->dst);
-		ASSERT_EQ(0, ht_holder_check(&c, SEED, &bad));
-		EXPECT_EQ(-1, bad)
-		TH_LOG("other mapper's contents at %ld", (long)bad);
-		stop_holder(_metadata, &c);
-	}
-	munmap(p, psize);
-	if (uffd >= 0)
-		close(uffd);
+	scen_map(_metadata, &r);
+	scen_before(_metadata, &r);
+	ret = do_api(s->api, r.p, psize, m->src, m->dst, &status);
+	scen_expect_caller(_metadata, &r, ret, status);
+	if (s->procs > 1)
+		scen_expect_other(_metadata, &r);
+	munmap(r.p, psize);
+	if (r.uffd >= 0)
+		close(r.uffd);
 }
 
 /* ---- MAP_SHARED: HGM-relevant, all four variants ---- */
@@ -334,7 +376,7 @@ static void mig_setup(struct __test_metadata *_metadata, struct mig *m,
 		/* the page on the source node and the target of the move */
 		.pages_per_node = 1,
 		.nodes = 2,
-		.caps = { CAP_SYS_ADMIN_NR, CAP_SYS_NICE_NR },
+		.caps = { CAP_SYS_ADMIN, CAP_SYS_NICE },
 		.hgm = gran == HT_GRAN_HGM,
 		.uffd_minor = gran == HT_GRAN_HGM,
 	};
@@ -452,7 +494,7 @@ TEST_F_TIMEOUT(mig_shared_2M, move_pages_status_unfaulted, 300)
 	 * tail keeps the -EACCES it was initialised with; the folio
 	 * conversion of mm/migrate.c fixed it (boundary not bisected).
 	 */
-	int moved = ht_kver() >= 612 ? self->m.dst : self->m.src;
+	int moved = !ht_kernel_before(6, 12) ? self->m.dst : self->m.src;
 
 	EXPECT_EQ(0, move_pages(0, 2, pages, nodes, status, MPOL_MF_MOVE));
 	EXPECT_EQ(moved == self->m.dst ? self->m.dst : -EACCES, status[0]);

@@ -312,7 +312,7 @@ FIXTURE_SETUP(ops_uffd)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
 	self->file.fd = -1;
@@ -984,7 +984,7 @@ FIXTURE_SETUP(ops_shared)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
@@ -1432,7 +1432,7 @@ FIXTURE_SETUP(ops_private)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);
@@ -1706,7 +1706,7 @@ FIXTURE_SETUP(ops_fork)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);

@@ -26,7 +26,6 @@
 #include "ht_harness.h"
 
 #define SEED 0x9e3779b9u
-#define CAP_SYS_ADMIN_NR 21
 
 FIXTURE(fork_private)
 {
@@ -48,7 +47,7 @@ FIXTURE_SETUP(fork_private)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2,
-		.caps = { CAP_SYS_ADMIN_NR /* PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
 	self->map = MAP_FAILED;

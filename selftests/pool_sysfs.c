@@ -568,6 +568,7 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 {
 	unsigned long psize = variant->psize, k = self->k, in_use;
 	struct ht_pool *w = &self->m.want, *n = bound(self);
+	char name[HT_SIZE_NAME_LEN];
 	struct held h;
 
 	if (psize == HT_GB) {
@@ -585,7 +586,8 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 	size_check(_metadata, self, "faulting the pages");
 	in_use = w->nr - w->free;
 	ASSERT_EQ(k, in_use)
-	TH_LOG("someone else uses %s pages", ht_size_name(psize));
+	TH_LOG("someone else uses %s pages",
+	       ht_size_name_r(psize, name, sizeof(name)));
 	ASSERT_EQ(0, write_nr(self->nr.s, in_use - 1));
 	model_set_max(w, n, in_use - 1);
 	size_check(_metadata, self, "nr_hugepages = in use - 1");
@@ -1041,7 +1043,8 @@ TEST_F_TIMEOUT(pool_sysctl, nr_hugepages_mempolicy_bind, 300)
 	int nodes[HT_MAX_NODES];
 	struct ht_pool *g = &self->m.want;
 	unsigned long start = g->nr, v = ~0UL;
-	const char *r = ht_probe_nodes(2);
+	char why[HT_WHY_LEN];
+	const char *r = ht_probe_nodes_r(2, why, sizeof(why));
 
 	if (r)
 		SKIP(return, "%s", r);
@@ -1126,7 +1129,8 @@ FIXTURE(pool_demote)
 FIXTURE_SETUP(pool_demote)
 {
 	struct ht_needs needs = { .page_size = HT_GB, .pages = 1 };
-	const char *r = ht_probe_page_size(2 * HT_MB);
+	char why[HT_WHY_LEN];
+	const char *r = ht_probe_page_size_r(2 * HT_MB, why, sizeof(why));
 
 	if (r)
 		SKIP(return, "%s", r);
@@ -1243,7 +1247,8 @@ TEST_F_TIMEOUT(pool_demote, demote_one, 300)
 /* A node's demote file takes the page from that node. */
 TEST_F_TIMEOUT(pool_demote, demote_on_node, 300)
 {
-	const char *r = ht_probe_nodes(2);
+	char why[HT_WHY_LEN];
+	const char *r = ht_probe_nodes_r(2, why, sizeof(why));
 
 	if (r)
 		SKIP(return, "%s", r);
@@ -1297,7 +1302,7 @@ FIXTURE_SETUP(pool_hvo)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1, /* the memory for the one fresh page exists */
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs, kpageflags */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs, kpageflags */ },
 		.sysctls = { "vm/hugetlb_optimize_vmemmap" },
 	};
 
@@ -1366,12 +1371,12 @@ static void expect_page_flags(struct __test_metadata *_metadata, void *addr,
 
 	EXPECT_EQ(pfn + psize / ht_base_page_size() - 1, last);
 	ASSERT_EQ(0, ht_kpageflags_read(pfn, &f));
-	EXPECT_EQ(1, (f >> KPF_HUGE_BIT) & 1) TH_LOG("head KPF_HUGE, %s", step);
-	EXPECT_EQ(1, (f >> KPF_HEAD_BIT) & 1)
+	EXPECT_EQ(1, (f >> KPF_HUGE) & 1) TH_LOG("head KPF_HUGE, %s", step);
+	EXPECT_EQ(1, (f >> KPF_COMPOUND_HEAD) & 1)
 	TH_LOG("KPF_COMPOUND_HEAD, %s", step);
 	ASSERT_EQ(0, ht_kpageflags_read(last, &f));
-	EXPECT_EQ(1, (f >> KPF_HUGE_BIT) & 1) TH_LOG("tail KPF_HUGE, %s", step);
-	EXPECT_EQ(1, (f >> KPF_TAIL_BIT) & 1)
+	EXPECT_EQ(1, (f >> KPF_HUGE) & 1) TH_LOG("tail KPF_HUGE, %s", step);
+	EXPECT_EQ(1, (f >> KPF_COMPOUND_TAIL) & 1)
 	TH_LOG("KPF_COMPOUND_TAIL, %s", step);
 }
 

@@ -240,7 +240,7 @@ FIXTURE_SETUP(refcount_scale)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
@@ -415,7 +415,7 @@ FIXTURE_SETUP(refcount_limit)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2, /* page 0 cached, an anonymous copy of page 1 */
-		.caps = { 21 },
+		.caps = { CAP_SYS_ADMIN },
 		.refcount_knob = true,
 	};
 
@@ -568,7 +568,7 @@ FIXTURE_SETUP(refcount_limit_uffd)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { 21 },
+		.caps = { CAP_SYS_ADMIN },
 		.uffd_minor = true,
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.refcount_knob = true,

@@ -45,7 +45,7 @@ FIXTURE_SETUP(smaps_shared)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
@@ -248,7 +248,7 @@ FIXTURE_SETUP(smaps_private)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 2, /* the parent's page and the child's COW copy */
-		.caps = { 21 },
+		.caps = { CAP_SYS_ADMIN },
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);
@@ -349,7 +349,7 @@ FIXTURE_SETUP(pmd_share)
 	struct ht_needs needs = {
 		.page_size = 2 * HT_MB,
 		.pages = 2,
-		.caps = { 21 },
+		.caps = { CAP_SYS_ADMIN },
 	};
 
 	self->file.fd = -1;

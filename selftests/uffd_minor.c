@@ -100,7 +100,7 @@ FIXTURE_SETUP(minor)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.uffd_minor = true,
 	};
 
@@ -254,7 +254,8 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
  */
 TEST_F_TIMEOUT(minor, continue_4k_split_differential, 120)
 {
-	bool hgm = ht_probe_hgm(variant->psize) == NULL;
+	char why[HT_WHY_LEN];
+	bool hgm = !ht_probe_hgm_r(variant->psize, why, sizeof(why));
 	unsigned long psize = variant->psize;
 	size_t ps = ht_base_page_size();
 	int uffd, ret;
@@ -298,7 +299,7 @@ FIXTURE_SETUP(hgm_api)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = 1,
-		.caps = { 21 },
+		.caps = { CAP_SYS_ADMIN },
 		.hgm = true,
 		.uffd_minor = true,
 	};

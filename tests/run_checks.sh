@@ -73,6 +73,7 @@ battery_vm() { # kernel [run_tests.sh options]
 echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
+step "functions in lib/ and selftests/ at most 80 lines" tests/func_len.sh
 step "parser unit tests" build/unit/parse_test
 step "runner tests" tests/runner/test_runner.sh
 step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh
