@@ -95,7 +95,8 @@ static const struct sk_opt opts[] = {
 	  .optional = true,
 	  .min = 1,
 	  .max = INT_MAX,
-	  .help = "raise vm.max_map_count to fit --vmas (or to N); restored",
+	  .help = "raise vm.max_map_count to fit --vmas (or to N);\n"
+		  "restored at exit",
 	  .target = &o.raise_to,
 	  .given = &o.raise_map_count },
 	{ .name = "page-size",
@@ -112,8 +113,8 @@ static const struct sk_opt opts[] = {
 	  .def = "huge",
 	  .choices = gran_names,
 	  .target = &o.gran,
-	  .help = "huge (one PMD/PUD entry per VMA) | hgm (MADV_SPLIT +\n"
-		  "4 KiB UFFDIO_CONTINUE per VMA; skips without HGM)" },
+	  .help = "huge (one PMD/PUD entry per VMA) | hgm (MADV_SPLIT\n"
+		  "+ 4 KiB UFFDIO_CONTINUE per VMA; skips without HGM)" },
 	{ .name = "populate",
 	  .short_opt = 'm',
 	  .kind = SK_ENUM,
@@ -122,16 +123,17 @@ static const struct sk_opt opts[] = {
 	  .choices = pop_names,
 	  .target = &o.pop,
 	  .given = &o.pop_given,
-	  .help = "fault (read touch) | read (MADV_POPULATE_READ) | write\n"
-		  "(MADV_POPULATE_WRITE) | continue (uffd MINOR +\n"
-		  "UFFDIO_CONTINUE); hgm implies continue" },
+	  .help = "fault (read touch) | read (MADV_POPULATE_READ)\n"
+		  "| write (MADV_POPULATE_WRITE) | continue (uffd\n"
+		  "MINOR + UFFDIO_CONTINUE); hgm implies continue" },
 	{ .name = "fork",
 	  .short_opt = 'f',
 	  .kind = SK_FLAG,
 	  .flag_value = true,
 	  .target = &o.fork_mode,
-	  .help = "process 0 maps, then forks the others, which populate the\n"
-		  "inherited VMAs (fork copies no page tables of shared hugetlb VMAs)" },
+	  .help = "process 0 maps, then forks the others, which\n"
+		  "populate the inherited VMAs (fork copies no page\n"
+		  "tables of shared hugetlb VMAs)" },
 	{ .name = "target",
 	  .short_opt = 'T',
 	  .kind = SK_COUNT,
@@ -145,7 +147,8 @@ static const struct sk_opt opts[] = {
 	  .kind = SK_SECONDS,
 	  .arg = "SECONDS",
 	  .target = &o.time_limit,
-	  .help = "stop mapping after SECONDS (still measures and tears down)" },
+	  .help = "stop mapping after SECONDS (still measures and\n"
+		  "tears down)" },
 	{ .name = "json",
 	  .short_opt = 'j',
 	  .kind = SK_FILE,
@@ -156,8 +159,9 @@ static const struct sk_opt opts[] = {
 	  .kind = SK_FLAG,
 	  .flag_value = true,
 	  .target = &o.migrate,
-	  .help = "time move_pages(MPOL_MF_MOVE_ALL) of the page at the peak, check\n"
-		  "with `numastat -p`, time `migratepages` back (needs 2 nodes)" },
+	  .help = "time move_pages(MPOL_MF_MOVE_ALL) of the page at\n"
+		  "the peak, check with `numastat -p`, time\n"
+		  "`migratepages` back (needs 2 nodes)" },
 	{ .name = "migrate-rounds",
 	  .kind = SK_COUNT,
 	  .arg = "R",
@@ -167,8 +171,9 @@ static const struct sk_opt opts[] = {
 	  .max = MAX_MIGRATE_ROUNDS,
 	  .target = &o.migrate_rounds,
 	  .given = &o.migrate,
-	  .help = "R move_pages(MOVE_ALL) of the page (alternating nodes; the\n"
-		  "first is --migrate's): median and min; implies --migrate" },
+	  .help = "R move_pages(MOVE_ALL) of the page (alternating\n"
+		  "nodes; the first is --migrate's): median and min;\n"
+		  "implies --migrate" },
 	{ .name = "hwpoison",
 	  .kind = SK_FLAG,
 	  .flag_value = true,
@@ -189,8 +194,9 @@ static const struct sk_prog prog = {
 		"Map one huge page from many VMAs in many processes and check that its\n"
 		"reference count holds (kpagecount = model) or is refused before it wraps.\n",
 	.exits =
-		"Exit: 0 pass (held, or refused before overflow), 1 fail (wrapped or wrong count,\n"
-		"kernel WARN/BUG, leftovers), 2 bad usage, 4 skip (missing feature, memory, root).\n",
+		"Exit: 0 pass (held, or refused before overflow), 1 fail (wrapped or wrong\n"
+		"count, kernel WARN/BUG, leftovers), 2 bad usage, 4 skip (missing feature,\n"
+		"memory, root).\n",
 	.opts = opts,
 };
 

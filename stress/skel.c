@@ -85,7 +85,7 @@ static void print_opt(const struct sk_opt *op)
 	}
 	/* The default goes on a line of its own when the last one is full. */
 	if (dflt[0] && col + 1 + n + (int)strlen(dflt) > HELP_WIDTH)
-		printf("\n%*s%s", HELP_COL - 1, "", dflt + 1);
+		printf("\n%*s%s", HELP_COL, "", dflt + 1);
 	else
 		printf("%s", dflt);
 	printf("\n");
