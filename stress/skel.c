@@ -247,6 +247,11 @@ static int getopt_tables(const struct sk_opt *opts, struct option *lo, char *so)
 	for (; opts[n].name; n++) {
 		const struct sk_opt *op = &opts[n];
 
+		/* A table too long for the arrays is this program's bug. */
+		if (n == MAX_OPTS)
+			sk_usage_error("more than %d options in the table",
+				       MAX_OPTS);
+
 		lo[n] = (struct option){ op->name,
 					 op->kind == SK_FLAG ? no_argument :
 					 op->optional ? optional_argument :
