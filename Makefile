@@ -77,17 +77,26 @@ $(B)/selftests/%: selftests/%.c lib/ht.h lib/ht_harness.h $(B)/libht.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HARNESS_CFLAGS) -o $@ $< $(B)/libht.a $(LDLIBS)
 
-$(B)/stress/%: stress/%.c lib/ht.h $(B)/libht.a
+# The stress programs share stress/skel.c (options, verdict, restore path).
+$(B)/stress/skel.o: stress/skel.c stress/skel.h lib/ht.h | $(HARNESS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libht.a $(LDLIBS)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/static/stress/skel.o: stress/skel.c stress/skel.h lib/ht.h | $(HARNESS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/stress/%: stress/%.c stress/skel.h lib/ht.h $(B)/stress/skel.o $(B)/libht.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/stress/skel.o $(B)/libht.a $(LDLIBS)
 
 $(B)/static/selftests/%: selftests/%.c lib/ht.h lib/ht_harness.h $(B)/static/libht.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HARNESS_CFLAGS) -static -o $@ $< $(B)/static/libht.a $(LDLIBS)
 
-$(B)/static/stress/%: stress/%.c lib/ht.h $(B)/static/libht.a
+$(B)/static/stress/%: stress/%.c stress/skel.h lib/ht.h $(B)/static/stress/skel.o $(B)/static/libht.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -static -o $@ $< $(B)/static/libht.a $(LDLIBS)
+	$(CC) $(CFLAGS) -static -o $@ $< $(B)/static/stress/skel.o $(B)/static/libht.a $(LDLIBS)
 
 $(B)/unit/%: tests/unit/%.c lib/ht.h $(B)/libht.a
 	@mkdir -p $(dir $@)
@@ -113,7 +122,7 @@ check: all unit-build
 	tests/run_checks.sh
 
 format:
-	clang-format -i lib/*.c lib/*.h selftests/*.c stress/*.c tests/unit/*.c
+	clang-format -i lib/*.c lib/*.h selftests/*.c stress/*.c stress/*.h tests/unit/*.c
 
 # FLAVOUR: default, debug or coverage (kernel-patches/config/*.config, own tree).
 kernel:

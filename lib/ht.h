@@ -474,5 +474,23 @@ long ht_vma_count(pid_t pid);
 /* ---- JSON reports (json.c) ---- */
 /* Writes @s to @f as a quoted, escaped JSON string ("" for NULL). */
 void ht_json_str(FILE *f, const char *s);
+/*
+ * A report as a tree of named fields, in the order they are added.  The
+ * adders take the parent (NULL: they do nothing, so a failed allocation
+ * needs no check at every call) and the member's name (NULL in a list);
+ * ht_json_num() writes the value with a printf format, so each field keeps
+ * its precision.  ht_json_write() is -ENOMEM when an allocation failed.
+ */
+struct ht_json;
+struct ht_json *ht_json_new(void);
+struct ht_json *ht_json_obj(struct ht_json *parent, const char *key);
+struct ht_json *ht_json_list(struct ht_json *parent, const char *key);
+void ht_json_num(struct ht_json *parent, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ht_json_string(struct ht_json *parent, const char *key, const char *s);
+void ht_json_bool(struct ht_json *parent, const char *key, bool v);
+void ht_json_null(struct ht_json *parent, const char *key);
+int ht_json_write(const struct ht_json *root, FILE *f);
+void ht_json_free(struct ht_json *root);
 
 #endif

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential libnuma-dev linux-source-6.12 python3 shellcheck
 libxml2-utils jq qemu-system-x86 busybox-static cpio xz-utils kmod
 numactl stress-ng ccache flex bison bc libelf-dev libssl-dev dwarves
-rsync clang-format lcov"
+rsync clang-format lcov pyflakes3"
 
 missing=""
 for p in $PKGS; do

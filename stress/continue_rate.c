@@ -15,11 +15,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <linux/userfaultfd.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +25,7 @@
 #include <unistd.h>
 
 #include "ht.h"
-
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-#define EXIT_SKIP 4
+#include "skel.h"
 
 #define PSIZE (2 * HT_MB)
 #define MAX_PAGES 1024
@@ -57,9 +50,49 @@ struct meas {
 
 static struct {
 	long pages;
-	int rounds;
+	long rounds;
 	const char *json;
-} o = { .pages = 32, .rounds = 5 };
+} o;
+
+static const struct sk_opt opts[] = { { .name = "pages",
+					.short_opt = 'n',
+					.kind = SK_COUNT,
+					.arg = "N",
+					.def = "32",
+					.show_max = true,
+					.min = 1,
+					.max = MAX_PAGES,
+					.help = "2 MiB pages, and as much shmem",
+					.target = &o.pages },
+				      { .name = "rounds",
+					.short_opt = 'r',
+					.kind = SK_COUNT,
+					.arg = "R",
+					.def = "5",
+					.show_max = true,
+					.min = 1,
+					.max = MAX_ROUNDS,
+					.help = "rounds of each measurement",
+					.target = &o.rounds },
+				      { .name = "json",
+					.short_opt = 'j',
+					.kind = SK_FILE,
+					.arg = "FILE",
+					.help = "the report as JSON",
+					.target = &o.json },
+				      { 0 } };
+
+static const struct sk_prog prog = {
+	.name = "continue_rate",
+	.about =
+		"Time 4 KiB UFFDIO_CONTINUE on 2 MiB hugetlb pages split by MADV_SPLIT (HGM)\n"
+		"against 4 KiB CONTINUE on shmem and 2 MiB CONTINUE on unsplit hugetlb.\n",
+	.exits =
+		"Exit: 0 pass (hgm lines skip without HGM), 1 fail (missing piece, wrong byte,\n"
+		"kpagecount != 1, kernel complaint, pool not restored), 2 bad usage, 4 skip\n"
+		"(not root, no 2 MiB hugetlb pages).\n",
+	.opts = opts,
+};
 
 static struct meas m[K_N] = {
 	[K_HGM] = { .name = "hgm",
@@ -76,100 +109,7 @@ static struct meas m[K_N] = {
 		      .feature = UFFD_FEATURE_MINOR_SHMEM },
 };
 
-static char failures[4096];
-static volatile sig_atomic_t got_signal;
-
-static void add_failure(const char *fmt, ...)
-{
-	size_t used = strlen(failures);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(failures + used, sizeof(failures) - used, fmt, ap);
-	va_end(ap);
-}
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "continue_rate: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (try --help)\n");
-	exit(EXIT_USAGE);
-}
-
-static void help(void)
-{
-	printf("Usage: continue_rate [OPTIONS]\n"
-	       "Time 4 KiB UFFDIO_CONTINUE on 2 MiB hugetlb pages split by MADV_SPLIT (HGM)\n"
-	       "against 4 KiB CONTINUE on shmem and 2 MiB CONTINUE on unsplit hugetlb.\n\n"
-	       "  -n, --pages N     2 MiB pages (and as much shmem) per round (default 32, max %d)\n"
-	       "  -r, --rounds R    rounds of each measurement (default 5, max %d)\n"
-	       "  -j, --json FILE   write the report as JSON to FILE\n"
-	       "  -h, --help        this text\n\n"
-	       "Exit: 0 pass (hgm lines skip without HGM), 1 fail (missing piece, wrong byte,\n"
-	       "kpagecount != 1, kernel complaint, pool not restored), 2 bad usage, 4 skip\n"
-	       "(not root, no 2 MiB hugetlb pages).\n",
-	       MAX_PAGES, MAX_ROUNDS);
-}
-
-static long parse_count(const char *opt, const char *s, long max)
-{
-	unsigned long v;
-
-	if (ht_parse_ulong(s, &v) || v < 1 || v > (unsigned long)max)
-		usage_error("%s: '%s' is not a number in 1..%ld", opt, s, max);
-	return (long)v;
-}
-
-static void parse_args(int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{ "pages", required_argument, NULL, 'n' },
-		{ "rounds", required_argument, NULL, 'r' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:r:j:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			o.pages = parse_count("--pages", optarg, MAX_PAGES);
-			break;
-		case 'r':
-			o.rounds = (int)parse_count("--rounds", optarg,
-						    MAX_ROUNDS);
-			break;
-		case 'j':
-			if (!*optarg)
-				usage_error("--json: empty file name");
-			o.json = optarg;
-			break;
-		case 'h':
-			help();
-			exit(EXIT_PASS);
-		case ':':
-			usage_error("option '%s' needs a value",
-				    argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
-}
-
-static void on_signal(int sig)
-{
-	got_signal = sig;
-}
+static struct sk_report rep;
 
 /*
  * shmem: a plain memfd filled like ht_file_fill() fills the hugetlb one,
@@ -322,89 +262,167 @@ out:
 	return ret;
 }
 
-static int cmp_double(const void *a, const void *b)
+/*
+ * Which sides can run here; a side that cannot says why and the others
+ * still run.  The probes share one static reason buffer: copy each at once.
+ */
+static void probe_sides(void)
 {
-	double x = *(const double *)a, y = *(const double *)b;
+	const char *r;
+	int fd;
 
-	return x < y ? -1 : x > y;
+	if ((r = ht_probe_uffd_minor_hugetlb())) {
+		snprintf(m[K_HUGE].skip, sizeof(m[K_HUGE].skip), "%s", r);
+		snprintf(m[K_HGM].skip, sizeof(m[K_HGM].skip), "%s", r);
+	} else if ((r = ht_probe_hgm(PSIZE))) {
+		snprintf(m[K_HGM].skip, sizeof(m[K_HGM].skip), "%s", r);
+	}
+	fd = ht_uffd_open(UFFD_FEATURE_MINOR_SHMEM);
+	if (fd < 0)
+		snprintf(m[K_SHMEM].skip, sizeof(m[K_SHMEM].skip),
+			 "userfaultfd without UFFD_FEATURE_MINOR_SHMEM: %s",
+			 strerror(-fd));
+	else
+		close(fd);
 }
 
-static void stats(struct meas *x)
+/* The hugetlb file (hgm and huge share it) and the shmem one, filled. */
+static int make_files(struct ht_file *hf, size_t len)
 {
-	double s[MAX_ROUNDS];
-	int n = x->rounds;
+	int ret, fd;
 
-	if (!n)
-		return;
-	memcpy(s, x->ns, n * sizeof(s[0]));
-	qsort(s, n, sizeof(s[0]), cmp_double);
-	x->median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	x->min = s[0];
-}
-
-static int write_json(const char *verdict, const char *release,
-		      const char *kmsg, size_t len)
-{
-	FILE *f = fopen(o.json, "w");
-
-	if (!f) {
-		fprintf(stderr, "continue_rate: %s: %s\n", o.json,
-			strerror(errno));
+	ret = ht_file_create(hf, PSIZE, len);
+	if (!ret)
+		ret = ht_file_fill(hf, 0, len, SEED);
+	if (ret) {
+		sk_fail(&rep, "hugetlb file of %ld pages: %s", o.pages,
+			strerror(-ret));
 		return -1;
 	}
-	fprintf(f, "{\n  \"program\": \"continue_rate\",\n  \"verdict\": ");
-	ht_json_str(f, verdict);
-	fprintf(f, ",\n  \"failures\": ");
-	ht_json_str(f, failures);
-	fprintf(f, ",\n  \"kernel\": ");
-	ht_json_str(f, release);
-	fprintf(f,
-		",\n  \"config\": {\"pages\": %ld, \"page_size\": %lu, \"piece_size\": %zu, \"bytes\": %zu, \"rounds\": %d}",
-		o.pages, PSIZE, ht_base_page_size(), len, o.rounds);
+	fd = shmem_create(len);
+	if (fd < 0) {
+		sk_fail(&rep, "shmem file: %s", strerror(-fd));
+		return -1;
+	}
+	m[K_SHMEM].fd = fd;
+	m[K_HGM].fd = m[K_HUGE].fd = hf->fd;
+	m[K_HGM].step = m[K_SHMEM].step = ht_base_page_size();
+	m[K_HUGE].step = PSIZE;
+	for (int k = 0; k < K_N; k++)
+		m[k].ops = (long)(len / m[k].step);
+	return 0;
+}
+
+/*
+ * Rounds interleaved (hgm, huge, shmem, hgm, ...) so that a change in the
+ * machine's load during the run hits every side alike.
+ */
+static void run_rounds(size_t len)
+{
+	char why[320];
+
+	for (int i = 0; i < o.rounds && !sk_got_signal; i++) {
+		for (int k = 0; k < K_N; k++) {
+			struct meas *x = &m[k];
+
+			if (x->skip[0] || x->failed)
+				continue;
+			if (one_round(x, len, &x->ns[x->rounds], why,
+				      sizeof(why))) {
+				x->failed = true;
+				sk_fail(&rep, "%s round %d: %s", x->name, i + 1,
+					why);
+				continue;
+			}
+			x->rounds++;
+		}
+	}
+}
+
+static void print_sides(void)
+{
 	for (int k = 0; k < K_N; k++) {
 		struct meas *x = &m[k];
 
-		fprintf(f, ",\n  \"%s\": ", x->name);
 		if (x->skip[0]) {
-			fprintf(f, "{\"skipped\": ");
-			ht_json_str(f, x->skip);
-			fprintf(f, "}");
+			printf("%-5s skip: %s\n", x->name, x->skip);
 			continue;
 		}
-		fprintf(f,
-			"{\"continue_size\": %zu, \"ops_per_round\": %ld, \"rounds\": %d, \"failed\": %s, \"ns_per_op\": [",
-			x->step, x->ops, x->rounds,
-			x->failed ? "true" : "false");
-		for (int i = 0; i < x->rounds; i++)
-			fprintf(f, "%s%.1f", i ? ", " : "", x->ns[i]);
 		if (x->rounds)
-			fprintf(f,
-				"], \"median_ns\": %.1f, \"min_ns\": %.1f, \"ops_per_s\": %.0f}",
-				x->median, x->min, 1e9 / x->median);
-		else
-			fprintf(f,
-				"], \"median_ns\": null, \"min_ns\": null, \"ops_per_s\": null}");
+			sk_median_min(x->ns, x->rounds, &x->median, &x->min);
+		if (!x->rounds) {
+			printf("%-5s %s: no round completed\n", x->name,
+			       x->what);
+			continue;
+		}
+		printf("%-5s %s: median %.0f ns, min %.0f ns per CONTINUE, %.0f CONTINUE/s (%ld per round, %d rounds)\n",
+		       x->name, x->what, x->median, x->min, 1e9 / x->median,
+		       x->ops, x->rounds);
 	}
-	fprintf(f, ",\n  \"kmsg\": ");
-	ht_json_str(f, kmsg);
-	fprintf(f, "\n}\n");
-	return fclose(f) ? -1 : 0;
+	if (m[K_HGM].rounds && m[K_SHMEM].rounds)
+		printf("ratio: hgm / shmem %.2f (median time per 4 KiB CONTINUE)\n",
+		       m[K_HGM].median / m[K_SHMEM].median);
+}
+
+static void json_side(struct ht_json *j, const struct meas *x)
+{
+	struct ht_json *s = ht_json_obj(j, x->name), *ns;
+
+	if (x->skip[0]) {
+		ht_json_string(s, "skipped", x->skip);
+		return;
+	}
+	ht_json_num(s, "continue_size", "%zu", x->step);
+	ht_json_num(s, "ops_per_round", "%ld", x->ops);
+	ht_json_num(s, "rounds", "%d", x->rounds);
+	ht_json_bool(s, "failed", x->failed);
+	ns = ht_json_list(s, "ns_per_op");
+	for (int i = 0; i < x->rounds; i++)
+		ht_json_num(ns, NULL, "%.1f", x->ns[i]);
+	if (!x->rounds) {
+		ht_json_null(s, "median_ns");
+		ht_json_null(s, "min_ns");
+		ht_json_null(s, "ops_per_s");
+		return;
+	}
+	ht_json_num(s, "median_ns", "%.1f", x->median);
+	ht_json_num(s, "min_ns", "%.1f", x->min);
+	ht_json_num(s, "ops_per_s", "%.0f", 1e9 / x->median);
+}
+
+static int write_json(const char *release, size_t len)
+{
+	struct ht_json *j = ht_json_new(), *c;
+	int ret;
+
+	ht_json_string(j, "program", "continue_rate");
+	sk_json_verdict(j, &rep);
+	ht_json_string(j, "kernel", release);
+	c = ht_json_obj(j, "config");
+	ht_json_num(c, "pages", "%ld", o.pages);
+	ht_json_num(c, "page_size", "%lu", PSIZE);
+	ht_json_num(c, "piece_size", "%zu", ht_base_page_size());
+	ht_json_num(c, "bytes", "%zu", len);
+	ht_json_num(c, "rounds", "%ld", o.rounds);
+	for (int k = 0; k < K_N; k++)
+		json_side(j, &m[k]);
+	sk_json_kmsg(j, &rep);
+	ret = sk_json_save(j, o.json);
+	ht_json_free(j);
+	return ret;
 }
 
 int main(int argc, char **argv)
 {
 	struct ht_needs needs = { .page_size = PSIZE };
 	struct ht_file hf = { .fd = -1 };
-	struct ht_env env;
-	struct ht_guard guard;
+	struct sk_run run;
 	struct utsname u;
-	struct sigaction sa;
-	char kmsg[8192] = "", why[320];
-	const char *r, *verdict;
-	int kmsg_fd, fd, ret, code;
+	const char *r;
+	int code;
 	size_t len;
 
-	parse_args(argc, argv);
+	sk_parse(&prog, argc, argv);
 	for (int k = 0; k < K_N; k++)
 		m[k].fd = -1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -419,126 +437,27 @@ int main(int argc, char **argv)
 		printf("skip: %s\n", r);
 		return EXIT_SKIP;
 	}
-	/* The probes share one static reason buffer: copy each at once. */
-	if ((r = ht_probe_uffd_minor_hugetlb())) {
-		snprintf(m[K_HUGE].skip, sizeof(m[K_HUGE].skip), "%s", r);
-		snprintf(m[K_HGM].skip, sizeof(m[K_HGM].skip), "%s", r);
-	} else if ((r = ht_probe_hgm(PSIZE))) {
-		snprintf(m[K_HGM].skip, sizeof(m[K_HGM].skip), "%s", r);
-	}
-	fd = ht_uffd_open(UFFD_FEATURE_MINOR_SHMEM);
-	if (fd < 0)
-		snprintf(m[K_SHMEM].skip, sizeof(m[K_SHMEM].skip),
-			 "userfaultfd without UFFD_FEATURE_MINOR_SHMEM: %s",
-			 strerror(-fd));
-	else
-		close(fd);
-
-	kmsg_fd = ht_kmsg_open();
+	probe_sides();
 	needs.pages = (unsigned long)o.pages;
-	r = ht_setup(&needs, &env);
-	if (r) {
-		bool err = !strncmp(r, "error", 5);
+	code = sk_setup(&run, &needs, 30);
+	if (code)
+		return code;
 
-		printf("%s: %s\n", err ? "fail" : "skip", r);
-		return err ? EXIT_FAIL : EXIT_SKIP;
-	}
-
-	/* From here every exit goes through ht_teardown() below. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* Before the files exist, so that the guard holds no page. */
-	ht_guard_start(&guard, &env, 30);
-
-	printf("continue_rate: %ld x 2 MiB hugetlb pages and %zu MiB shmem, %d rounds, kernel %s\n",
+	printf("continue_rate: %ld x 2 MiB hugetlb pages and %zu MiB shmem, %ld rounds, kernel %s\n",
 	       o.pages, len / HT_MB, o.rounds, u.release);
-	ret = ht_file_create(&hf, PSIZE, len);
-	if (!ret)
-		ret = ht_file_fill(&hf, 0, len, SEED);
-	if (ret) {
-		add_failure("hugetlb file of %ld pages: %s; ", o.pages,
-			    strerror(-ret));
-		goto restore;
-	}
-	fd = shmem_create(len);
-	if (fd < 0) {
-		add_failure("shmem file: %s; ", strerror(-fd));
-		goto restore;
-	}
-	m[K_SHMEM].fd = fd;
-	m[K_HGM].fd = m[K_HUGE].fd = hf.fd;
-	m[K_HGM].step = m[K_SHMEM].step = ht_base_page_size();
-	m[K_HUGE].step = PSIZE;
-	for (int k = 0; k < K_N; k++)
-		m[k].ops = (long)(len / m[k].step);
-
-	/*
-	 * Rounds interleaved (hgm, huge, shmem, hgm, ...) so that a change
-	 * in the machine's load during the run hits every side alike.
-	 */
-	for (int i = 0; i < o.rounds && !got_signal; i++) {
-		for (int k = 0; k < K_N; k++) {
-			struct meas *x = &m[k];
-
-			if (x->skip[0] || x->failed)
-				continue;
-			if (one_round(x, len, &x->ns[x->rounds], why,
-				      sizeof(why))) {
-				x->failed = true;
-				add_failure("%s round %d: %s; ", x->name, i + 1,
-					    why);
-				continue;
-			}
-			x->rounds++;
-		}
-	}
-
-restore:
+	if (!make_files(&hf, len))
+		run_rounds(len);
 	if (m[K_SHMEM].fd >= 0)
 		close(m[K_SHMEM].fd);
 	ht_file_close(&hf);
-	if (ht_teardown(&env, why, sizeof(why)))
-		add_failure("not restored: %s; ", why);
-	ht_guard_stop(&guard);
-	if (kmsg_fd >= 0 && ht_kmsg_complaints(kmsg_fd, kmsg, sizeof(kmsg)) > 0)
-		add_failure("kernel log complaints during the run; ");
+	sk_restore(&run, &rep);
+	sk_kmsg_check(&run, &rep);
 
-	for (int k = 0; k < K_N; k++) {
-		struct meas *x = &m[k];
-
-		if (x->skip[0]) {
-			printf("%-5s skip: %s\n", x->name, x->skip);
-			continue;
-		}
-		stats(x);
-		if (!x->rounds) {
-			printf("%-5s %s: no round completed\n", x->name,
-			       x->what);
-			continue;
-		}
-		printf("%-5s %s: median %.0f ns, min %.0f ns per CONTINUE, %.0f CONTINUE/s (%ld per round, %d rounds)\n",
-		       x->name, x->what, x->median, x->min, 1e9 / x->median,
-		       x->ops, x->rounds);
-	}
-	if (m[K_HGM].rounds && m[K_SHMEM].rounds)
-		printf("ratio: hgm / shmem %.2f (median time per 4 KiB CONTINUE)\n",
-		       m[K_HGM].median / m[K_SHMEM].median);
-	printf("kmsg: %s", kmsg[0] ? kmsg : "no complaints\n");
-	if (got_signal) {
-		verdict = "INTERRUPTED";
-		code = EXIT_FAIL;
-	} else if (failures[0]) {
-		verdict = "FAIL";
-		code = EXIT_FAIL;
-	} else {
-		verdict = "PASS";
-		code = EXIT_PASS;
-	}
-	printf("verdict: %s%s%s\n", verdict, failures[0] ? ": " : "", failures);
-	if (o.json && write_json(verdict, u.release, kmsg, len))
+	print_sides();
+	rep.interrupted = sk_got_signal;
+	sk_print_verdict(&rep);
+	code = sk_exit_code(&rep);
+	if (o.json && write_json(u.release, len))
 		code = EXIT_FAIL;
 	return code;
 }

@@ -16,14 +16,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/userfaultfd.h>
 #include <numaif.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +32,7 @@
 #include <unistd.h>
 
 #include "ht.h"
-
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-#define EXIT_SKIP 4
+#include "skel.h"
 
 #define MAX_PROCS 4096
 #define MAP_COUNT_SYSCTL "/proc/sys/vm/max_map_count"
@@ -49,25 +43,161 @@
 #define FILL_SEED 1
 
 enum populate { POP_FAULT, POP_READ, POP_WRITE, POP_CONTINUE };
-static const char *const pop_names[] = { "fault", "read", "write", "continue" };
+static const char *const pop_names[] = { "fault", "read", "write", "continue",
+					 NULL };
+static const char *const
+	gran_names[] = { [HT_GRAN_HUGE] = "huge", [HT_GRAN_HGM] = "hgm", NULL };
 
 enum cmd { CMD_EXIT = 100, CMD_HWPOISON };
 
 struct opts {
 	long procs;
 	long vmas; /* 0: as many as vm.max_map_count allows */
-	unsigned long psize;
-	enum ht_gran gran;
-	enum populate pop;
+	unsigned long psize; /* 0: the default huge page size */
+	int gran; /* enum ht_gran */
+	int pop; /* enum populate */
 	bool pop_given;
 	bool fork_mode;
 	bool raise_map_count;
-	unsigned long raise_to; /* 0: what --vmas needs */
-	unsigned long target; /* references; 0: none */
+	long raise_to; /* 0: what --vmas needs */
+	long target; /* references; 0: none */
 	double time_limit; /* seconds; 0: none */
 	const char *json;
 	bool migrate, hwpoison, baseline;
-	int migrate_rounds; /* move_pages samples at the peak */
+	long migrate_rounds; /* move_pages samples at the peak */
+};
+
+static struct opts o;
+
+/* The options: getopt's table, --help and stress/README.md come from here. */
+static const struct sk_opt opts[] = {
+	{ .name = "processes",
+	  .short_opt = 'p',
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .def = "64",
+	  .min = 1,
+	  .max = MAX_PROCS - 1,
+	  .help = "mapping processes",
+	  .target = &o.procs },
+	{ .name = "vmas",
+	  .short_opt = 'v',
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .def_help = "what vm.max_map_count leaves",
+	  .min = 1,
+	  .max = 1L << 30,
+	  .help = "VMAs per process",
+	  .target = &o.vmas },
+	{ .name = "raise-map-count",
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .optional = true,
+	  .min = 1,
+	  .max = INT_MAX,
+	  .help = "raise vm.max_map_count to fit --vmas (or to N);\n"
+		  "restored at exit",
+	  .target = &o.raise_to,
+	  .given = &o.raise_map_count },
+	{ .name = "page-size",
+	  .short_opt = 's',
+	  .kind = SK_SIZE,
+	  .arg = "SIZE",
+	  .def_help = "the default huge page size",
+	  .help = "2M, 1G or bytes",
+	  .target = &o.psize },
+	{ .name = "granularity",
+	  .short_opt = 'g',
+	  .kind = SK_ENUM,
+	  .arg = "G",
+	  .def = "huge",
+	  .choices = gran_names,
+	  .target = &o.gran,
+	  .help = "huge (one PMD/PUD entry per VMA) | hgm (MADV_SPLIT\n"
+		  "+ 4 KiB UFFDIO_CONTINUE per VMA; skips without HGM)" },
+	{ .name = "populate",
+	  .short_opt = 'm',
+	  .kind = SK_ENUM,
+	  .arg = "HOW",
+	  .def = "fault",
+	  .choices = pop_names,
+	  .target = &o.pop,
+	  .given = &o.pop_given,
+	  .help = "fault (read touch) | read (MADV_POPULATE_READ)\n"
+		  "| write (MADV_POPULATE_WRITE) | continue (uffd\n"
+		  "MINOR + UFFDIO_CONTINUE); hgm implies continue" },
+	{ .name = "fork",
+	  .short_opt = 'f',
+	  .kind = SK_FLAG,
+	  .flag_value = true,
+	  .target = &o.fork_mode,
+	  .help = "process 0 maps, then forks the others, which\n"
+		  "populate the inherited VMAs (fork copies no page\n"
+		  "tables of shared hugetlb VMAs)" },
+	{ .name = "target",
+	  .short_opt = 'T',
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .min = 1,
+	  .max = LONG_MAX,
+	  .target = &o.target,
+	  .help = "stop when the page has N references from mappings" },
+	{ .name = "time",
+	  .short_opt = 't',
+	  .kind = SK_SECONDS,
+	  .arg = "SECONDS",
+	  .target = &o.time_limit,
+	  .help = "stop mapping after SECONDS (still measures and\n"
+		  "tears down)" },
+	{ .name = "json",
+	  .short_opt = 'j',
+	  .kind = SK_FILE,
+	  .arg = "FILE",
+	  .help = "the report as JSON",
+	  .target = &o.json },
+	{ .name = "migrate",
+	  .kind = SK_FLAG,
+	  .flag_value = true,
+	  .target = &o.migrate,
+	  .help = "time move_pages(MPOL_MF_MOVE_ALL) of the page at\n"
+		  "the peak, check with `numastat -p`, time\n"
+		  "`migratepages` back (needs 2 nodes)" },
+	{ .name = "migrate-rounds",
+	  .kind = SK_COUNT,
+	  .arg = "R",
+	  .def = "1",
+	  .show_max = true,
+	  .min = 1,
+	  .max = MAX_MIGRATE_ROUNDS,
+	  .target = &o.migrate_rounds,
+	  .given = &o.migrate,
+	  .help = "R move_pages(MOVE_ALL) of the page (alternating\n"
+		  "nodes; the first is --migrate's): median and min;\n"
+		  "implies --migrate" },
+	{ .name = "hwpoison",
+	  .kind = SK_FLAG,
+	  .flag_value = true,
+	  .target = &o.hwpoison,
+	  .help = "time MADV_HWPOISON of the page at the peak (needs\n"
+		  "CONFIG_MEMORY_FAILURE and HT_ALLOW_DESTRUCTIVE=1)" },
+	{ .name = "no-baseline",
+	  .kind = SK_FLAG,
+	  .flag_value = false,
+	  .target = &o.baseline,
+	  .help = "skip the single-process baseline" },
+	{ 0 }
+};
+
+static const struct sk_prog prog = {
+	.name = "refcount_stress",
+	.about =
+		"Map one huge page from many VMAs in many processes and check that its\n"
+		"reference count holds (kpagecount = model) or is refused before it wraps.\n",
+	.exits =
+		"Exit: 0 pass (held, or refused before overflow), 1 fail (wrapped or wrong\n"
+		"count, kernel WARN/BUG, leftovers), 2 bad usage, 4 skip (missing feature,\n"
+		"memory, root).\n",
+	.opts = opts,
 };
 
 /* One mapper's state, in memory shared by every process of the run. */
@@ -99,13 +229,6 @@ struct shared {
 	struct slot s[]; /* MAX slots: procs, then the baseline's */
 };
 
-static struct opts o = {
-	.procs = 64,
-	.gran = HT_GRAN_HUGE,
-	.pop = POP_FAULT,
-	.baseline = true,
-	.migrate_rounds = 1,
-};
 static struct shared *sh;
 static int nslots;
 static struct ht_file file;
@@ -114,214 +237,6 @@ static struct ht_file file;
  * granularity (our HGM counts a split huge page once, not once per PTE).
  */
 static long refs_per_map = 1;
-static volatile sig_atomic_t got_signal;
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "refcount_stress: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (try --help)\n");
-	exit(EXIT_USAGE);
-}
-
-static void help(void)
-{
-	printf("Usage: refcount_stress [OPTIONS]\n"
-	       "Map one huge page from many VMAs in many processes and check that its\n"
-	       "reference count holds (kpagecount = model) or is refused before it wraps.\n\n"
-	       "  -p, --processes N       mapping processes (default 64)\n"
-	       "  -v, --vmas N            VMAs per process (default: as many as vm.max_map_count allows)\n"
-	       "      --raise-map-count[=N] raise vm.max_map_count to fit --vmas (or to N); restored at exit\n"
-	       "  -s, --page-size SIZE    huge page size: 2M, 1G or bytes (default: the default huge page size)\n"
-	       "  -g, --granularity G     huge (one PMD/PUD entry per VMA) or hgm (MADV_SPLIT +\n"
-	       "                          4 KiB UFFDIO_CONTINUE per VMA; skips without HGM)\n"
-	       "  -m, --populate HOW      fault (read touch), read (MADV_POPULATE_READ),\n"
-	       "                          write (MADV_POPULATE_WRITE), continue (uffd MINOR + UFFDIO_CONTINUE);\n"
-	       "                          default fault, hgm implies continue\n"
-	       "  -f, --fork              one process maps, then forks the others; each populates\n"
-	       "                          the inherited VMAs (shared hugetlb page tables are not copied)\n"
-	       "  -T, --target N          stop when the page has N references from mappings\n"
-	       "  -t, --time SECONDS      stop mapping after SECONDS (the run still measures and tears down)\n"
-	       "  -j, --json FILE         write the report as JSON to FILE\n"
-	       "      --migrate           time move_pages(MPOL_MF_MOVE_ALL) of the page at the peak\n"
-	       "                          and cross-check with numastat/migratepages (needs 2 nodes)\n"
-	       "      --migrate-rounds R  R move_pages(MOVE_ALL) of the page, alternating nodes:\n"
-	       "                          median and min (implies --migrate; default 1)\n"
-	       "      --hwpoison          time MADV_HWPOISON of the page at the peak (needs\n"
-	       "                          CONFIG_MEMORY_FAILURE and HT_ALLOW_DESTRUCTIVE=1)\n"
-	       "      --no-baseline       skip the single-process baseline\n"
-	       "  -h, --help              this text\n\n"
-	       "Exit: 0 pass (held, or refused before overflow), 1 fail (wrapped or wrong count,\n"
-	       "kernel WARN/BUG, leftovers), 2 bad usage, 4 skip (missing feature, memory, root).\n");
-}
-
-static long parse_count(const char *opt, const char *s, long min, long max)
-{
-	unsigned long v;
-
-	if (ht_parse_ulong(s, &v) || v < (unsigned long)min ||
-	    v > (unsigned long)max)
-		usage_error("%s: '%s' is not a number in %ld..%ld", opt, s, min,
-			    max);
-	return (long)v;
-}
-
-static unsigned long parse_size(const char *s)
-{
-	char num[32];
-	size_t n = strlen(s);
-	unsigned long v, mult = 1;
-
-	if (n == 0 || n >= sizeof(num))
-		usage_error("--page-size: '%s' is not a size", s);
-	memcpy(num, s, n + 1);
-	switch (num[n - 1]) {
-	case 'k':
-	case 'K':
-		mult = HT_KB;
-		break;
-	case 'm':
-	case 'M':
-		mult = HT_MB;
-		break;
-	case 'g':
-	case 'G':
-		mult = HT_GB;
-		break;
-	}
-	if (mult != 1)
-		num[n - 1] = '\0';
-	if (ht_parse_ulong(num, &v) || !v || v > (64UL << 30) / mult)
-		usage_error("--page-size: '%s' is not a size", s);
-	v *= mult;
-	if (ht_size_shift(v) < 0)
-		usage_error("--page-size: %s is not a power of two", s);
-	return v;
-}
-
-static void parse_args(int argc, char **argv)
-{
-	enum { O_RAISE = 256, O_MIGRATE, O_ROUNDS, O_HWPOISON, O_NOBASE };
-	static const struct option lo[] = {
-		{ "processes", required_argument, NULL, 'p' },
-		{ "vmas", required_argument, NULL, 'v' },
-		{ "raise-map-count", optional_argument, NULL, O_RAISE },
-		{ "page-size", required_argument, NULL, 's' },
-		{ "granularity", required_argument, NULL, 'g' },
-		{ "populate", required_argument, NULL, 'm' },
-		{ "fork", no_argument, NULL, 'f' },
-		{ "target", required_argument, NULL, 'T' },
-		{ "time", required_argument, NULL, 't' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "migrate", no_argument, NULL, O_MIGRATE },
-		{ "migrate-rounds", required_argument, NULL, O_ROUNDS },
-		{ "hwpoison", no_argument, NULL, O_HWPOISON },
-		{ "no-baseline", no_argument, NULL, O_NOBASE },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	char *end;
-	int c, i;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:v:s:g:m:fT:t:j:h", lo, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'p':
-			o.procs = parse_count("--processes", optarg, 1,
-					      MAX_PROCS - 1);
-			break;
-		case 'v':
-			o.vmas = parse_count("--vmas", optarg, 1, 1L << 30);
-			break;
-		case O_RAISE:
-			o.raise_map_count = true;
-			if (optarg)
-				o.raise_to = parse_count("--raise-map-count",
-							 optarg, 1, INT_MAX);
-			break;
-		case 's':
-			o.psize = parse_size(optarg);
-			break;
-		case 'g':
-			if (!strcmp(optarg, "huge"))
-				o.gran = HT_GRAN_HUGE;
-			else if (!strcmp(optarg, "hgm"))
-				o.gran = HT_GRAN_HGM;
-			else
-				usage_error(
-					"--granularity: '%s' is not huge or hgm",
-					optarg);
-			break;
-		case 'm':
-			for (i = 0; i < 4; i++)
-				if (!strcmp(optarg, pop_names[i]))
-					break;
-			if (i == 4)
-				usage_error(
-					"--populate: '%s' is not fault, read, write or continue",
-					optarg);
-			o.pop = i;
-			o.pop_given = true;
-			break;
-		case 'f':
-			o.fork_mode = true;
-			break;
-		case 'T':
-			o.target = parse_count("--target", optarg, 1, LONG_MAX);
-			break;
-		case 't':
-			errno = 0;
-			o.time_limit = strtod(optarg, &end);
-			if (errno || end == optarg || *end ||
-			    !(o.time_limit > 0) || o.time_limit > 1e6)
-				usage_error(
-					"--time: '%s' is not a number of seconds",
-					optarg);
-			break;
-		case 'j':
-			if (!*optarg)
-				usage_error("--json: empty file name");
-			o.json = optarg;
-			break;
-		case O_MIGRATE:
-			o.migrate = true;
-			break;
-		case O_ROUNDS:
-			o.migrate_rounds = (int)parse_count("--migrate-rounds",
-							    optarg, 1,
-							    MAX_MIGRATE_ROUNDS);
-			o.migrate = true;
-			break;
-		case O_HWPOISON:
-			o.hwpoison = true;
-			break;
-		case O_NOBASE:
-			o.baseline = false;
-			break;
-		case 'h':
-			help();
-			exit(0);
-		case ':':
-			usage_error("option '%s' needs a value",
-				    argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
-	if (o.gran == HT_GRAN_HGM && o.pop_given && o.pop != POP_CONTINUE)
-		usage_error("--granularity hgm populates with continue, not %s",
-			    pop_names[o.pop]);
-	if (o.gran == HT_GRAN_HGM)
-		o.pop = POP_CONTINUE;
-}
 
 /* ---- mapper side ---- */
 
@@ -611,13 +526,6 @@ static int leader_fn(int sock, void *argp)
 
 /* ---- supervisor side ---- */
 
-static void on_signal(int sig)
-{
-	got_signal = sig;
-	if (sh)
-		sh->stop = 1;
-}
-
 struct meminfo_snap {
 	unsigned long pagetables, slab, sunreclaim, avail;
 };
@@ -631,8 +539,8 @@ static void meminfo_snap(struct meminfo_snap *m)
 	ht_meminfo_read("MemAvailable", &m->avail);
 }
 
-/* Puts the pools and vm.max_map_count back if the supervisor is killed. */
-static struct ht_guard guard = { .fd = -1 };
+/* The pools and vm.max_map_count, restored also if the supervisor is killed. */
+static struct sk_run run;
 
 static struct ht_child kids[MAX_PROCS];
 static int nkids;
@@ -716,7 +624,7 @@ static void wait_phase(const char *phase, int first, int n, long t0)
 			busy += sh->s[i].state == 0;
 		if (!busy)
 			break;
-		if (got_signal)
+		if (sk_got_signal)
 			sh->stop = 1;
 		if (sh->stop && !grace_end)
 			grace_end = ht_now_ns() + 60000000000L;
@@ -772,7 +680,7 @@ static int leftover_procs(void)
 		reap_some();
 		left = 0;
 		for (int i = 0; i < nslots; i++)
-			if (sh->s[i].pid > 0 && sh->s[i].pid != guard.pid &&
+			if (sh->s[i].pid > 0 && sh->s[i].pid != run.guard.pid &&
 			    kill(sh->s[i].pid, 0) == 0)
 				left++;
 		if (!left)
@@ -896,13 +804,6 @@ static int move_timed(struct peak *pk, int node, int *status, double *ms)
 	return ret;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * The moves after the first: each one must leave the count of the model
  * at head and tail, whichever granularity restored the mappings.  A move
@@ -912,7 +813,7 @@ static int cmp_double(const void *a, const void *b)
 static void migrate_rounds(struct peak *pk, struct migr *m)
 {
 	size_t pieces = o.psize / ht_base_page_size();
-	double sorted[MAX_MIGRATE_ROUNDS], ms;
+	double ms;
 	int where, to, status, ret;
 	uint64_t pm, head, tail;
 
@@ -947,13 +848,7 @@ static void migrate_rounds(struct peak *pk, struct migr *m)
 			m->kpc_bad_tail = tail;
 		}
 	}
-	memcpy(sorted, m->moves_ms, m->nmoves * sizeof(sorted[0]));
-	qsort(sorted, m->nmoves, sizeof(sorted[0]), cmp_double);
-	m->min_ms = sorted[0];
-	m->median_ms =
-		m->nmoves % 2 ?
-			sorted[m->nmoves / 2] :
-			(sorted[m->nmoves / 2 - 1] + sorted[m->nmoves / 2]) / 2;
+	sk_median_min(m->moves_ms, m->nmoves, &m->median_ms, &m->min_ms);
 }
 
 /*
@@ -1087,39 +982,74 @@ static void do_hwpoison(struct peak *pk, struct hwp *h)
 	ht_kpagecount_read(pk->pfn, &h->kpc_after);
 }
 
-static const char *sig_or_errno(int err, int sig, char *buf, size_t len)
-{
-	if (sig)
-		snprintf(buf, len, "signal %s", strsignal(sig));
-	else
-		snprintf(buf, len, "errno %d (%s)", err, strerror(err));
-	return buf;
-}
+/* ---- the run's figures, checks and report ---- */
 
-/* ---- the report ---- */
-
+/* What the run measured, for the checks and the report. */
 static struct {
-	struct peak *pk;
-	struct migr *mg;
-	struct hwp *hw;
-	struct ht_kmem_est *est;
-	struct meminfo_snap *before;
-	struct ht_pool *pool_before, *pool_after;
+	struct peak pk;
+	struct migr mg;
+	struct hwp hw;
+	struct ht_kmem_est est;
+	struct meminfo_snap before;
+	struct ht_pool pool_before, pool_after;
 	long base_ns, stress_ns;
 	double base_rate, stress_rate, teardown_s;
-	char *failures, *kmsg;
-	int interrupted, left;
-	unsigned long map_count_orig, map_count_after;
-} R;
+	unsigned long map_count_orig, map_count_after, need_count;
+	int left;
+	/* from the peak, by check_peak() */
+	long shared_model, shared_kb, private_kb, d_pt, d_slab, d_sunr;
+	bool wrapped;
+} R = { .shared_kb = -1, .private_kb = -1 };
 
-static void add_failure(const char *fmt, ...)
+static struct sk_report rep;
+
+static long kb_delta(unsigned long after, unsigned long before)
 {
-	size_t used = strlen(R.failures);
-	va_list ap;
+	return (long)after - (long)before;
+}
 
-	va_start(ap, fmt);
-	vsnprintf(R.failures + used, 8192 - used, fmt, ap);
-	va_end(ap);
+/* kpagecount at the peak: the model's, not wrapped. */
+static void check_kpagecount(struct peak *pk)
+{
+	int64_t h = (int64_t)pk->kpc_head;
+
+	if (pk->kpc_err) {
+		sk_fail(&rep, "cannot read kpagecount of the page: %s",
+			strerror(-pk->kpc_err));
+		return;
+	}
+	R.wrapped = h < 0 || h > INT_MAX || (int64_t)pk->kpc_tail < 0 ||
+		    pk->kpc_tail > INT_MAX;
+	if (R.wrapped)
+		sk_fail(&rep, "kpagecount %" PRId64 " looks wrapped", h);
+	if (pk->kpc_head != (uint64_t)pk->model_mapcount ||
+	    pk->kpc_tail != (uint64_t)pk->model_mapcount)
+		sk_fail(&rep,
+			"kpagecount head %" PRIu64 " tail %" PRIu64
+			" != model %ld",
+			pk->kpc_head, pk->kpc_tail, pk->model_mapcount);
+}
+
+/* smaps_rollup of one mapper: mapcount > 1 makes every VMA shared. */
+static void check_rollup(struct peak *pk)
+{
+	long all_kb = pk->rollup_maps * (long)(o.psize / HT_KB);
+	bool shared = pk->model_mapcount > 1;
+
+	if (pk->rollup_err) {
+		if (pk->pid)
+			sk_fail(&rep, "cannot read smaps_rollup of pid %d: %s",
+				pk->pid, strerror(-pk->rollup_err));
+		return;
+	}
+	R.shared_kb = pk->rollup.val[HT_SMAPS_SHARED_HUGETLB];
+	R.private_kb = pk->rollup.val[HT_SMAPS_PRIVATE_HUGETLB];
+	R.shared_model = shared ? all_kb : 0;
+	if (R.shared_kb != R.shared_model ||
+	    R.private_kb != (shared ? 0 : all_kb))
+		sk_fail(&rep,
+			"smaps_rollup of pid %d: Shared_Hugetlb %ld kB Private_Hugetlb %ld kB, model %ld kB shared",
+			pk->pid, R.shared_kb, R.private_kb, R.shared_model);
 }
 
 /* What the moves after the first broke (migrate_rounds, migrate_verify). */
@@ -1130,20 +1060,21 @@ static void migrate_failures(struct peak *pk, struct migr *mg)
 	if (!mg->requested || mg->skip)
 		return;
 	if (mg->kpc_bad_move)
-		add_failure("kpagecount after move %d: head %" PRIu64
-			    " tail %" PRIu64 " != model %ld; ",
-			    mg->kpc_bad_move, mg->kpc_bad_head,
-			    mg->kpc_bad_tail, pk->model_mapcount);
+		sk_fail(&rep,
+			"kpagecount after move %d: head %" PRIu64
+			" tail %" PRIu64 " != model %ld",
+			mg->kpc_bad_move, mg->kpc_bad_head, mg->kpc_bad_tail,
+			pk->model_mapcount);
 	if (mg->present != pieces)
-		add_failure("after migration pid %d maps %ld of %ld pieces; ",
-			    pk->pid, mg->present, pieces);
+		sk_fail(&rep, "after migration pid %d maps %ld of %ld pieces",
+			pk->pid, mg->present, pieces);
 	if (mg->read_err)
-		add_failure(
-			"cannot read the page through pid %d after migration: %s; ",
+		sk_fail(&rep,
+			"cannot read the page through pid %d after migration: %s",
 			pk->pid, strerror(-mg->read_err));
 	if (mg->bad_offset >= 0)
-		add_failure(
-			"after migration pid %d reads a wrong byte at offset %ld; ",
+		sk_fail(&rep,
+			"after migration pid %d reads a wrong byte at offset %ld",
 			pk->pid, mg->bad_offset);
 }
 
@@ -1156,7 +1087,7 @@ static void migrate_print_rounds(struct migr *mg)
 			 mg->failed_move,
 			 mg->failed_ret ? strerror(-mg->failed_ret) : "ok",
 			 mg->failed_status);
-	printf("migration rounds: %d of %d moves, median %.3f ms, min %.3f ms%s; after them: %ld pieces mapped, contents %s\n",
+	printf("migration rounds: %d of %ld moves, median %.3f ms, min %.3f ms%s; after them: %ld pieces mapped, contents %s\n",
 	       mg->nmoves, o.migrate_rounds, mg->median_ms, mg->min_ms, stop,
 	       mg->present,
 	       mg->bad_offset >= 0 ? "WRONG" :
@@ -1164,103 +1095,29 @@ static void migrate_print_rounds(struct migr *mg)
 				     "as written");
 }
 
-static void migrate_json_rounds(FILE *f, struct migr *mg)
+static void check_peak(void)
 {
-	fprintf(f, ", \"rounds\": %d, \"moves_ms\": [", o.migrate_rounds);
-	for (int i = 0; i < mg->nmoves; i++)
-		fprintf(f, "%s%.3f", i ? ", " : "", mg->moves_ms[i]);
-	fprintf(f,
-		"], \"move_median_ms\": %.3f, \"move_min_ms\": %.3f, \"failed_move\": %d, \"failed_errno\": %d, \"failed_status\": %d, \"kpagecount_bad_move\": %d, \"present_after\": %ld, \"bad_offset\": %ld, \"read_errno\": %d",
-		mg->median_ms, mg->min_ms, mg->failed_move, -mg->failed_ret,
-		mg->failed_status, mg->kpc_bad_move, mg->present,
-		mg->bad_offset, -mg->read_err);
+	struct peak *pk = &R.pk;
+	struct migr *mg = &R.mg;
+
+	if (!pk->done)
+		return;
+	R.d_pt = kb_delta(pk->mem.pagetables, R.before.pagetables);
+	R.d_slab = kb_delta(pk->mem.slab, R.before.slab);
+	R.d_sunr = kb_delta(pk->mem.sunreclaim, R.before.sunreclaim);
+	check_kpagecount(pk);
+	check_rollup(pk);
+	if (mg->requested && !mg->skip && !mg->ret &&
+	    mg->kpc_after != (uint64_t)pk->model_mapcount)
+		sk_fail(&rep,
+			"kpagecount after migration %" PRIu64 " != model %ld",
+			mg->kpc_after, pk->model_mapcount);
+	migrate_failures(pk, mg);
 }
 
-static long kb_delta(unsigned long after, unsigned long before)
+static void print_rates(void)
 {
-	return (long)after - (long)before;
-}
-
-static int report(void)
-{
-	struct peak *pk = R.pk;
-	struct migr *mg = R.mg;
-	struct hwp *hw = R.hw;
 	long maps = total_maps(0, (int)o.procs, false);
-	long shared_model = 0, shared_kb = -1, private_kb = -1;
-	long d_pt = 0, d_slab = 0, d_sunr = 0;
-	bool wrapped = false, refused = sh->refusal_claimed;
-	char rbuf[96] = "";
-	const char *verdict;
-	int code;
-	FILE *f;
-
-	if (pk->done) {
-		int64_t h = (int64_t)pk->kpc_head;
-
-		d_pt = kb_delta(pk->mem.pagetables, R.before->pagetables);
-		d_slab = kb_delta(pk->mem.slab, R.before->slab);
-		d_sunr = kb_delta(pk->mem.sunreclaim, R.before->sunreclaim);
-		if (pk->kpc_err) {
-			add_failure("cannot read kpagecount of the page: %s; ",
-				    strerror(-pk->kpc_err));
-		} else {
-			wrapped = h < 0 || h > INT_MAX ||
-				  (int64_t)pk->kpc_tail < 0 ||
-				  pk->kpc_tail > INT_MAX;
-			if (wrapped)
-				add_failure("kpagecount %" PRId64
-					    " looks wrapped; ",
-					    h);
-			if (pk->kpc_head != (uint64_t)pk->model_mapcount ||
-			    pk->kpc_tail != (uint64_t)pk->model_mapcount)
-				add_failure("kpagecount head %" PRIu64
-					    " tail %" PRIu64 " != model %ld; ",
-					    pk->kpc_head, pk->kpc_tail,
-					    pk->model_mapcount);
-		}
-		if (!pk->rollup_err) {
-			shared_kb = pk->rollup.val[HT_SMAPS_SHARED_HUGETLB];
-			private_kb = pk->rollup.val[HT_SMAPS_PRIVATE_HUGETLB];
-			/* mapcount > 1: every VMA of the page counts as shared. */
-			shared_model = pk->model_mapcount > 1 ?
-					       pk->rollup_maps *
-						       (long)(o.psize / HT_KB) :
-					       0;
-			if (shared_kb != shared_model ||
-			    private_kb != (pk->model_mapcount > 1 ?
-						   0 :
-						   (long)(pk->rollup_maps *
-							  (o.psize / HT_KB))))
-				add_failure(
-					"smaps_rollup of pid %d: Shared_Hugetlb %ld kB Private_Hugetlb %ld kB, model %ld kB shared; ",
-					pk->pid, shared_kb, private_kb,
-					shared_model);
-		} else if (pk->pid) {
-			add_failure("cannot read smaps_rollup of pid %d: %s; ",
-				    pk->pid, strerror(-pk->rollup_err));
-		}
-		if (mg->requested && !mg->skip && !mg->ret &&
-		    mg->kpc_after != (uint64_t)pk->model_mapcount)
-			add_failure("kpagecount after migration %" PRIu64
-				    " != model %ld; ",
-				    mg->kpc_after, pk->model_mapcount);
-		migrate_failures(pk, mg);
-	}
-	if (refused)
-		sig_or_errno(sh->refusal.err, sh->refusal.sig, rbuf,
-			     sizeof(rbuf));
-
-	if (R.interrupted) {
-		verdict = "INTERRUPTED";
-		code = EXIT_FAIL;
-	} else if (R.failures[0]) {
-		verdict = "FAIL";
-		code = EXIT_FAIL;
-	} else {
-		verdict = "PASS";
-		code = EXIT_PASS;
-	}
 
 	printf("stress: %ld mappings (%ld processes) in %.3f s = %.0f mappings/s",
 	       maps, o.procs, R.stress_ns / 1e9, R.stress_rate);
@@ -1275,191 +1132,302 @@ static int report(void)
 		       o.procs - 1, sh->s[0].maps, sh->s[0].fork_ns / 1e9,
 		       o.procs > 1 ? sh->s[0].fork_ns / 1e6 / (o.procs - 1) :
 				     0.0);
-	if (pk->done) {
-		printf("peak: kpagecount %" PRIu64 " (tail %" PRIu64
-		       "), model mapcount %ld; expected refcount %ld (%lu page cache + %ld mappings x %ld; not visible from user space)\n",
-		       pk->kpc_head, pk->kpc_tail, pk->model_mapcount,
-		       pk->model_refs, o.psize / ht_base_page_size(), pk->maps,
-		       refs_per_map);
-		printf("peak: smaps_rollup pid %d (%ld mappings): Shared_Hugetlb %ld kB, Private_Hugetlb %ld kB (model %ld kB shared)\n",
-		       pk->pid, pk->rollup_maps, shared_kb, private_kb,
-		       shared_model);
-		printf("memory: PageTables %+ld kB (estimate %lu kB), Slab %+ld kB, SUnreclaim %+ld kB (estimate VMAs %lu kB); %.0f bytes Slab per mapping; MemAvailable %lu -> %lu MiB\n",
-		       d_pt, R.est->table_bytes / 1024, d_slab, d_sunr,
-		       R.est->vma_bytes / 1024,
-		       pk->maps ? d_slab * 1024.0 / pk->maps : 0.0,
-		       R.before->avail / 1024, pk->mem.avail / 1024);
-	}
-	if (refused)
-		printf("refusal: first at mapping %ld of mapper %d (%ld references in the run): %s %s\n",
-		       sh->refusal.index, sh->refusal.slot,
-		       sh->refusal.total_at, sh->refusal.what, rbuf);
-	else
-		printf("refusal: none\n");
-	if (mg->requested) {
-		if (mg->skip)
-			printf("migration: skipped: %s\n", mg->skip);
-		else
-			printf("migration: move_pages(MOVE_ALL) pid %d node %d -> %d: %s, status %d, %.3f ms, page now on node %d, kpagecount %" PRIu64
-			       "; numastat -p Huge: %s; migratepages back: %.3f ms, node %d, numastat: %s\n",
-			       mg->pid, mg->from, mg->to,
-			       mg->ret ? strerror(-mg->ret) : "ok", mg->status,
-			       mg->move_ms, mg->node_after, mg->kpc_after,
-			       mg->numastat_after, mg->back_ms, mg->node_back,
-			       mg->numastat_back);
-		if (!mg->skip)
-			migrate_print_rounds(mg);
-	}
-	if (hw->requested) {
-		if (hw->skip)
-			printf("hwpoison: skipped: %s\n", hw->skip);
-		else
-			printf("hwpoison: MADV_HWPOISON %s, SIGBUS si_code %d, %.3f ms; kpagecount after %" PRIu64
-			       "\n",
-			       hw->ret ? strerror(-hw->ret) : "ok", hw->code,
-			       hw->ms, hw->kpc_after);
-	}
-	printf("teardown: %.3f s; %s pool free %lu -> %lu, nr %lu -> %lu; vm.max_map_count %lu -> %lu; processes left %d\n",
-	       R.teardown_s, ht_size_name(o.psize), R.pool_before->free,
-	       R.pool_after->free, R.pool_before->nr, R.pool_after->nr,
-	       R.map_count_orig, R.map_count_after, R.left);
-	printf("kmsg: %s", R.kmsg[0] ? R.kmsg : "no complaints\n");
-	printf("verdict: %s%s%s\n", verdict, R.failures[0] ? ": " : "",
-	       R.failures);
+}
 
-	if (!o.json)
-		return code;
-	f = fopen(o.json, "w");
-	if (!f) {
-		fprintf(stderr, "refcount_stress: %s: %s\n", o.json,
-			strerror(errno));
-		return EXIT_FAIL;
+static void print_peak(void)
+{
+	struct peak *pk = &R.pk;
+
+	if (!pk->done)
+		return;
+	printf("peak: kpagecount %" PRIu64 " (tail %" PRIu64
+	       "), model mapcount %ld; expected refcount %ld (%lu page cache + %ld mappings x %ld; not visible from user space)\n",
+	       pk->kpc_head, pk->kpc_tail, pk->model_mapcount, pk->model_refs,
+	       o.psize / ht_base_page_size(), pk->maps, refs_per_map);
+	printf("peak: smaps_rollup pid %d (%ld mappings): Shared_Hugetlb %ld kB, Private_Hugetlb %ld kB (model %ld kB shared)\n",
+	       pk->pid, pk->rollup_maps, R.shared_kb, R.private_kb,
+	       R.shared_model);
+	printf("memory: PageTables %+ld kB (estimate %lu kB), Slab %+ld kB, SUnreclaim %+ld kB (estimate VMAs %lu kB); %.0f bytes Slab per mapping; MemAvailable %lu -> %lu MiB\n",
+	       R.d_pt, R.est.table_bytes / 1024, R.d_slab, R.d_sunr,
+	       R.est.vma_bytes / 1024,
+	       pk->maps ? R.d_slab * 1024.0 / pk->maps : 0.0,
+	       R.before.avail / 1024, pk->mem.avail / 1024);
+}
+
+static void print_refusal(void)
+{
+	char buf[96];
+
+	if (!sh->refusal_claimed) {
+		printf("refusal: none\n");
+		return;
 	}
-	fprintf(f, "{\n  \"verdict\": ");
-	ht_json_str(f, verdict);
-	fprintf(f, ",\n  \"failures\": ");
-	ht_json_str(f, R.failures);
-	fprintf(f,
-		",\n  \"config\": {\"processes\": %ld, \"vmas_per_process\": %ld, \"page_size\": %lu, \"granularity\": \"%s\", \"populate\": \"%s\", \"fork\": %s, \"target\": %lu, \"time_limit\": %g, \"max_map_count\": %lu, \"raised_map_count\": %s},\n",
-		o.procs, o.vmas, o.psize, ht_gran_name(o.gran),
-		pop_names[o.pop], o.fork_mode ? "true" : "false", o.target,
-		o.time_limit, R.map_count_orig,
-		o.raise_map_count ? "true" : "false");
-	fprintf(f,
-		"  \"estimate\": {\"vmas\": %lu, \"vma_bytes\": %lu, \"pmd_tables\": %lu, \"pud_tables\": %lu, \"pte_tables\": %lu, \"table_bytes\": %lu, \"total_bytes\": %lu, \"mem_available_kb\": %lu},\n",
-		R.est->vmas, R.est->vma_bytes, R.est->pmd_tables,
-		R.est->pud_tables, R.est->pte_tables, R.est->table_bytes,
-		R.est->total_bytes, R.before->avail);
-	fprintf(f,
-		"  \"baseline\": {\"mappings\": %ld, \"seconds\": %.6f, \"rate\": %.1f},\n",
-		o.baseline ? sh->s[o.procs].maps : 0, R.base_ns / 1e9,
-		R.base_rate);
-	fprintf(f,
-		"  \"stress\": {\"mappings\": %ld, \"seconds\": %.6f, \"rate\": %.1f, \"ratio_to_baseline\": %.4f, \"fork_seconds\": %.6f},\n",
-		maps, R.stress_ns / 1e9, R.stress_rate,
-		R.base_rate > 0 ? R.stress_rate / R.base_rate : 0.0,
-		sh->s[0].fork_ns / 1e9);
-	if (pk->done)
-		fprintf(f,
-			"  \"peak\": {\"mappings\": %ld, \"model_mapcount\": %ld, \"model_refcount\": %ld, \"kpagecount\": %" PRIu64
-			", \"kpagecount_tail\": %" PRIu64
-			", \"wrapped\": %s, \"pid\": %d, \"pid_mappings\": %ld, \"shared_hugetlb_kb\": %ld, \"private_hugetlb_kb\": %ld, \"shared_hugetlb_model_kb\": %ld, \"pagetables_delta_kb\": %ld, \"slab_delta_kb\": %ld, \"sunreclaim_delta_kb\": %ld, \"mem_available_kb\": %lu},\n",
-			pk->maps, pk->model_mapcount, pk->model_refs,
-			pk->kpc_head, pk->kpc_tail, wrapped ? "true" : "false",
-			pk->pid, pk->rollup_maps, shared_kb, private_kb,
-			shared_model, d_pt, d_slab, d_sunr, pk->mem.avail);
-	else
-		fprintf(f, "  \"peak\": null,\n");
-	if (refused) {
-		fprintf(f,
-			"  \"refusal\": {\"mapper\": %d, \"index\": %ld, \"references\": %ld, \"what\": ",
-			sh->refusal.slot, sh->refusal.index,
-			sh->refusal.total_at);
-		ht_json_str(f, sh->refusal.what);
-		fprintf(f, ", \"errno\": %d, \"signal\": %d},\n",
-			sh->refusal.err, sh->refusal.sig);
-	} else {
-		fprintf(f, "  \"refusal\": null,\n");
+	printf("refusal: first at mapping %ld of mapper %d (%ld references in the run): %s %s\n",
+	       sh->refusal.index, sh->refusal.slot, sh->refusal.total_at,
+	       sh->refusal.what,
+	       sk_sig_or_errno(sh->refusal.err, sh->refusal.sig, buf,
+			       sizeof(buf)));
+}
+
+static void print_migration(void)
+{
+	struct migr *mg = &R.mg;
+
+	if (!mg->requested)
+		return;
+	if (mg->skip) {
+		printf("migration: skipped: %s\n", mg->skip);
+		return;
 	}
-	fprintf(f, "  \"migration\": ");
+	printf("migration: move_pages(MOVE_ALL) pid %d node %d -> %d: %s, status %d, %.3f ms, page now on node %d, kpagecount %" PRIu64
+	       "; numastat -p Huge: %s; migratepages back: %.3f ms, node %d, numastat: %s\n",
+	       mg->pid, mg->from, mg->to, mg->ret ? strerror(-mg->ret) : "ok",
+	       mg->status, mg->move_ms, mg->node_after, mg->kpc_after,
+	       mg->numastat_after, mg->back_ms, mg->node_back,
+	       mg->numastat_back);
+	migrate_print_rounds(mg);
+}
+
+static void print_hwpoison_teardown(void)
+{
+	struct hwp *hw = &R.hw;
+
+	if (hw->requested && hw->skip)
+		printf("hwpoison: skipped: %s\n", hw->skip);
+	else if (hw->requested)
+		printf("hwpoison: MADV_HWPOISON %s, SIGBUS si_code %d, %.3f ms; kpagecount after %" PRIu64
+		       "\n",
+		       hw->ret ? strerror(-hw->ret) : "ok", hw->code, hw->ms,
+		       hw->kpc_after);
+	printf("teardown: %.3f s; %s pool free %lu -> %lu, nr %lu -> %lu; vm.max_map_count %lu -> %lu; processes left %d\n",
+	       R.teardown_s, ht_size_name(o.psize), R.pool_before.free,
+	       R.pool_after.free, R.pool_before.nr, R.pool_after.nr,
+	       R.map_count_orig, R.map_count_after, R.left);
+}
+
+/* ---- the JSON report: one function per member ---- */
+
+static void json_config(struct ht_json *j)
+{
+	struct ht_json *c = ht_json_obj(j, "config"), *e;
+
+	ht_json_num(c, "processes", "%ld", o.procs);
+	ht_json_num(c, "vmas_per_process", "%ld", o.vmas);
+	ht_json_num(c, "page_size", "%lu", o.psize);
+	ht_json_string(c, "granularity", ht_gran_name(o.gran));
+	ht_json_string(c, "populate", pop_names[o.pop]);
+	ht_json_bool(c, "fork", o.fork_mode);
+	ht_json_num(c, "target", "%ld", o.target);
+	ht_json_num(c, "time_limit", "%g", o.time_limit);
+	ht_json_num(c, "max_map_count", "%lu", R.map_count_orig);
+	ht_json_bool(c, "raised_map_count", o.raise_map_count);
+	e = ht_json_obj(j, "estimate");
+	ht_json_num(e, "vmas", "%lu", R.est.vmas);
+	ht_json_num(e, "vma_bytes", "%lu", R.est.vma_bytes);
+	ht_json_num(e, "pmd_tables", "%lu", R.est.pmd_tables);
+	ht_json_num(e, "pud_tables", "%lu", R.est.pud_tables);
+	ht_json_num(e, "pte_tables", "%lu", R.est.pte_tables);
+	ht_json_num(e, "table_bytes", "%lu", R.est.table_bytes);
+	ht_json_num(e, "total_bytes", "%lu", R.est.total_bytes);
+	ht_json_num(e, "mem_available_kb", "%lu", R.before.avail);
+}
+
+static void json_rates(struct ht_json *j)
+{
+	struct ht_json *b = ht_json_obj(j, "baseline"), *s;
+
+	ht_json_num(b, "mappings", "%ld", o.baseline ? sh->s[o.procs].maps : 0);
+	ht_json_num(b, "seconds", "%.6f", R.base_ns / 1e9);
+	ht_json_num(b, "rate", "%.1f", R.base_rate);
+	s = ht_json_obj(j, "stress");
+	ht_json_num(s, "mappings", "%ld", total_maps(0, (int)o.procs, false));
+	ht_json_num(s, "seconds", "%.6f", R.stress_ns / 1e9);
+	ht_json_num(s, "rate", "%.1f", R.stress_rate);
+	ht_json_num(s, "ratio_to_baseline", "%.4f",
+		    R.base_rate > 0 ? R.stress_rate / R.base_rate : 0.0);
+	ht_json_num(s, "fork_seconds", "%.6f", sh->s[0].fork_ns / 1e9);
+}
+
+static void json_peak(struct ht_json *j)
+{
+	struct peak *pk = &R.pk;
+	struct ht_json *p;
+
+	if (!pk->done) {
+		ht_json_null(j, "peak");
+		return;
+	}
+	p = ht_json_obj(j, "peak");
+	ht_json_num(p, "mappings", "%ld", pk->maps);
+	ht_json_num(p, "model_mapcount", "%ld", pk->model_mapcount);
+	ht_json_num(p, "model_refcount", "%ld", pk->model_refs);
+	ht_json_num(p, "kpagecount", "%" PRIu64, pk->kpc_head);
+	ht_json_num(p, "kpagecount_tail", "%" PRIu64, pk->kpc_tail);
+	ht_json_bool(p, "wrapped", R.wrapped);
+	ht_json_num(p, "pid", "%d", pk->pid);
+	ht_json_num(p, "pid_mappings", "%ld", pk->rollup_maps);
+	ht_json_num(p, "shared_hugetlb_kb", "%ld", R.shared_kb);
+	ht_json_num(p, "private_hugetlb_kb", "%ld", R.private_kb);
+	ht_json_num(p, "shared_hugetlb_model_kb", "%ld", R.shared_model);
+	ht_json_num(p, "pagetables_delta_kb", "%ld", R.d_pt);
+	ht_json_num(p, "slab_delta_kb", "%ld", R.d_slab);
+	ht_json_num(p, "sunreclaim_delta_kb", "%ld", R.d_sunr);
+	ht_json_num(p, "mem_available_kb", "%lu", pk->mem.avail);
+}
+
+static void json_refusal(struct ht_json *j)
+{
+	struct ht_json *r;
+
+	if (!sh->refusal_claimed) {
+		ht_json_null(j, "refusal");
+		return;
+	}
+	r = ht_json_obj(j, "refusal");
+	ht_json_num(r, "mapper", "%d", sh->refusal.slot);
+	ht_json_num(r, "index", "%ld", sh->refusal.index);
+	ht_json_num(r, "references", "%ld", sh->refusal.total_at);
+	ht_json_string(r, "what", sh->refusal.what);
+	ht_json_num(r, "errno", "%d", sh->refusal.err);
+	ht_json_num(r, "signal", "%d", sh->refusal.sig);
+}
+
+static void json_migration_rounds(struct ht_json *m, const struct migr *mg)
+{
+	struct ht_json *l;
+
+	ht_json_num(m, "rounds", "%ld", o.migrate_rounds);
+	l = ht_json_list(m, "moves_ms");
+	for (int i = 0; i < mg->nmoves; i++)
+		ht_json_num(l, NULL, "%.3f", mg->moves_ms[i]);
+	ht_json_num(m, "move_median_ms", "%.3f", mg->median_ms);
+	ht_json_num(m, "move_min_ms", "%.3f", mg->min_ms);
+	ht_json_num(m, "failed_move", "%d", mg->failed_move);
+	ht_json_num(m, "failed_errno", "%d", -mg->failed_ret);
+	ht_json_num(m, "failed_status", "%d", mg->failed_status);
+	ht_json_num(m, "kpagecount_bad_move", "%d", mg->kpc_bad_move);
+	ht_json_num(m, "present_after", "%ld", mg->present);
+	ht_json_num(m, "bad_offset", "%ld", mg->bad_offset);
+	ht_json_num(m, "read_errno", "%d", -mg->read_err);
+}
+
+static void json_migration(struct ht_json *j)
+{
+	const struct migr *mg = &R.mg;
+	struct ht_json *m;
+
 	if (!mg->requested) {
-		fprintf(f, "null");
-	} else if (mg->skip) {
-		fprintf(f, "{\"skipped\": ");
-		ht_json_str(f, mg->skip);
-		fprintf(f, "}");
-	} else {
-		fprintf(f,
-			"{\"from\": %d, \"to\": %d, \"errno\": %d, \"status\": %d, \"move_ms\": %.3f, \"node_after\": %d, \"kpagecount_after\": %" PRIu64
-			", \"numastat_after\": ",
-			mg->from, mg->to, -mg->ret, mg->status, mg->move_ms,
-			mg->node_after, mg->kpc_after);
-		ht_json_str(f, mg->numastat_after);
-		fprintf(f,
-			", \"migratepages_ms\": %.3f, \"node_back\": %d, \"numastat_back\": ",
-			mg->back_ms, mg->node_back);
-		ht_json_str(f, mg->numastat_back);
-		migrate_json_rounds(f, mg);
-		fprintf(f, "}");
+		ht_json_null(j, "migration");
+		return;
 	}
-	fprintf(f, ",\n  \"hwpoison\": ");
+	m = ht_json_obj(j, "migration");
+	if (mg->skip) {
+		ht_json_string(m, "skipped", mg->skip);
+		return;
+	}
+	ht_json_num(m, "from", "%d", mg->from);
+	ht_json_num(m, "to", "%d", mg->to);
+	ht_json_num(m, "errno", "%d", -mg->ret);
+	ht_json_num(m, "status", "%d", mg->status);
+	ht_json_num(m, "move_ms", "%.3f", mg->move_ms);
+	ht_json_num(m, "node_after", "%d", mg->node_after);
+	ht_json_num(m, "kpagecount_after", "%" PRIu64, mg->kpc_after);
+	ht_json_string(m, "numastat_after", mg->numastat_after);
+	ht_json_num(m, "migratepages_ms", "%.3f", mg->back_ms);
+	ht_json_num(m, "node_back", "%d", mg->node_back);
+	ht_json_string(m, "numastat_back", mg->numastat_back);
+	json_migration_rounds(m, mg);
+}
+
+static void json_hwpoison_teardown(struct ht_json *j)
+{
+	const struct hwp *hw = &R.hw;
+	struct ht_json *h, *t;
+
 	if (!hw->requested) {
-		fprintf(f, "null");
+		ht_json_null(j, "hwpoison");
 	} else if (hw->skip) {
-		fprintf(f, "{\"skipped\": ");
-		ht_json_str(f, hw->skip);
-		fprintf(f, "}");
+		h = ht_json_obj(j, "hwpoison");
+		ht_json_string(h, "skipped", hw->skip);
 	} else {
-		fprintf(f,
-			"{\"errno\": %d, \"si_code\": %d, \"ms\": %.3f, \"kpagecount_after\": %" PRIu64
-			"}",
-			-hw->ret, hw->code, hw->ms, hw->kpc_after);
+		h = ht_json_obj(j, "hwpoison");
+		ht_json_num(h, "errno", "%d", -hw->ret);
+		ht_json_num(h, "si_code", "%d", hw->code);
+		ht_json_num(h, "ms", "%.3f", hw->ms);
+		ht_json_num(h, "kpagecount_after", "%" PRIu64, hw->kpc_after);
 	}
-	fprintf(f,
-		",\n  \"teardown\": {\"seconds\": %.6f, \"pool_free_before\": %lu, \"pool_free_after\": %lu, \"pool_nr_before\": %lu, \"pool_nr_after\": %lu, \"max_map_count_after\": %lu, \"processes_left\": %d},\n",
-		R.teardown_s, R.pool_before->free, R.pool_after->free,
-		R.pool_before->nr, R.pool_after->nr, R.map_count_after, R.left);
-	fprintf(f, "  \"kmsg\": ");
-	ht_json_str(f, R.kmsg);
-	fprintf(f, "\n}\n");
-	fclose(f);
+	t = ht_json_obj(j, "teardown");
+	ht_json_num(t, "seconds", "%.6f", R.teardown_s);
+	ht_json_num(t, "pool_free_before", "%lu", R.pool_before.free);
+	ht_json_num(t, "pool_free_after", "%lu", R.pool_after.free);
+	ht_json_num(t, "pool_nr_before", "%lu", R.pool_before.nr);
+	ht_json_num(t, "pool_nr_after", "%lu", R.pool_after.nr);
+	ht_json_num(t, "max_map_count_after", "%lu", R.map_count_after);
+	ht_json_num(t, "processes_left", "%d", R.left);
+}
+
+static int write_json(void)
+{
+	struct ht_json *j = ht_json_new();
+	int ret;
+
+	sk_json_verdict(j, &rep);
+	json_config(j);
+	json_rates(j);
+	json_peak(j);
+	json_refusal(j);
+	json_migration(j);
+	json_hwpoison_teardown(j);
+	sk_json_kmsg(j, &rep);
+	ret = sk_json_save(j, o.json);
+	ht_json_free(j);
+	return ret;
+}
+
+/* The checks at the peak, the text report, the JSON; the exit code. */
+static int report(void)
+{
+	int code;
+
+	check_peak();
+	print_rates();
+	print_peak();
+	print_refusal();
+	print_migration();
+	print_hwpoison_teardown();
+	sk_print_verdict(&rep);
+	code = sk_exit_code(&rep);
+	if (o.json && write_json())
+		return EXIT_FAIL;
 	return code;
 }
 
-int main(int argc, char **argv)
-{
-	struct ht_needs needs = { 0 };
-	struct ht_env env;
-	struct ht_kmem_est est;
-	struct meminfo_snap before;
-	struct ht_pool pool_before, pool_after;
-	struct peak pk = { 0 };
-	struct migr mg = { 0 };
-	struct hwp hw = { 0 };
-	struct mapper_arg args[MAX_PROCS];
-	char failures[8192] = "", kmsg[16384] = "", why[320] = "", buf[96];
-	unsigned long map_count_orig = 0, map_count_after = 0, need_count = 0;
-	long own_vmas, per_proc_max, t_stress0, base_ns = 0, stress_ns = 0;
-	double teardown_s = 0, base_rate = 0, stress_rate = 0;
-	int kmsg_fd, ret, left, interrupted = 0, died = 0, nk;
-	const char *r;
-	struct sigaction sa;
-	size_t shsize;
+/* ---- the phases of a run ---- */
 
-	parse_args(argc, argv);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	progress_tty = isatty(STDERR_FILENO);
+static void check_hgm_populate(void)
+{
+	if (o.gran == HT_GRAN_HGM && o.pop_given && o.pop != POP_CONTINUE)
+		sk_usage_error(
+			"--granularity hgm populates with continue, not %s",
+			pop_names[o.pop]);
+	if (o.gran == HT_GRAN_HGM)
+		o.pop = POP_CONTINUE;
+}
+
+/* Page size, HGM, uffd and root: the skip line, or 0. */
+static int probe(void)
+{
+	const char *r;
+
 	if (!o.psize)
 		o.psize = ht_default_page_size();
 	if ((r = ht_probe_page_size(o.psize))) {
 		printf("skip: not supported: %s\n", r);
 		return EXIT_SKIP;
 	}
-	if (o.gran == HT_GRAN_HGM) {
-		if ((r = ht_probe_hgm(o.psize))) {
-			printf("not supported: %s\n", r);
-			return EXIT_SKIP;
-		}
+	if (o.gran == HT_GRAN_HGM && (r = ht_probe_hgm(o.psize))) {
+		printf("not supported: %s\n", r);
+		return EXIT_SKIP;
 	}
 	if (o.pop == POP_CONTINUE && (r = ht_probe_uffd_minor_hugetlb())) {
 		printf("not supported: %s\n", r);
@@ -1469,282 +1437,296 @@ int main(int argc, char **argv)
 		printf("skip: needs CAP_SYS_ADMIN (pools, sysctls, /proc/kpagecount): run as root\n");
 		return EXIT_SKIP;
 	}
+	return 0;
+}
 
-	/* VMAs per process: what vm.max_map_count leaves a forked mapper. */
-	if (ht_read_ulong(MAP_COUNT_SYSCTL, &map_count_orig)) {
+/* VMAs per process: what vm.max_map_count leaves a forked mapper. */
+static int size_vmas(void)
+{
+	long own_vmas, per_proc_max;
+
+	if (ht_read_ulong(MAP_COUNT_SYSCTL, &R.map_count_orig)) {
 		printf("skip: cannot read vm.max_map_count\n");
 		return EXIT_SKIP;
 	}
 	own_vmas = ht_vma_count(0);
 	if (own_vmas < 0)
 		own_vmas = 64;
-	per_proc_max = (long)map_count_orig - own_vmas - VMA_SLACK;
+	per_proc_max = (long)R.map_count_orig - own_vmas - VMA_SLACK;
 	if (o.raise_map_count) {
-		need_count = o.raise_to ? o.raise_to :
-					  (unsigned long)(o.vmas + own_vmas +
-							  VMA_SLACK);
-		if (need_count <= map_count_orig)
+		R.need_count = o.raise_to ? (unsigned long)o.raise_to :
+					    (unsigned long)(o.vmas + own_vmas +
+							    VMA_SLACK);
+		if (R.need_count <= R.map_count_orig)
 			o.raise_map_count = false; /* nothing to raise */
 		else
-			per_proc_max = (long)need_count - own_vmas - VMA_SLACK;
+			per_proc_max =
+				(long)R.need_count - own_vmas - VMA_SLACK;
 	}
 	if (!o.vmas)
 		o.vmas = per_proc_max;
 	if (o.vmas > per_proc_max)
-		usage_error(
+		sk_usage_error(
 			"--vmas %ld: vm.max_map_count %lu leaves %ld per process; add --raise-map-count",
-			o.vmas, o.raise_map_count ? need_count : map_count_orig,
+			o.vmas,
+			o.raise_map_count ? R.need_count : R.map_count_orig,
 			per_proc_max);
 	if (o.vmas < 1)
-		usage_error("vm.max_map_count %lu leaves no VMA per process",
-			    map_count_orig);
-	sh = NULL;
+		sk_usage_error("vm.max_map_count %lu leaves no VMA per process",
+			       R.map_count_orig);
 	nslots = (int)o.procs + 1; /* + the baseline's */
-	o.target = o.target ? o.target : 0;
+	return 0;
+}
 
-	/* The memory the run needs, refused up front. */
-	ht_kmem_estimate(o.procs, o.vmas, o.psize, o.gran, &est);
-	meminfo_snap(&before);
-	{
-		unsigned long pages = 1 + (o.migrate ? 1 : 0);
-		unsigned long pool_bytes = 0;
+/* The memory the run needs, refused up front. */
+static int check_memory(void)
+{
+	unsigned long pages = 1 + (o.migrate ? 1 : 0), pool_bytes = 0;
+	struct ht_kmem_est *est = &R.est;
 
-		/* Also the "before" of the leftover check at the end. */
-		if (!ht_pool_read(o.psize, -1, &pool_before) &&
-		    pool_before.free < pages)
-			pool_bytes = (pages - pool_before.free) * o.psize;
-		if ((est.total_bytes + pool_bytes) / HT_KB * 5 / 4 >
-		    before.avail) {
-			printf("refusing: the run needs ~%lu MiB of kernel memory (%lu VMAs x %.2f KiB = %lu MiB, %lu page tables = %lu MiB, %ld processes = %lu MiB) + %lu MiB of huge pages, with 25%% headroom; MemAvailable is %lu MiB\n",
-			       est.total_bytes >> 20, est.vmas,
-			       HT_KMEM_VMA_BYTES / 1024.0, est.vma_bytes >> 20,
-			       est.pte_tables + est.pmd_tables + est.pud_tables,
-			       est.table_bytes >> 20, o.procs,
-			       est.proc_bytes >> 20, pool_bytes >> 20,
-			       before.avail / 1024);
-			return EXIT_SKIP;
-		}
-	}
+	ht_kmem_estimate(o.procs, o.vmas, o.psize, o.gran, est);
+	meminfo_snap(&R.before);
+	/* Also the "before" of the leftover check at the end. */
+	if (!ht_pool_read(o.psize, -1, &R.pool_before) &&
+	    R.pool_before.free < pages)
+		pool_bytes = (pages - R.pool_before.free) * o.psize;
+	if ((est->total_bytes + pool_bytes) / HT_KB * 5 / 4 <= R.before.avail)
+		return 0;
+	printf("refusing: the run needs ~%lu MiB of kernel memory (%lu VMAs x %.2f KiB = %lu MiB, %lu page tables = %lu MiB, %ld processes = %lu MiB) + %lu MiB of huge pages, with 25%% headroom; MemAvailable is %lu MiB\n",
+	       est->total_bytes >> 20, est->vmas, HT_KMEM_VMA_BYTES / 1024.0,
+	       est->vma_bytes >> 20,
+	       est->pte_tables + est->pmd_tables + est->pud_tables,
+	       est->table_bytes >> 20, o.procs, est->proc_bytes >> 20,
+	       pool_bytes >> 20, R.before.avail / 1024);
+	return EXIT_SKIP;
+}
 
-	kmsg_fd = ht_kmsg_open();
-	needs.page_size = o.psize;
-	needs.pages = 1;
-	if (o.raise_map_count)
-		needs.sysctls[0] = "vm.max_map_count";
-	r = ht_setup(&needs, &env);
-	if (r) {
-		printf("%s: %s\n", strncmp(r, "error", 5) ? "skip" : "fail", r);
-		return strncmp(r, "error", 5) ? EXIT_SKIP : EXIT_FAIL;
-	}
+/* Shared state, vm.max_map_count, the hugetlb file: 0 or -1 (failed). */
+static int prepare(void)
+{
+	size_t shsize = sizeof(*sh) + nslots * sizeof(struct slot);
+	int ret;
 
-	/* From here every exit path goes through the restore below. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* Before the hugetlb file exists, so that the guard holds no page. */
-	ht_guard_start(&guard, &env, 100);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-
-	shsize = sizeof(*sh) + nslots * sizeof(struct slot);
 	sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		sh = NULL;
-		snprintf(failures, sizeof(failures), "mmap shared state: %s; ",
-			 strerror(errno));
-		goto restore;
+		sk_fail(&rep, "mmap shared state: %s", strerror(errno));
+		return -1;
 	}
-	if (o.raise_map_count && ht_write_ulong(MAP_COUNT_SYSCTL, need_count)) {
-		snprintf(failures, sizeof(failures),
-			 "cannot raise vm.max_map_count to %lu; ", need_count);
-		goto restore;
+	sk_stop = &sh->stop;
+	if (o.raise_map_count &&
+	    ht_write_ulong(MAP_COUNT_SYSCTL, R.need_count)) {
+		sk_fail(&rep, "cannot raise vm.max_map_count to %lu",
+			R.need_count);
+		return -1;
 	}
 	ret = ht_file_create(&file, o.psize, o.psize);
 	if (!ret)
 		ret = ht_file_fill(&file, 0, o.psize, FILL_SEED);
 	if (ret) {
-		snprintf(failures, sizeof(failures),
-			 "hugetlb file of one %s page: %s; ",
-			 ht_size_name(o.psize), strerror(-ret));
-		goto restore;
+		sk_fail(&rep, "hugetlb file of one %s page: %s",
+			ht_size_name(o.psize), strerror(-ret));
+		return -1;
 	}
+	return 0;
+}
+
+static void print_header(void)
+{
+	const struct ht_kmem_est *est = &R.est;
 
 	printf("refcount_stress: %ld processes x %ld VMAs, %s page, %s, populate=%s%s%s\n",
 	       o.procs, o.vmas, ht_size_name(o.psize), ht_gran_name(o.gran),
 	       pop_names[o.pop], o.fork_mode ? ", fork mode" : "",
 	       o.raise_map_count ? ", vm.max_map_count raised" : "");
 	printf("estimate: %lu VMAs x %.2f KiB = %lu MiB; page tables %lu PMD + %lu PUD + %lu PTE = %lu MiB; processes %lu MiB; MemAvailable %lu MiB\n",
-	       est.vmas, HT_KMEM_VMA_BYTES / 1024.0, est.vma_bytes >> 20,
-	       est.pmd_tables, est.pud_tables, est.pte_tables,
-	       est.table_bytes >> 20, est.proc_bytes >> 20,
-	       before.avail / 1024);
+	       est->vmas, HT_KMEM_VMA_BYTES / 1024.0, est->vma_bytes >> 20,
+	       est->pmd_tables, est->pud_tables, est->pte_tables,
+	       est->table_bytes >> 20, est->proc_bytes >> 20,
+	       R.before.avail / 1024);
+}
 
-	/* Baseline: one process, the same loop and count, on its own. */
-	if (o.baseline) {
-		int bs = (int)o.procs;
+static struct mapper_arg args[MAX_PROCS];
 
-		args[bs] = (struct mapper_arg){ .slot = bs, .nmaps = o.vmas };
-		nkids = 1;
-		if (ht_spawn(&kids[0], mapper_fn, &args[bs]) == 0) {
-			sh->s[bs].pid = kids[0].pid;
-			wait_phase("baseline", bs, 1, ht_now_ns());
-			if (sh->s[bs].state == 1 && sh->s[bs].maps > 0) {
-				base_ns = sh->s[bs].t_end - sh->s[bs].t_start;
-				base_rate = sh->s[bs].maps / (base_ns / 1e9);
-			}
-			teardown_procs(300);
+/* Baseline: one process, the same loop and count, on its own. */
+static void run_baseline(void)
+{
+	int bs = (int)o.procs;
+	char buf[96];
+
+	args[bs] = (struct mapper_arg){ .slot = bs, .nmaps = o.vmas };
+	nkids = 1;
+	if (ht_spawn(&kids[0], mapper_fn, &args[bs]) == 0) {
+		sh->s[bs].pid = kids[0].pid;
+		wait_phase("baseline", bs, 1, ht_now_ns());
+		if (sh->s[bs].state == 1 && sh->s[bs].maps > 0) {
+			R.base_ns = sh->s[bs].t_end - sh->s[bs].t_start;
+			R.base_rate = sh->s[bs].maps / (R.base_ns / 1e9);
 		}
-		nkids = 0;
-		/* The baseline's refusal is its own, not the stress's. */
-		if (sh->refusal_claimed && sh->refusal.slot == bs) {
-			printf("baseline: refused at mapping %ld: %s %s\n",
-			       sh->refusal.index, sh->refusal.what,
-			       sig_or_errno(sh->refusal.err, sh->refusal.sig,
-					    buf, sizeof(buf)));
-			memset(&sh->refusal, 0, sizeof(sh->refusal));
-			sh->refusal_claimed = 0;
-		}
-		sh->total_refs = 0;
-		printf("baseline: 1 process, %ld mappings in %.3f s = %.0f mappings/s\n",
-		       sh->s[bs].maps, base_ns / 1e9, base_rate);
+		teardown_procs(300);
 	}
-	if (got_signal) {
-		interrupted = 1;
-		goto teardown;
+	nkids = 0;
+	/* The baseline's refusal is its own, not the stress's. */
+	if (sh->refusal_claimed && sh->refusal.slot == bs) {
+		printf("baseline: refused at mapping %ld: %s %s\n",
+		       sh->refusal.index, sh->refusal.what,
+		       sk_sig_or_errno(sh->refusal.err, sh->refusal.sig, buf,
+				       sizeof(buf)));
+		memset(&sh->refusal, 0, sizeof(sh->refusal));
+		sh->refusal_claimed = 0;
 	}
+	sh->total_refs = 0;
+	printf("baseline: 1 process, %ld mappings in %.3f s = %.0f mappings/s\n",
+	       sh->s[bs].maps, R.base_ns / 1e9, R.base_rate);
+}
 
-	/* The stress. */
-	meminfo_snap(&before);
-	sh->target_refs = (long)o.target;
-	t_stress0 = ht_now_ns();
-	if (o.time_limit)
-		sh->deadline = t_stress0 + (long)(o.time_limit * 1e9);
-	nk = o.fork_mode ? 1 : (int)o.procs;
+/* Every mapper (fork mode: the leader, which forks the others). */
+static void spawn_mappers(long t0)
+{
+	int nk = o.fork_mode ? 1 : (int)o.procs, ret;
+
 	for (int i = 0; i < nk; i++) {
 		args[i] = (struct mapper_arg){ .slot = i, .nmaps = o.vmas };
 		ret = ht_spawn(&kids[i], o.fork_mode ? leader_fn : mapper_fn,
 			       &args[i]);
 		if (ret) {
-			snprintf(failures + strlen(failures),
-				 sizeof(failures) - strlen(failures),
-				 "fork of mapper %d: %s; ", i, strerror(-ret));
+			sk_fail(&rep, "fork of mapper %d: %s", i,
+				strerror(-ret));
 			for (int j = i; j < (int)o.procs; j++)
 				sh->s[j].state = -1;
 			break;
 		}
 		sh->s[i].pid = kids[i].pid;
 		nkids = i + 1;
-		if (got_signal)
+		if (sk_got_signal)
 			break;
-		progress("stress", 0, (int)o.procs, t_stress0, false);
+		progress("stress", 0, (int)o.procs, t0, false);
 	}
-	if (got_signal)
+	if (sk_got_signal)
 		for (int j = nkids; j < (int)o.procs; j++)
 			sh->s[j].state = -1;
-	wait_phase("stress", 0, (int)o.procs, t_stress0);
-	{
-		long s0 = 0, s1 = 0;
+}
 
-		for (int i = 0; i < o.procs; i++) {
-			if (!sh->s[i].t_start)
-				continue;
-			if (!s0 || sh->s[i].t_start < s0)
-				s0 = sh->s[i].t_start;
-			if (sh->s[i].t_end > s1)
-				s1 = sh->s[i].t_end;
-		}
-		/*
-		 * Wall time from the first mapping to the last, as the
-		 * baseline's is measured: fork and exec costs are left out.
-		 */
-		stress_ns = s1 > s0 ? s1 - s0 : 0;
-		if (stress_ns)
-			stress_rate = total_maps(0, (int)o.procs, false) /
-				      (stress_ns / 1e9);
+/*
+ * Wall time from the first mapping to the last, as the baseline's is
+ * measured: fork and exec costs are left out.
+ */
+static void stress_rate(void)
+{
+	long s0 = 0, s1 = 0;
+
+	for (int i = 0; i < o.procs; i++) {
+		if (!sh->s[i].t_start)
+			continue;
+		if (!s0 || sh->s[i].t_start < s0)
+			s0 = sh->s[i].t_start;
+		if (sh->s[i].t_end > s1)
+			s1 = sh->s[i].t_end;
 	}
-	for (int i = 0; i < o.procs; i++)
-		if (sh->s[i].state == -1 && sh->s[i].pid > 0) {
-			int st = sh->s[i].status;
+	R.stress_ns = s1 > s0 ? s1 - s0 : 0;
+	if (R.stress_ns)
+		R.stress_rate = total_maps(0, (int)o.procs, false) /
+				(R.stress_ns / 1e9);
+}
 
-			died++;
-			snprintf(
-				failures + strlen(failures),
-				sizeof(failures) - strlen(failures),
-				"mapper %d (pid %d) died (%s %d) after %ld mappings; ",
-				i, sh->s[i].pid,
-				WIFSIGNALED(st) ? "signal" : "exit",
-				WIFSIGNALED(st) ? WTERMSIG(st) :
-						  WEXITSTATUS(st),
-				sh->s[i].maps);
-		}
-	if (got_signal) {
-		interrupted = 1;
-		goto teardown;
+/* The stress: every mapper maps until it stops; the dead fail the run. */
+static void run_stress(void)
+{
+	long t0;
+
+	meminfo_snap(&R.before);
+	sh->target_refs = o.target;
+	t0 = ht_now_ns();
+	if (o.time_limit)
+		sh->deadline = t0 + (long)(o.time_limit * 1e9);
+	spawn_mappers(t0);
+	wait_phase("stress", 0, (int)o.procs, t0);
+	stress_rate();
+	for (int i = 0; i < o.procs; i++) {
+		int st = sh->s[i].status;
+
+		if (sh->s[i].state != -1 || sh->s[i].pid <= 0)
+			continue;
+		sk_fail(&rep,
+			"mapper %d (pid %d) died (%s %d) after %ld mappings", i,
+			sh->s[i].pid, WIFSIGNALED(st) ? "signal" : "exit",
+			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+			sh->s[i].maps);
 	}
+}
 
-	measure_peak(&pk);
-	if (o.migrate)
-		do_migrate(&pk, &mg);
-	if (o.hwpoison)
-		do_hwpoison(&pk, &hw);
-
-teardown:
-	teardown_s = teardown_procs(600);
-restore:
+/* Everything back, then checked: pool, vm.max_map_count, processes, log. */
+static void restore(void)
+{
 	ht_file_close(&file);
-	left = sh ? leftover_procs() : 0;
-	ret = ht_teardown(&env, why, sizeof(why));
-	ht_guard_stop(&guard);
-	if (ret)
-		snprintf(failures + strlen(failures),
-			 sizeof(failures) - strlen(failures),
-			 "not restored: %s; ", why);
-	ht_read_ulong(MAP_COUNT_SYSCTL, &map_count_after);
-	ht_pool_read(o.psize, -1, &pool_after);
-	if (map_count_after != map_count_orig)
-		snprintf(failures + strlen(failures),
-			 sizeof(failures) - strlen(failures),
-			 "vm.max_map_count %lu, was %lu; ", map_count_after,
-			 map_count_orig);
-	if (pool_after.free != pool_before.free ||
-	    pool_after.nr != pool_before.nr)
-		snprintf(failures + strlen(failures),
-			 sizeof(failures) - strlen(failures),
-			 "%s pool: free %lu -> %lu, nr %lu -> %lu; ",
-			 ht_size_name(o.psize), pool_before.free,
-			 pool_after.free, pool_before.nr, pool_after.nr);
-	if (left)
-		snprintf(failures + strlen(failures),
-			 sizeof(failures) - strlen(failures),
-			 "%d processes left after teardown; ", left);
-	if (kmsg_fd >= 0 && ht_kmsg_complaints(kmsg_fd, kmsg, sizeof(kmsg)) > 0)
-		snprintf(failures + strlen(failures),
-			 sizeof(failures) - strlen(failures),
-			 "kernel log complaints during the run; ");
+	R.left = sh ? leftover_procs() : 0;
+	sk_restore(&run, &rep);
+	ht_read_ulong(MAP_COUNT_SYSCTL, &R.map_count_after);
+	ht_pool_read(o.psize, -1, &R.pool_after);
+	if (R.map_count_after != R.map_count_orig)
+		sk_fail(&rep, "vm.max_map_count %lu, was %lu",
+			R.map_count_after, R.map_count_orig);
+	if (R.pool_after.free != R.pool_before.free ||
+	    R.pool_after.nr != R.pool_before.nr)
+		sk_fail(&rep, "%s pool: free %lu -> %lu, nr %lu -> %lu",
+			ht_size_name(o.psize), R.pool_before.free,
+			R.pool_after.free, R.pool_before.nr, R.pool_after.nr);
+	if (R.left)
+		sk_fail(&rep, "%d processes left after teardown", R.left);
+	sk_kmsg_check(&run, &rep);
+}
+
+/* Baseline, stress, the peak's measurements; a signal skips to the end. */
+static void run_phases(void)
+{
+	print_header();
+	if (o.baseline)
+		run_baseline();
+	if (!sk_got_signal)
+		run_stress();
+	if (sk_got_signal) {
+		rep.interrupted = true;
+	} else {
+		measure_peak(&R.pk);
+		if (o.migrate)
+			do_migrate(&R.pk, &R.mg);
+		if (o.hwpoison)
+			do_hwpoison(&R.pk, &R.hw);
+	}
+	R.teardown_s = teardown_procs(600);
+}
+
+int main(int argc, char **argv)
+{
+	struct ht_needs needs = { .pages = 1 };
+	int code;
+
+	sk_parse(&prog, argc, argv);
+	check_hgm_populate();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	progress_tty = isatty(STDERR_FILENO);
+	code = probe();
+	if (!code)
+		code = size_vmas();
+	if (!code)
+		code = check_memory();
+	if (code)
+		return code;
+	needs.page_size = o.psize;
+	if (o.raise_map_count)
+		needs.sysctls[0] = "vm.max_map_count";
+	/* Before the hugetlb file exists, so that the guard holds no page. */
+	code = sk_setup(&run, &needs, 100);
+	if (code)
+		return code;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (!prepare())
+		run_phases();
+	restore();
 	if (!sh) {
-		printf("verdict: FAIL: %s\n", failures);
+		printf("verdict: FAIL: %s\n", rep.failures);
 		return EXIT_FAIL;
 	}
-	R.pk = &pk;
-	R.mg = &mg;
-	R.hw = &hw;
-	R.est = &est;
-	R.before = &before;
-	R.pool_before = &pool_before;
-	R.pool_after = &pool_after;
-	R.base_ns = base_ns;
-	R.base_rate = base_rate;
-	R.stress_ns = stress_ns;
-	R.stress_rate = stress_rate;
-	R.teardown_s = teardown_s;
-	R.failures = failures;
-	R.kmsg = kmsg;
-	R.interrupted = interrupted;
-	R.map_count_orig = map_count_orig;
-	R.map_count_after = map_count_after;
-	R.left = left;
-	(void)died;
 	return report();
 }

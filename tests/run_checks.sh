@@ -41,6 +41,10 @@ lint_shell() {
 	shellcheck -x $(shell_scripts)
 }
 
+lint_python() {
+	pyflakes3 stress/plot.py tests/plot_test.py
+}
+
 lint_c() {
 	# shellcheck disable=SC2046
 	clang-format --dry-run -Werror $(find lib selftests stress tests/unit -name '*.[ch]')
@@ -74,7 +78,10 @@ echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
 step "functions in lib/ and selftests/ at most 80 lines" tests/func_len.sh
+step "pyflakes (stress/plot.py, tests/plot_test.py)" lint_python
 step "parser unit tests" build/unit/parse_test
+step "stress/README.md option lists = the programs' tables" tests/stress_readme.sh
+step "bench plotter (stress/plot.py) on a fixture" tests/plot_test.py
 step "runner tests" tests/runner/test_runner.sh
 step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh
 step "battery on this kernel ($(uname -r)) vs expected/" battery_host
