@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Function bodies in lib/ and selftests/ over MAX (default 80) lines.
+# Function bodies in lib/, selftests/ and stress/ over MAX (default 80) lines.
 # A long function hides which step of a case failed; split it into
 # named steps.  Kernel style puts a function's braces at column 0, so a
 # function is its first line (the last one starting at column 0 before
@@ -26,7 +26,7 @@ esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
 if [ $# = 0 ]; then
-	set -- lib/*.[ch] selftests/*.c
+	set -- lib/*.[ch] selftests/*.c stress/*.c
 fi
 
 awk -v max="$max" -v all="$all" '

@@ -77,7 +77,7 @@ battery_vm() { # kernel [run_tests.sh options]
 echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
-step "functions in lib/ and selftests/ at most 80 lines" tests/func_len.sh
+step "functions in lib/, selftests/ and stress/ at most 80 lines" tests/func_len.sh
 step "pyflakes (stress/plot.py, tests/plot_test.py)" lint_python
 step "parser unit tests" build/unit/parse_test
 step "stress/README.md option lists = the programs' tables" tests/stress_readme.sh
