@@ -407,7 +407,7 @@ int sk_setup(struct sk_run *run, const struct ht_needs *n, int guard_tries)
 	run->kmsg_fd = ht_kmsg_open();
 	r = ht_setup(n, &run->env);
 	if (r) {
-		err = !strncmp(r, "error", 5);
+		err = ht_setup_error(r);
 		printf("%s: %s\n", err ? "fail" : "skip", r);
 		return err ? EXIT_FAIL : EXIT_SKIP;
 	}
