@@ -36,7 +36,7 @@ enum kind { K_HGM, K_HUGE, K_SHMEM, K_N };
 
 struct meas {
 	const char *name, *what;
-	char skip[320]; /* "" when it runs */
+	char skip[HT_WHY_LEN]; /* "" when it runs */
 	int fd;
 	bool hugetlb, split; /* split: MADV_SPLIT before registering */
 	uint64_t feature; /* UFFD_FEATURE_MINOR_* */
@@ -264,17 +264,18 @@ out:
 
 /*
  * Which sides can run here; a side that cannot says why and the others
- * still run.  The probes share one static reason buffer: copy each at once.
+ * still run.  A reason is copied into each side's own: @why ends here.
  */
 static void probe_sides(void)
 {
+	char why[HT_WHY_LEN];
 	const char *r;
 	int fd;
 
-	if ((r = ht_probe_uffd_minor_hugetlb())) {
+	if ((r = ht_probe_uffd_minor_hugetlb_r(why, sizeof(why)))) {
 		snprintf(m[K_HUGE].skip, sizeof(m[K_HUGE].skip), "%s", r);
 		snprintf(m[K_HGM].skip, sizeof(m[K_HGM].skip), "%s", r);
-	} else if ((r = ht_probe_hgm(PSIZE))) {
+	} else if ((r = ht_probe_hgm_r(PSIZE, why, sizeof(why)))) {
 		snprintf(m[K_HGM].skip, sizeof(m[K_HGM].skip), "%s", r);
 	}
 	fd = ht_uffd_open(UFFD_FEATURE_MINOR_SHMEM);
@@ -417,6 +418,7 @@ int main(int argc, char **argv)
 	struct ht_needs needs = { .page_size = PSIZE };
 	struct ht_file hf = { .fd = -1 };
 	struct sk_run run;
+	char why[HT_WHY_LEN];
 	struct utsname u;
 	const char *r;
 	int code;
@@ -433,7 +435,7 @@ int main(int argc, char **argv)
 		printf("skip: needs root (CAP_SYS_ADMIN: hugetlb pool, /proc/kpagecount)\n");
 		return EXIT_SKIP;
 	}
-	if ((r = ht_probe_page_size(PSIZE))) {
+	if ((r = ht_probe_page_size_r(PSIZE, why, sizeof(why)))) {
 		printf("skip: %s\n", r);
 		return EXIT_SKIP;
 	}

@@ -744,7 +744,8 @@ static void measure_peak(struct peak *p)
 
 struct migr {
 	bool requested;
-	const char *skip;
+	const char *skip; /* a literal or @why: reported after the run */
+	char why[HT_WHY_LEN];
 	int pid, from, to, status;
 	double move_ms, back_ms;
 	int node_after, node_back;
@@ -899,7 +900,7 @@ static void do_migrate(struct peak *pk, struct migr *m)
 	uint64_t pm;
 
 	m->requested = true;
-	if ((m->skip = ht_probe_nodes(2)))
+	if ((m->skip = ht_probe_nodes_r(2, m->why, sizeof(m->why))))
 		return;
 	if (!pk->pid) {
 		m->skip = "no mapping held at the peak";
@@ -1191,6 +1192,7 @@ static void print_migration(void)
 static void print_hwpoison_teardown(void)
 {
 	struct hwp *hw = &R.hw;
+	char name[HT_SIZE_NAME_LEN];
 
 	if (hw->requested && hw->skip)
 		printf("hwpoison: skipped: %s\n", hw->skip);
@@ -1200,9 +1202,9 @@ static void print_hwpoison_teardown(void)
 		       hw->ret ? strerror(-hw->ret) : "ok", hw->code, hw->ms,
 		       hw->kpc_after);
 	printf("teardown: %.3f s; %s pool free %lu -> %lu, nr %lu -> %lu; vm.max_map_count %lu -> %lu; processes left %d\n",
-	       R.teardown_s, ht_size_name(o.psize), R.pool_before.free,
-	       R.pool_after.free, R.pool_before.nr, R.pool_after.nr,
-	       R.map_count_orig, R.map_count_after, R.left);
+	       R.teardown_s, ht_size_name_r(o.psize, name, sizeof(name)),
+	       R.pool_before.free, R.pool_after.free, R.pool_before.nr,
+	       R.pool_after.nr, R.map_count_orig, R.map_count_after, R.left);
 }
 
 /* ---- the JSON report: one function per member ---- */
@@ -1417,19 +1419,22 @@ static void check_hgm_populate(void)
 /* Page size, HGM, uffd and root: the skip line, or 0. */
 static int probe(void)
 {
+	char why[HT_WHY_LEN];
 	const char *r;
 
 	if (!o.psize)
 		o.psize = ht_default_page_size();
-	if ((r = ht_probe_page_size(o.psize))) {
+	if ((r = ht_probe_page_size_r(o.psize, why, sizeof(why)))) {
 		printf("skip: not supported: %s\n", r);
 		return EXIT_SKIP;
 	}
-	if (o.gran == HT_GRAN_HGM && (r = ht_probe_hgm(o.psize))) {
+	if (o.gran == HT_GRAN_HGM &&
+	    (r = ht_probe_hgm_r(o.psize, why, sizeof(why)))) {
 		printf("not supported: %s\n", r);
 		return EXIT_SKIP;
 	}
-	if (o.pop == POP_CONTINUE && (r = ht_probe_uffd_minor_hugetlb())) {
+	if (o.pop == POP_CONTINUE &&
+	    (r = ht_probe_uffd_minor_hugetlb_r(why, sizeof(why)))) {
 		printf("not supported: %s\n", r);
 		return EXIT_SKIP;
 	}
@@ -1505,6 +1510,7 @@ static int check_memory(void)
 static int prepare(void)
 {
 	size_t shsize = sizeof(*sh) + nslots * sizeof(struct slot);
+	char name[HT_SIZE_NAME_LEN];
 	int ret;
 
 	sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE,
@@ -1526,7 +1532,8 @@ static int prepare(void)
 		ret = ht_file_fill(&file, 0, o.psize, FILL_SEED);
 	if (ret) {
 		sk_fail(&rep, "hugetlb file of one %s page: %s",
-			ht_size_name(o.psize), strerror(-ret));
+			ht_size_name_r(o.psize, name, sizeof(name)),
+			strerror(-ret));
 		return -1;
 	}
 	return 0;
@@ -1535,10 +1542,12 @@ static int prepare(void)
 static void print_header(void)
 {
 	const struct ht_kmem_est *est = &R.est;
+	char name[HT_SIZE_NAME_LEN];
 
 	printf("refcount_stress: %ld processes x %ld VMAs, %s page, %s, populate=%s%s%s\n",
-	       o.procs, o.vmas, ht_size_name(o.psize), ht_gran_name(o.gran),
-	       pop_names[o.pop], o.fork_mode ? ", fork mode" : "",
+	       o.procs, o.vmas, ht_size_name_r(o.psize, name, sizeof(name)),
+	       ht_gran_name(o.gran), pop_names[o.pop],
+	       o.fork_mode ? ", fork mode" : "",
 	       o.raise_map_count ? ", vm.max_map_count raised" : "");
 	printf("estimate: %lu VMAs x %.2f KiB = %lu MiB; page tables %lu PMD + %lu PUD + %lu PTE = %lu MiB; processes %lu MiB; MemAvailable %lu MiB\n",
 	       est->vmas, HT_KMEM_VMA_BYTES / 1024.0, est->vma_bytes >> 20,
@@ -1659,6 +1668,8 @@ static void run_stress(void)
 /* Everything back, then checked: pool, vm.max_map_count, processes, log. */
 static void restore(void)
 {
+	char name[HT_SIZE_NAME_LEN];
+
 	ht_file_close(&file);
 	R.left = sh ? leftover_procs() : 0;
 	sk_restore(&run, &rep);
@@ -1670,8 +1681,9 @@ static void restore(void)
 	if (R.pool_after.free != R.pool_before.free ||
 	    R.pool_after.nr != R.pool_before.nr)
 		sk_fail(&rep, "%s pool: free %lu -> %lu, nr %lu -> %lu",
-			ht_size_name(o.psize), R.pool_before.free,
-			R.pool_after.free, R.pool_before.nr, R.pool_after.nr);
+			ht_size_name_r(o.psize, name, sizeof(name)),
+			R.pool_before.free, R.pool_after.free, R.pool_before.nr,
+			R.pool_after.nr);
 	if (R.left)
 		sk_fail(&rep, "%d processes left after teardown", R.left);
 	sk_kmsg_check(&run, &rep);
