@@ -74,8 +74,6 @@ int ht_size_shift(unsigned long size);
 /* "2M", "1G" into @buf (HT_SIZE_NAME_LEN is enough); returns @buf. */
 #define HT_SIZE_NAME_LEN 24
 char *ht_size_name_r(unsigned long size, char *buf, size_t len);
-/* The same in static buffers: for stress/ until it passes its own. */
-const char *ht_size_name(unsigned long size);
 int ht_memfd_hugetlb(const char *name, unsigned long size);
 
 /* ---- NUMA nodes (hugetlb.c) ---- */
@@ -284,11 +282,6 @@ const char *ht_probe_nodes_r(int need, char *why, size_t len);
 const char *ht_probe_cap_r(int cap, char *why, size_t len);
 const char *ht_probe_page_size_r(unsigned long size, char *why, size_t len);
 const char *ht_probe_refcount_knob(void);
-/* The _r probes in static buffers: for stress/ until it passes its own. */
-const char *ht_probe_hgm(unsigned long psize);
-const char *ht_probe_uffd_minor_hugetlb(void);
-const char *ht_probe_nodes(int need);
-const char *ht_probe_page_size(unsigned long size);
 bool ht_has_cap(int cap);
 
 /* ---- test requirements and their restore (needs.c) ---- */

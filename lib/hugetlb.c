@@ -83,18 +83,6 @@ char *ht_size_name_r(unsigned long size, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * For stress/ until it passes its own buffer: four static buffers in
- * turn, so that one printf may name up to four sizes.
- */
-const char *ht_size_name(unsigned long size)
-{
-	static char buf[4][HT_SIZE_NAME_LEN];
-	static int slot;
-
-	return ht_size_name_r(size, buf[slot++ % 4], sizeof(buf[0]));
-}
-
 int ht_memfd_hugetlb(const char *name, unsigned long size)
 {
 	int shift = ht_size_shift(size);

@@ -158,35 +158,3 @@ const char *ht_probe_refcount_knob(void)
 		       "): kernel without the suite's refcount guard patch";
 	return NULL;
 }
-
-/*
- * The forms without a buffer, for stress/ until it passes its own: one
- * static buffer per probe, overwritten by that probe's next call.
- */
-const char *ht_probe_hgm(unsigned long psize)
-{
-	static char why[HT_WHY_LEN];
-
-	return ht_probe_hgm_r(psize, why, sizeof(why));
-}
-
-const char *ht_probe_uffd_minor_hugetlb(void)
-{
-	static char why[HT_WHY_LEN];
-
-	return ht_probe_uffd_minor_hugetlb_r(why, sizeof(why));
-}
-
-const char *ht_probe_nodes(int need)
-{
-	static char why[HT_WHY_LEN];
-
-	return ht_probe_nodes_r(need, why, sizeof(why));
-}
-
-const char *ht_probe_page_size(unsigned long size)
-{
-	static char why[HT_WHY_LEN];
-
-	return ht_probe_page_size_r(size, why, sizeof(why));
-}
