@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < K_N; k++)
 		m[k].fd = -1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Only to name the kernel in the report: no version is decided here. */
 	uname(&u);
 	len = (size_t)o.pages * PSIZE;
 
