@@ -320,7 +320,7 @@ static int make_files(struct ht_file *hf, size_t len)
  */
 static void run_rounds(size_t len)
 {
-	char why[320];
+	char why[HT_WHY_LEN];
 
 	for (int i = 0; i < o.rounds && !sk_got_signal; i++) {
 		for (int k = 0; k < K_N; k++) {
@@ -432,7 +432,7 @@ int main(int argc, char **argv)
 	uname(&u);
 	len = (size_t)o.pages * PSIZE;
 
-	if (!ht_has_cap(21)) {
+	if (!ht_has_cap(CAP_SYS_ADMIN)) {
 		printf("skip: needs root (CAP_SYS_ADMIN: hugetlb pool, /proc/kpagecount)\n");
 		return EXIT_SKIP;
 	}

@@ -1438,7 +1438,7 @@ static int probe(void)
 		printf("not supported: %s\n", r);
 		return EXIT_SKIP;
 	}
-	if (!ht_has_cap(21)) {
+	if (!ht_has_cap(CAP_SYS_ADMIN)) {
 		printf("skip: needs CAP_SYS_ADMIN (pools, sysctls, /proc/kpagecount): run as root\n");
 		return EXIT_SKIP;
 	}

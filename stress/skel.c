@@ -423,7 +423,7 @@ int sk_setup(struct sk_run *run, const struct ht_needs *n, int guard_tries)
 
 void sk_restore(struct sk_run *run, struct sk_report *r)
 {
-	char why[320];
+	char why[HT_WHY_LEN];
 	int ret = ht_teardown(&run->env, why, sizeof(why));
 
 	ht_guard_stop(&run->guard);
