@@ -39,6 +39,7 @@ struct seq_map {
 struct seq_model {
 	int npages, nslots; /* pages in the file; worker slots in use */
 	bool hgm; /* MADV_SPLIT works (probed once) */
+	bool huge_only; /* the generator draws no HGM operation */
 	bool alive[SEQRT_MAX_W];
 	struct seq_map map[SEQRT_MAX_W][SEQRT_MAX_P];
 	int size; /* file size, pages */

@@ -97,6 +97,10 @@ void seq_gen(struct seq_rng *r, const struct seq_model *m,
 	/* Draw until something applies; a skipped op would prove nothing. */
 	for (int tries = 0; tries < 64; tries++) {
 		gen_one(r, m, op);
+		if (m->huge_only && (op->kind == SEQ_SPLIT ||
+				     op->kind == SEQ_CONT ||
+				     op->kind == SEQ_COLLAPSE))
+			continue;
 		if (!scratch)
 			break;
 		memcpy(scratch, m, sizeof(*m));
