@@ -66,8 +66,7 @@ unsigned long seq_model_mapcount(const struct seq_model *m, int p);
 void seq_model_expect(const struct seq_model *m, struct seqrt_obs *o);
 
 /* One op that applies in @m (model-guided), from @r. */
-void seq_gen(struct seq_rng *r, const struct seq_model *m,
-	     struct seqrt_op *op);
+void seq_gen(struct seq_rng *r, const struct seq_model *m, struct seqrt_op *op);
 
 /* "write 1 2 17 90": kind w p k v.  Parse: 0 or -EINVAL. */
 void seq_op_format(const struct seqrt_op *op, char *buf, size_t len);
@@ -81,8 +80,8 @@ struct seq_header {
 void seq_file_write(FILE *f, const struct seq_header *h,
 		    const struct seqrt_op *ops, int n);
 /* 0, or -errno / -EINVAL with @why; *@ops is malloc()ed. */
-int seq_file_read(const char *path, struct seq_header *h,
-		  struct seqrt_op **ops, int *n, char *why, size_t len);
+int seq_file_read(const char *path, struct seq_header *h, struct seqrt_op **ops,
+		  int *n, char *why, size_t len);
 
 /*
  * Delta debugging: the shortest subsequence of @ops for which @fails

@@ -16,12 +16,12 @@
  * operations that throw state away are rarer so that state builds up.
  */
 static const unsigned char weight[SEQ_NKINDS] = {
-	[SEQ_SPAWN] = 1,    [SEQ_FORK] = 2,	  [SEQ_EXIT] = 1,
-	[SEQ_MAP] = 6,	    [SEQ_UNMAP] = 1,	  [SEQ_SPLIT] = 5,
-	[SEQ_REG] = 4,	    [SEQ_UNREG] = 1,	  [SEQ_CONT] = 14,
-	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	  [SEQ_WRITE] = 8,
-	[SEQ_PROT_RO] = 1,  [SEQ_PROT_RW] = 2,	  [SEQ_DONTNEED] = 2,
-	[SEQ_COLLAPSE] = 2, [SEQ_PUNCH] = 1,	  [SEQ_FALLOC] = 4,
+	[SEQ_SPAWN] = 1,     [SEQ_FORK] = 2,	[SEQ_EXIT] = 1,
+	[SEQ_MAP] = 6,	     [SEQ_UNMAP] = 1,	[SEQ_SPLIT] = 5,
+	[SEQ_REG] = 4,	     [SEQ_UNREG] = 1,	[SEQ_CONT] = 14,
+	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	[SEQ_WRITE] = 8,
+	[SEQ_PROT_RO] = 1,   [SEQ_PROT_RW] = 2, [SEQ_DONTNEED] = 2,
+	[SEQ_COLLAPSE] = 2,  [SEQ_PUNCH] = 1,	[SEQ_FALLOC] = 4,
 	[SEQ_TRUNC] = 1,
 };
 
@@ -41,8 +41,7 @@ static int pick_kind(struct seq_rng *r)
 	return k;
 }
 
-static int pick_worker(struct seq_rng *r, const struct seq_model *m,
-		       bool alive)
+static int pick_worker(struct seq_rng *r, const struct seq_model *m, bool alive)
 {
 	int cand[SEQRT_MAX_W], n = 0;
 
@@ -87,8 +86,7 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 	}
 }
 
-void seq_gen(struct seq_rng *r, const struct seq_model *m,
-	     struct seqrt_op *op)
+void seq_gen(struct seq_rng *r, const struct seq_model *m, struct seqrt_op *op)
 {
 	struct seq_model *scratch = malloc(sizeof(*scratch));
 	int64_t ret;
@@ -97,9 +95,9 @@ void seq_gen(struct seq_rng *r, const struct seq_model *m,
 	/* Draw until something applies; a skipped op would prove nothing. */
 	for (int tries = 0; tries < 64; tries++) {
 		gen_one(r, m, op);
-		if (m->huge_only && (op->kind == SEQ_SPLIT ||
-				     op->kind == SEQ_CONT ||
-				     op->kind == SEQ_COLLAPSE))
+		if (m->huge_only &&
+		    (op->kind == SEQ_SPLIT || op->kind == SEQ_CONT ||
+		     op->kind == SEQ_COLLAPSE))
 			continue;
 		if (!scratch)
 			break;
@@ -116,8 +114,7 @@ void seq_op_format(const struct seqrt_op *op, char *buf, size_t len)
 				   seqrt_kind_name[op->kind] :
 				   "?";
 
-	snprintf(buf, len, "%s %d %d %d %d", name, op->w, op->p, op->k,
-		 op->v);
+	snprintf(buf, len, "%s %d %d %d %d", name, op->w, op->p, op->k, op->v);
 }
 
 int seq_op_parse(const char *line, struct seqrt_op *op, int npages)
@@ -133,8 +130,8 @@ int seq_op_parse(const char *line, struct seqrt_op *op, int npages)
 			break;
 	op->kind = kind;
 	if (kind == SEQ_NKINDS || op->w < 0 || op->w >= SEQRT_MAX_W ||
-	    op->p < 0 || op->p > npages || op->k < 0 ||
-	    op->k >= SEQRT_PIECES || op->v < 0 || op->v > 255)
+	    op->p < 0 || op->p > npages || op->k < 0 || op->k >= SEQRT_PIECES ||
+	    op->v < 0 || op->v > 255)
 		return -EINVAL;
 	return 0;
 }
@@ -167,8 +164,8 @@ static int parse_header(const char *line, struct seq_header *h)
 	return 1;
 }
 
-int seq_file_read(const char *path, struct seq_header *h,
-		  struct seqrt_op **ops, int *n, char *why, size_t len)
+int seq_file_read(const char *path, struct seq_header *h, struct seqrt_op **ops,
+		  int *n, char *why, size_t len)
 {
 	FILE *f = fopen(path, "r");
 	int cap = 0, lineno = 0, have = 0, ret = 0;
@@ -207,9 +204,10 @@ int seq_file_read(const char *path, struct seq_header *h,
 	}
 	fclose(f);
 	if (ret)
-		snprintf(why, len, "%s:%d: %s", path, lineno,
-			 have ? "not an operation (kind worker page piece value)" :
-				"no valid '# hgm_seq seed=S pages=N slots=M' line first");
+		snprintf(
+			why, len, "%s:%d: %s", path, lineno,
+			have ? "not an operation (kind worker page piece value)" :
+			       "no valid '# hgm_seq seed=S pages=N slots=M' line first");
 	return ret;
 }
 
@@ -233,7 +231,8 @@ int seq_shrink(struct seqrt_op *ops, int n, seq_fails_fn fails, void *arg,
 			int end = start + chunk < n ? start + chunk : n;
 
 			memcpy(tmp, ops, start * sizeof(*ops));
-			memcpy(tmp + start, ops + end, (n - end) * sizeof(*ops));
+			memcpy(tmp + start, ops + end,
+			       (n - end) * sizeof(*ops));
 			m = n - (end - start);
 			tries++;
 			if (fails(tmp, m, arg)) {

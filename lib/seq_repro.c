@@ -124,8 +124,9 @@ static const char *const repro_main[] = {
 
 static void emit_page(FILE *f, const struct seqrt_page_obs *po, int p)
 {
-	fprintf(f, "\t\t\t[%d] = { .huge_vma = %d, .shared_kb = %lu, "
-		   ".private_kb = %lu,\n\t\t\t       .bits = {",
+	fprintf(f,
+		"\t\t\t[%d] = { .huge_vma = %d, .shared_kb = %lu, "
+		".private_kb = %lu,\n\t\t\t       .bits = {",
 		p, po->huge_vma, po->shared_kb, po->private_kb);
 	for (int i = 0; i < SEQRT_WORDS; i++)
 		fprintf(f, "%s%#llxULL", i ? ", " : "",
@@ -159,8 +160,7 @@ static void emit_obs(FILE *f, const struct seqrt_obs *o,
 	fprintf(f, "\t} },\n");
 }
 
-static void emit_ops(FILE *f, const struct seqrt_op *ops, const int *idx,
-		     int n)
+static void emit_ops(FILE *f, const struct seqrt_op *ops, const int *idx, int n)
 {
 	fprintf(f, "static const struct seqrt_op ops[NSTEPS] = {\n");
 	for (int i = 0; i < n; i++) {
@@ -243,15 +243,17 @@ int seq_repro_write(FILE *f, const struct seq_header *h, bool hgm,
 	if (idx && children && rets)
 		na = applied(h, hgm, ops, n, idx, children, rets);
 	if (na >= 0) {
-		fprintf(f, "/*\n * hgm_seq reproducer: seed %llu, %d pages, "
-			   "%d worker slots, %d steps,\n * for a kernel %s HGM.  "
-			   "cc -o r r.c && sudo ./r\n * Exit: 0 as the model "
-			   "says, 1 a difference, 4 cannot run here.\n */\n",
+		fprintf(f,
+			"/*\n * hgm_seq reproducer: seed %llu, %d pages, "
+			"%d worker slots, %d steps,\n * for a kernel %s HGM.  "
+			"cc -o r r.c && sudo ./r\n * Exit: 0 as the model "
+			"says, 1 a difference, 4 cannot run here.\n */\n",
 			(unsigned long long)h->seed, h->npages, h->nslots, na,
 			hgm ? "with" : "without");
 		fputs(seq_rt_text, f);
-		fprintf(f, "\n#define WANT_HGM %d\n#define NPAGES %d\n"
-			   "#define NSTEPS %d\n\n",
+		fprintf(f,
+			"\n#define WANT_HGM %d\n#define NPAGES %d\n"
+			"#define NSTEPS %d\n\n",
 			hgm, h->npages, na > 0 ? na : 1);
 		emit_tables(f, h, hgm, ops, idx, children, rets, na);
 		for (size_t i = 0; i < sizeof(repro_main) / sizeof(*repro_main);

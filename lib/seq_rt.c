@@ -47,15 +47,15 @@
 #define SEQRT_PRESENT (1ULL << 63)
 
 const char *const seqrt_kind_name[SEQ_NKINDS] = {
-	[SEQ_SPAWN] = "spawn",	     [SEQ_FORK] = "fork",
-	[SEQ_EXIT] = "exit",	     [SEQ_MAP] = "map",
-	[SEQ_UNMAP] = "unmap",	     [SEQ_SPLIT] = "split",
-	[SEQ_REG] = "register",	     [SEQ_UNREG] = "unregister",
-	[SEQ_CONT] = "continue",     [SEQ_CONT_HUGE] = "continue_huge",
-	[SEQ_READ] = "read",	     [SEQ_WRITE] = "write",
+	[SEQ_SPAWN] = "spawn",	       [SEQ_FORK] = "fork",
+	[SEQ_EXIT] = "exit",	       [SEQ_MAP] = "map",
+	[SEQ_UNMAP] = "unmap",	       [SEQ_SPLIT] = "split",
+	[SEQ_REG] = "register",	       [SEQ_UNREG] = "unregister",
+	[SEQ_CONT] = "continue",       [SEQ_CONT_HUGE] = "continue_huge",
+	[SEQ_READ] = "read",	       [SEQ_WRITE] = "write",
 	[SEQ_PROT_RO] = "mprotect_ro", [SEQ_PROT_RW] = "mprotect_rw",
-	[SEQ_DONTNEED] = "dontneed", [SEQ_COLLAPSE] = "collapse",
-	[SEQ_PUNCH] = "punch",	     [SEQ_FALLOC] = "fallocate",
+	[SEQ_DONTNEED] = "dontneed",   [SEQ_COLLAPSE] = "collapse",
+	[SEQ_PUNCH] = "punch",	       [SEQ_FALLOC] = "fallocate",
 	[SEQ_TRUNC] = "truncate",
 };
 
@@ -158,10 +158,12 @@ static int64_t w_do(const struct seqrt *r, const struct seqrt_op *op)
 			 -1, 0);
 		return m == MAP_FAILED ? -errno : 0;
 	case SEQ_SPLIT:
-		return madvise(slot, SEQRT_PSIZE, SEQRT_MADV_SPLIT) ? -errno : 0;
+		return madvise(slot, SEQRT_PSIZE, SEQRT_MADV_SPLIT) ? -errno :
+								      0;
 	case SEQ_COLLAPSE:
-		return madvise(slot, SEQRT_PSIZE, SEQRT_MADV_COLLAPSE) ? -errno :
-									 0;
+		return madvise(slot, SEQRT_PSIZE, SEQRT_MADV_COLLAPSE) ?
+			       -errno :
+			       0;
 	case SEQ_DONTNEED:
 		return madvise(slot, SEQRT_PSIZE, MADV_DONTNEED) ? -errno : 0;
 	case SEQ_PROT_RO:
@@ -273,7 +275,7 @@ int seqrt_init(struct seqrt *r, int npages)
 	memset(r, 0, sizeof(*r));
 	r->npages = npages;
 	r->fd = memfd_create("hgm-seq", MFD_CLOEXEC | MFD_HUGETLB |
-						 (21 << MFD_HUGE_SHIFT));
+						(21 << MFD_HUGE_SHIFT));
 	if (r->fd < 0)
 		return -errno;
 	if (ftruncate(r->fd, (off_t)npages * SEQRT_PSIZE))
@@ -410,8 +412,9 @@ static int file_op(struct seqrt *r, const struct seqrt_op *op)
 	int ret = 0;
 
 	if (op->kind == SEQ_PUNCH)
-		ret = fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				off, SEQRT_PSIZE);
+		ret = fallocate(r->fd,
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+				SEQRT_PSIZE);
 	else if (op->kind == SEQ_FALLOC)
 		ret = fallocate(r->fd, 0, off, SEQRT_PSIZE);
 	else
@@ -565,8 +568,7 @@ static int read_smaps(const struct seqrt *r, pid_t pid, struct seqrt_obs *o,
 	return 0;
 }
 
-static int read_u64_at(const char *path, uint64_t idx, uint64_t *out,
-		       size_t n)
+static int read_u64_at(const char *path, uint64_t idx, uint64_t *out, size_t n)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t got;
@@ -666,12 +668,12 @@ static int popcount_bits(const uint64_t *b)
 	return n;
 }
 
-#define SEQRT_DIFF(...)                                                     \
-	do {                                                                \
-		size_t __u = strlen(why);                                   \
-		if (__u < len)                                              \
-			snprintf(why + __u, len - __u, __VA_ARGS__);        \
-		bad = 1;                                                    \
+#define SEQRT_DIFF(...)                                              \
+	do {                                                         \
+		size_t __u = strlen(why);                            \
+		if (__u < len)                                       \
+			snprintf(why + __u, len - __u, __VA_ARGS__); \
+		bad = 1;                                             \
 	} while (0)
 
 static int compare_page(const struct seqrt_page_obs *want,
@@ -717,8 +719,9 @@ int seqrt_compare(const struct seqrt_obs *want, const struct seqrt_obs *got,
 		if (!want->alive[w] || !got->alive[w])
 			continue;
 		if (want->hugetlb_kb[w] != got->hugetlb_kb[w])
-			SEQRT_DIFF("w%d: status HugetlbPages %lu kB, model %lu; ",
-				   w, got->hugetlb_kb[w], want->hugetlb_kb[w]);
+			SEQRT_DIFF(
+				"w%d: status HugetlbPages %lu kB, model %lu; ",
+				w, got->hugetlb_kb[w], want->hugetlb_kb[w]);
 		for (int p = 0; p < npages; p++)
 			bad |= compare_page(&want->pg[w][p], &got->pg[w][p], w,
 					    p, why, len);

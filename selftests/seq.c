@@ -86,8 +86,8 @@ TEST_F_TIMEOUT(seq, fixed_seed, 300)
 			seq_gen(&rng, &run->m, &ops[i]);
 		ret = seq_run_step(run, &ops[i]);
 	}
-	TH_LOG("%ld steps, %ld skipped, model %s HGM", run->steps,
-	       run->skipped, run->m.hgm ? "with" : "without");
+	TH_LOG("%ld steps, %ld skipped, model %s HGM", run->steps, run->skipped,
+	       run->m.hgm ? "with" : "without");
 	seq_run_stop(run);
 	if (ret) {
 		TH_LOG("seed %d step %d: %s", SEED, i - 1, run->why);

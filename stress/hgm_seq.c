@@ -233,11 +233,13 @@ static void report_failure(const struct seq_header *h, struct seqrt_op *ops,
 		n = seq_shrink(ops, n, still_fails, (void *)h, SHRINK_TRIES);
 		if (seq_run_ops(h, hgm, ops, n, &step, again, sizeof(again)) !=
 		    1) {
-			fprintf(stderr, "hgm_seq: the shrunk sequence no longer "
-					"fails (nondeterministic?); keeping it\n");
+			fprintf(stderr,
+				"hgm_seq: the shrunk sequence no longer "
+				"fails (nondeterministic?); keeping it\n");
 		}
-		fprintf(stderr, "hgm_seq: minimal failing sequence, %d ops "
-				"(fails at %d: %s):\n",
+		fprintf(stderr,
+			"hgm_seq: minimal failing sequence, %d ops "
+			"(fails at %d: %s):\n",
 			n, step, again);
 		seq_file_write(stderr, h, ops, n);
 	}
@@ -284,12 +286,14 @@ static void write_json(void)
 		fprintf(stderr, "hgm_seq: %s: %s\n", o.json, strerror(errno));
 		return;
 	}
-	fprintf(f, "{\"seed\": %llu, \"hgm\": %s, \"workers\": %d, "
-		   "\"pages\": %d, \"steps_per_sequence\": %ld,\n",
+	fprintf(f,
+		"{\"seed\": %llu, \"hgm\": %s, \"workers\": %d, "
+		"\"pages\": %d, \"steps_per_sequence\": %ld,\n",
 		(unsigned long long)o.seed, hgm ? "true" : "false", o.workers,
 		o.pages, o.steps);
-	fprintf(f, " \"sequences\": %ld, \"steps\": %ld, \"skipped\": %ld, "
-		   "\"seconds\": %.3f, \"ops_per_sec\": %.1f,\n \"counts\": {",
+	fprintf(f,
+		" \"sequences\": %ld, \"steps\": %ld, \"skipped\": %ld, "
+		"\"seconds\": %.3f, \"ops_per_sec\": %.1f,\n \"counts\": {",
 		sum.sequences, sum.steps, sum.skipped, sum.seconds,
 		sum.seconds > 0 ? sum.steps / sum.seconds : 0.0);
 	for (int k = 0; k < SEQ_NKINDS; k++)
@@ -297,8 +301,9 @@ static void write_json(void)
 			sum.counts[k]);
 	fprintf(f, "},\n \"failures\": [");
 	if (sum.failed_step >= 0) {
-		fprintf(f, "{\"seed\": %llu, \"step\": %d, \"minimal_ops\": %d, "
-			   "\"reproducer\": ",
+		fprintf(f,
+			"{\"seed\": %llu, \"step\": %d, \"minimal_ops\": %d, "
+			"\"reproducer\": ",
 			(unsigned long long)sum.failed_seed, sum.failed_step,
 			sum.minimal);
 		ht_json_str(f, sum.repro);
@@ -359,7 +364,8 @@ int main(int argc, char **argv)
 	needs.pages = (o.replay ? SEQRT_MAX_P : o.pages) + 1;
 	r = ht_setup(&needs, &env);
 	if (r) {
-		fprintf(stderr, "hgm_seq: %s%s\n", strncmp(r, "error:", 6) ? "skip: " : "", r);
+		fprintf(stderr, "hgm_seq: %s%s\n",
+			strncmp(r, "error:", 6) ? "skip: " : "", r);
 		return strncmp(r, "error:", 6) ? EXIT_SKIP : EXIT_FAIL;
 	}
 	ht_guard_start(&guard, &env, 30);
@@ -381,7 +387,9 @@ int main(int argc, char **argv)
 	       "%.0f steps/s: %s\n",
 	       sum.sequences, sum.steps, sum.skipped, sum.seconds,
 	       sum.seconds > 0 ? sum.steps / sum.seconds : 0.0,
-	       got_signal ? "interrupted" : ret ? "FAIL" : "PASS");
+	       got_signal ? "interrupted" :
+	       ret	  ? "FAIL" :
+			    "PASS");
 	if (o.json)
 		write_json();
 	if (ret == -EINVAL)
