@@ -65,6 +65,24 @@ static int pick_present(struct seq_rng *r, const struct seq_map *mp)
 	return -1;
 }
 
+/*
+ * A page @w maps (and for a CONTINUE has split and registered), or -1:
+ * uniform picks would mostly hit unmapped pages and prove only errnos.
+ */
+static int pick_page(struct seq_rng *r, const struct seq_model *m, int w,
+		     bool ready)
+{
+	int cand[SEQRT_MAX_P], n = 0;
+
+	for (int p = 0; p < m->npages; p++) {
+		const struct seq_map *mp = &m->map[w][p];
+
+		if (mp->mapped && (!ready || (mp->split && mp->reg)))
+			cand[n++] = p;
+	}
+	return n ? cand[seq_rng_below(r, n)] : -1;
+}
+
 static void gen_one(struct seq_rng *r, const struct seq_model *m,
 		    struct seqrt_op *op)
 {
@@ -77,6 +95,12 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 			hot[seq_rng_below(r, sizeof(hot) / sizeof(hot[0]))] :
 			(int)seq_rng_below(r, SEQRT_PIECES);
 	op->v = op->kind == SEQ_WRITE ? 1 + (int)seq_rng_below(r, 255) : 0;
+	if (op->kind != SEQ_MAP && op->kind != SEQ_TRUNC &&
+	    seq_rng_below(r, 4)) {
+		k = pick_page(r, m, op->w, op->kind == SEQ_CONT);
+		if (k >= 0)
+			op->p = k;
+	}
 	/* Reads and writes of present pieces check contents most. */
 	if ((op->kind == SEQ_READ || op->kind == SEQ_WRITE) &&
 	    seq_rng_below(r, 2)) {
