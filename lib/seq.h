@@ -40,6 +40,8 @@ struct seq_model {
 	int npages, nslots; /* pages in the file; worker slots in use */
 	bool hgm; /* MADV_SPLIT works (probed once) */
 	bool huge_only; /* the generator draws no HGM operation */
+	/* Self-test of the failure path: fork wrongly copies the entries. */
+	bool inject_bug;
 	bool alive[SEQRT_MAX_W];
 	struct seq_map map[SEQRT_MAX_W][SEQRT_MAX_P];
 	int size; /* file size, pages */
@@ -75,6 +77,7 @@ int seq_op_parse(const char *line, struct seqrt_op *op, int npages);
 struct seq_header {
 	uint64_t seed;
 	int npages, nslots;
+	bool inject_bug; /* see struct seq_model; not in the file */
 };
 /* The replay file: "# hgm_seq seed=S pages=N slots=M", then one op a line. */
 void seq_file_write(FILE *f, const struct seq_header *h,
@@ -107,6 +110,7 @@ struct seq_run {
 	struct seqrt rt;
 	struct seq_model m;
 	long steps, skipped, counts[SEQ_NKINDS];
+	long pieces; /* successful 4 KiB CONTINUEs: HGM state was reached */
 	char why[4096];
 };
 /* Is there HGM for 2 MiB pages?  NULL or the probe's reason. */

@@ -33,6 +33,7 @@ int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 	}
 	/* The file is empty: every page it gets later comes from here. */
 	seq_model_init(&s->m, h->npages, h->nslots, hgm, pool.free);
+	s->m.inject_bug = h->inject_bug;
 	return 0;
 }
 
@@ -54,6 +55,7 @@ int seq_run_step(struct seq_run *s, const struct seqrt_op *op)
 	}
 	s->steps++;
 	s->counts[op->kind]++;
+	s->pieces += op->kind == SEQ_CONT && ret_want == 0;
 	seq_op_format(op, line, sizeof(line));
 	ret = seqrt_exec(&s->rt, op, child, &ret_got, s->why, sizeof(s->why));
 	if (ret == -ETIMEDOUT || ret == -EPIPE)

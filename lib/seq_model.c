@@ -218,6 +218,8 @@ static bool apply_proc(struct seq_model *m, const struct seqrt_op *op,
 		for (int p = 0; p < m->npages; p++) {
 			m->map[c][p] = m->map[op->w][p];
 			m->map[c][p].reg = false;
+			if (m->inject_bug)
+				continue;
 			m->map[c][p].pte = SEQ_PTE_NONE;
 			memset(m->map[c][p].bits, 0, sizeof(m->map[c][p].bits));
 		}

@@ -192,6 +192,7 @@ static int applied(const struct seq_header *h, bool hgm,
 	if (!m)
 		return -1;
 	seq_model_init(m, h->npages, h->nslots, hgm, 0);
+	m->inject_bug = h->inject_bug;
 	for (int i = 0; i < n; i++)
 		if (seq_model_apply(m, &ops[i], &rets[na], &children[na]))
 			idx[na++] = i;
@@ -220,6 +221,7 @@ static void emit_tables(FILE *f, const struct seq_header *h, bool hgm,
 	fprintf(f, "static const struct seqrt_obs wants[NSTEPS] = {\n");
 	if (m && o) {
 		seq_model_init(m, h->npages, h->nslots, hgm, 0);
+		m->inject_bug = h->inject_bug;
 		for (int i = 0; i < na; i++) {
 			seq_model_apply(m, &ops[idx[i]], &ret, &child);
 			seq_model_expect(m, o);

@@ -35,7 +35,7 @@ static struct {
 	long seconds, steps;
 	int workers, pages;
 	const char *json, *replay, *out;
-	bool seed_given, no_shrink;
+	bool seed_given, no_shrink, inject_bug;
 } o = { .seconds = 10, .steps = 200, .workers = 3, .pages = 4, .out = "." };
 
 static volatile sig_atomic_t got_signal;
@@ -81,6 +81,8 @@ static void help(void)
 	       "  --replay FILE   run the sequence in FILE (a written .seq) once\n"
 	       "  --out DIR       where a failure's .seq and .c reproducer go (default .)\n"
 	       "  --no-shrink     report a failure without shrinking it\n"
+	       "  --inject-model-bug  the model wrongly copies entries at fork: exercises\n"
+	       "                  the failure path (report, shrink, .seq, .c)\n"
 	       "  -h, --help      this text\n\n"
 	       "Exit: 0 pass, 1 difference (or interrupted), 2 bad usage, 4 skip (not root,\n"
 	       "no 2 MiB pages, no userfaultfd MINOR on hugetlb, no free pages).\n",
@@ -116,6 +118,7 @@ static void parse_args(int argc, char **argv)
 		{ "replay", required_argument, NULL, 'r' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "no-shrink", no_argument, NULL, 'S' },
+		{ "inject-model-bug", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -156,6 +159,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'S':
 			o.no_shrink = true;
+			break;
+		case 'I':
+			o.inject_bug = true;
 			break;
 		case 'h':
 			help();
@@ -317,7 +323,9 @@ static void write_json(void)
 
 static int run_all(struct seqrt_op *ops, long nops)
 {
-	struct seq_header h = { .npages = o.pages, .nslots = 2 * o.workers };
+	struct seq_header h = { .npages = o.pages,
+				.nslots = 2 * o.workers,
+				.inject_bug = o.inject_bug };
 	long start = ht_now_ns();
 	int ret = 0;
 
