@@ -381,10 +381,14 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	r = seq_probe_hgm();
 	hgm = !r;
-	printf("hgm_seq: seed %llu, %d workers, %d pages, %ld steps a sequence; "
-	       "%s\n",
-	       (unsigned long long)o.seed, o.workers, o.pages, o.steps,
-	       hgm ? "HGM: yes" : r);
+	if (o.replay)
+		printf("hgm_seq: replay of %s; %s\n", o.replay,
+		       hgm ? "HGM: yes" : r);
+	else
+		printf("hgm_seq: seed %llu, %d workers, %d pages, %ld steps a "
+		       "sequence; %s\n",
+		       (unsigned long long)o.seed, o.workers, o.pages, o.steps,
+		       hgm ? "HGM: yes" : r);
 	ret = run_all(ops, o.steps);
 	if (ht_teardown(&env, why, sizeof(why))) {
 		fprintf(stderr, "hgm_seq: pools not restored: %s\n", why);
