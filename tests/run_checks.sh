@@ -74,6 +74,7 @@ echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
 step "parser unit tests" build/unit/parse_test
+step "hgm_seq unit tests (model, shrinker, reproducer)" build/unit/seq_test
 step "runner tests" tests/runner/test_runner.sh
 step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh
 step "battery on this kernel ($(uname -r)) vs expected/" battery_host
