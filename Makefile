@@ -33,8 +33,8 @@ LIB_SRCS := $(wildcard lib/*.c)
 # The battery's programs, in the order the runner runs them: one list
 # (selftests/programs) for make, run_tests.sh and install.sh.
 SELFTESTS := $(shell cat selftests/programs)
-STRESS := refcount_stress continue_rate
-UNIT := parse_test
+STRESS := refcount_stress continue_rate hgm_seq
+UNIT := parse_test seq_test
 PROGS := $(SELFTESTS:%=$(B)/selftests/%) $(STRESS:%=$(B)/stress/%)
 STATIC_PROGS := $(SELFTESTS:%=$(B)/static/selftests/%) \
 		$(STRESS:%=$(B)/static/stress/%)
@@ -50,16 +50,31 @@ $(HARNESS):
 		--wildcards 'linux-source-6.12/tools/testing/selftests/kselftest*.h'
 	touch $@
 
-$(B)/lib/%.o: lib/%.c lib/ht.h | $(HARNESS)
+$(B)/lib/%.o: lib/%.c lib/ht.h lib/seq.h lib/seq_rt.h | $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/static/lib/%.o: lib/%.c lib/ht.h | $(HARNESS)
+$(B)/static/lib/%.o: lib/%.c lib/ht.h lib/seq.h lib/seq_rt.h | $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-LIB_OBJS := $(LIB_SRCS:lib/%.c=$(B)/lib/%.o)
-STATIC_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(B)/static/lib/%.o)
+# hgm_seq's reproducers carry lib/seq_rt.[ch] verbatim: a C string of them.
+SEQ_RT_TEXT := $(B)/gen/seq_rt_text.c
+LIB_OBJS := $(LIB_SRCS:lib/%.c=$(B)/lib/%.o) $(B)/lib/seq_rt_text.o
+STATIC_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(B)/static/lib/%.o) \
+		   $(B)/static/lib/seq_rt_text.o
+
+$(SEQ_RT_TEXT): lib/seq_rt.h lib/seq_rt.c
+	@mkdir -p $(dir $@)
+	{ echo '/* Generated from lib/seq_rt.h and lib/seq_rt.c by make. */'; \
+	  echo 'const char seq_rt_text[] ='; \
+	  cat lib/seq_rt.h lib/seq_rt.c | grep -v '^#include "seq_rt.h"' | \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/'; \
+	  echo ';'; } > $@
+
+$(B)/lib/seq_rt_text.o $(B)/static/lib/seq_rt_text.o: $(SEQ_RT_TEXT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/libht.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^

@@ -82,6 +82,7 @@ step "pyflakes (stress/plot.py, tests/plot_test.py)" lint_python
 step "parser unit tests" build/unit/parse_test
 step "stress/README.md option lists = the programs' tables" tests/stress_readme.sh
 step "bench plotter (stress/plot.py) on a fixture" tests/plot_test.py
+step "hgm_seq unit tests (model, shrinker, reproducer)" build/unit/seq_test
 step "runner tests" tests/runner/test_runner.sh
 step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh
 step "battery on this kernel ($(uname -r)) vs expected/" battery_host

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hgm_seq: one run on the kernel.  Every step goes through the model
+ * first (does it apply, what must it return), then through the workers,
+ * then every view is read back and compared with the model's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ht.h"
+#include "seq.h"
+
+const char *seq_probe_hgm(void)
+{
+	return ht_probe_hgm(2 * HT_MB);
+}
+
+int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
+{
+	struct ht_pool pool;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->h = *h;
+	ret = seqrt_init(&s->rt, h->npages);
+	if (!ret)
+		ret = ht_pool_read(2 * HT_MB, -1, &pool);
+	if (ret) {
+		snprintf(s->why, sizeof(s->why), "setup: %s", strerror(-ret));
+		return ret;
+	}
+	/* The file is empty: every page it gets later comes from here. */
+	seq_model_init(&s->m, h->npages, h->nslots, hgm, pool.free);
+	s->m.inject_bug = h->inject_bug;
+	return 0;
+}
+
+void seq_run_stop(struct seq_run *s)
+{
+	seqrt_fini(&s->rt);
+}
+
+int seq_run_step(struct seq_run *s, const struct seqrt_op *op)
+{
+	struct seqrt_obs want, got;
+	char a[48], b[48], line[96];
+	int64_t ret_want, ret_got;
+	int child, ret;
+
+	if (!seq_model_apply(&s->m, op, &ret_want, &child)) {
+		s->skipped++;
+		return 0;
+	}
+	s->steps++;
+	s->counts[op->kind]++;
+	s->pieces += op->kind == SEQ_CONT && ret_want == 0;
+	seq_op_format(op, line, sizeof(line));
+	ret = seqrt_exec(&s->rt, op, child, &ret_got, s->why, sizeof(s->why));
+	if (ret == -ETIMEDOUT || ret == -EPIPE)
+		return 1; /* a worker hung or died where the model says not */
+	if (ret)
+		return ret;
+	if (ret_got != ret_want) {
+		seqrt_ret_str(ret_got, a, sizeof(a));
+		seqrt_ret_str(ret_want, b, sizeof(b));
+		snprintf(s->why, sizeof(s->why), "%s returned %s, model %s",
+			 line, a, b);
+		return 1;
+	}
+	ret = seqrt_observe(&s->rt, &got);
+	if (ret) {
+		snprintf(s->why, sizeof(s->why), "after %s: reading /proc: %s",
+			 line, strerror(-ret));
+		return ret;
+	}
+	seq_model_expect(&s->m, &want);
+	return seqrt_compare(&want, &got, s->h.npages, s->why, sizeof(s->why));
+}
+
+int seq_run_ops(const struct seq_header *h, bool hgm,
+		const struct seqrt_op *ops, int n, int *fail_step, char *why,
+		size_t len)
+{
+	struct seq_run *s = malloc(sizeof(*s));
+	int ret;
+
+	*fail_step = -1;
+	if (!s)
+		return -ENOMEM;
+	ret = seq_run_start(s, h, hgm);
+	for (int i = 0; !ret && i < n; i++) {
+		ret = seq_run_step(s, &ops[i]);
+		if (ret)
+			*fail_step = i;
+	}
+	if (ret)
+		snprintf(why, len, "%s", s->why);
+	seq_run_stop(s);
+	free(s);
+	return ret;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * seq_rt: the kernel-facing half of the hgm_seq sequence tester: worker
+ * processes that own mappings of one shared 2 MiB hugetlb file, the
+ * execution of one operation, and the observation of every view the
+ * checks compare (pagemap, kpagecount, smaps, status, the pool).
+ *
+ * It uses nothing but libc and the kernel's uapi headers on purpose: the
+ * reproducer writer (seq_repro.c) pastes this header and seq_rt.c into
+ * every reproducer it writes, so a reproducer runs the very code and the
+ * very comparison that found the failure.
+ */
+#ifndef SEQ_RT_H
+#define SEQ_RT_H
+
+/* First in a reproducer: memfd_create, fallocate, strerrorname_np. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SEQRT_MAX_W 8 /* worker slots */
+#define SEQRT_MAX_P 8 /* huge pages in the file */
+#define SEQRT_PS 4096UL
+#define SEQRT_PSIZE (2UL * 1024 * 1024)
+#define SEQRT_PIECES 512
+#define SEQRT_WORDS (SEQRT_PIECES / 64)
+
+/* Operations; the names are in seqrt_kind_name[] (replay file format). */
+enum seqrt_kind {
+	SEQ_SPAWN, /* a fresh worker in slot w */
+	SEQ_FORK, /* worker w forks; the child takes the first free slot */
+	SEQ_EXIT, /* worker w exits */
+	SEQ_MAP, /* w maps page p (MAP_SHARED, read-write) */
+	SEQ_UNMAP, /* w unmaps page p */
+	SEQ_SPLIT, /* w: MADV_SPLIT of page p */
+	SEQ_REG, /* w registers page p with its userfaultfd, MODE_MINOR */
+	SEQ_UNREG, /* w unregisters page p */
+	SEQ_CONT, /* w: UFFDIO_CONTINUE of 4 KiB piece k of page p */
+	SEQ_CONT_HUGE, /* w: UFFDIO_CONTINUE of the whole page p */
+	SEQ_READ, /* w reads the first byte of piece k of page p */
+	SEQ_WRITE, /* w writes v to the first byte of piece k of page p */
+	SEQ_PROT_RO, /* w: mprotect(PROT_READ) of page p */
+	SEQ_PROT_RW, /* w: mprotect(PROT_READ | PROT_WRITE) of page p */
+	SEQ_DONTNEED, /* w: MADV_DONTNEED of page p */
+	SEQ_COLLAPSE, /* w: MADV_COLLAPSE of page p */
+	SEQ_PUNCH, /* fallocate(PUNCH_HOLE | KEEP_SIZE) of page p */
+	SEQ_FALLOC, /* fallocate(0) of page p */
+	SEQ_TRUNC, /* ftruncate to p pages */
+	SEQ_NKINDS
+};
+
+extern const char *const seqrt_kind_name[SEQ_NKINDS];
+
+struct seqrt_op {
+	int kind, w, p, k, v;
+};
+
+/* Results: 0 or a read byte (0..255), -errno, or a signal. */
+#define SEQRT_SIG(s) (1000 + (s))
+
+/* What one worker's view of one page reads, or must read. */
+struct seqrt_page_obs {
+	bool huge_vma; /* a hugetlb VMA at the slot (KernelPageSize 2048) */
+	uint64_t bits[SEQRT_WORDS]; /* pagemap present, per 4 KiB piece */
+	unsigned long shared_kb, private_kb; /* smaps *_Hugetlb */
+};
+
+struct seqrt_obs {
+	bool alive[SEQRT_MAX_W];
+	struct seqrt_page_obs pg[SEQRT_MAX_W][SEQRT_MAX_P];
+	unsigned long hugetlb_kb[SEQRT_MAX_W]; /* status HugetlbPages */
+	/* kpagecount of head and tail; checked where mapcount > 0 */
+	uint64_t mapcount[SEQRT_MAX_P];
+	unsigned long free; /* free 2 MiB pages, global */
+	char bad[256]; /* inconsistencies seen while observing */
+};
+
+struct seqrt_worker {
+	pid_t pid; /* 0: free slot */
+	int sock, pidfd;
+};
+
+struct seqrt {
+	int fd; /* the hugetlb memfd */
+	char *base; /* slot of page p: base + 2 * p * SEQRT_PSIZE */
+	int npages;
+	struct seqrt_worker w[SEQRT_MAX_W];
+};
+
+int seqrt_init(struct seqrt *r, int npages);
+/* Kills every worker, unmaps the slots and closes the file. */
+void seqrt_fini(struct seqrt *r);
+/*
+ * Runs @op; @child is the slot SPAWN/FORK fill.  0 with the result in
+ * *@ret, or -errno when a worker could not be driven (then @why says so).
+ */
+int seqrt_exec(struct seqrt *r, const struct seqrt_op *op, int child,
+	       int64_t *ret, char *why, size_t len);
+/* Reads every view; 0 or -errno (@o->bad lists inconsistencies). */
+int seqrt_observe(struct seqrt *r, struct seqrt_obs *o);
+/* 0 when @got matches @want, else 1 with every difference in @why. */
+int seqrt_compare(const struct seqrt_obs *want, const struct seqrt_obs *got,
+		  int npages, char *why, size_t len);
+void seqrt_ret_str(int64_t ret, char *buf, size_t len);
+
+#endif

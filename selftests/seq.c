@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Topic 12: a fixed-seed run of the hgm_seq sequence engine (lib/seq_*.c,
+ * stress/hgm_seq.c): a few hundred random operations by several processes
+ * on one shared 2 MiB hugetlb file (map, fault, write, read back, uffd
+ * MINOR, 2 MiB CONTINUE, fork, exit, mprotect, DONTNEED, hole punch,
+ * fallocate, truncate; the hgm twin adds MADV_SPLIT, 4 KiB CONTINUE and
+ * MADV_COLLAPSE), every step compared with the model: each worker's
+ * pagemap of every piece, smaps Shared/Private_Hugetlb, HugetlbPages,
+ * kpagecount of every mapped page, the pool's free count, the results
+ * and the bytes read.  The seed is fixed, so a failure here reproduces
+ * with `build/stress/hgm_seq --replay` of the sequence it prints.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+
+#include "ht_harness.h"
+#include "seq.h"
+
+#define SEED 20260113
+#define STEPS 300
+#define WORKERS 3
+#define PAGES 4
+
+FIXTURE(seq)
+{
+	struct ht_env env;
+};
+
+FIXTURE_VARIANT(seq)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS_2M(seq);
+
+FIXTURE_SETUP(seq)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = PAGES + 1,
+		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.uffd_minor = true,
+		.hgm = variant->gran == HT_GRAN_HGM,
+	};
+
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+}
+
+FIXTURE_TEARDOWN_PARENT(seq)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+static void log_sequence(struct __test_metadata *_metadata,
+			 const struct seqrt_op *ops, int n)
+{
+	char line[96];
+
+	for (int i = 0; i < n; i++) {
+		seq_op_format(&ops[i], line, sizeof(line));
+		TH_LOG("%4d %s", i, line);
+	}
+}
+
+TEST_F_TIMEOUT(seq, fixed_seed, 300)
+{
+	struct seq_header h = { .seed = SEED,
+				.npages = PAGES,
+				.nslots = 2 * WORKERS };
+	struct seq_run *run = malloc(sizeof(*run));
+	struct seqrt_op ops[STEPS];
+	struct seq_rng rng;
+	int i, ret;
+
+	ASSERT_NE(NULL, run);
+	ret = seq_run_start(run, &h, seq_probe_hgm() == NULL);
+	ASSERT_EQ(0, ret) TH_LOG("%s", run->why);
+	run->m.huge_only = variant->gran == HT_GRAN_HUGE;
+	seq_rng_seed(&rng, SEED);
+	for (i = 0, ret = 0; !ret && i < STEPS; i++) {
+		if (i < WORKERS)
+			ops[i] = (struct seqrt_op){ .kind = SEQ_SPAWN, .w = i };
+		else
+			seq_gen(&rng, &run->m, &ops[i]);
+		ret = seq_run_step(run, &ops[i]);
+	}
+	TH_LOG("%ld steps, %ld skipped, model %s HGM", run->steps, run->skipped,
+	       run->m.hgm ? "with" : "without");
+	seq_run_stop(run);
+	if (ret) {
+		TH_LOG("seed %d step %d: %s", SEED, i - 1, run->why);
+		TH_LOG("the sequence (hgm_seq replay format, header "
+		       "'# hgm_seq seed=%d pages=%d slots=%d'):",
+		       SEED, PAGES, 2 * WORKERS);
+		log_sequence(_metadata, ops, i);
+	}
+	EXPECT_EQ(0, ret) TH_LOG("model difference or broken run");
+	free(run);
+}
+
+HT_MAIN

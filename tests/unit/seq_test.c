@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of hgm_seq's pure parts: the PRNG, the model, the generator,
+ * the replay format, the shrinker and the reproducer writer (whose output
+ * must compile with plain cc).  No kernel feature is touched.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ht_harness.h"
+#include "seq.h"
+
+#define OP(kind, w, p, k) ((struct seqrt_op){ (kind), (w), (p), (k), 0 })
+
+/* Applies @op to @m; returns the model's result. */
+static int64_t do_op(struct __test_metadata *_metadata, struct seq_model *m,
+		     struct seqrt_op op)
+{
+	int64_t ret = 0;
+	int child;
+
+	EXPECT_TRUE(seq_model_apply(m, &op, &ret, &child))
+	TH_LOG("%s did not apply", seqrt_kind_name[op.kind]);
+	return ret;
+}
+
+static int present(const struct seq_model *m, int w, int p)
+{
+	struct seqrt_obs o;
+	int n = 0;
+
+	seq_model_expect(m, &o);
+	for (int i = 0; i < SEQRT_WORDS; i++)
+		n += __builtin_popcountll(o.pg[w][p].bits[i]);
+	return n;
+}
+
+TEST(rng_is_reproducible)
+{
+	struct seq_rng a, b;
+
+	seq_rng_seed(&a, 42);
+	seq_rng_seed(&b, 42);
+	for (int i = 0; i < 1000; i++)
+		ASSERT_EQ(seq_rng_next(&a), seq_rng_next(&b));
+	seq_rng_seed(&b, 43);
+	EXPECT_NE(seq_rng_next(&a), seq_rng_next(&b));
+	for (int i = 0; i < 1000; i++)
+		ASSERT_GT(7, seq_rng_below(&a, 7));
+}
+
+TEST(split_then_three_pieces)
+{
+	struct seqrt_op rd = OP(SEQ_READ, 0, 1, 7);
+	struct seq_model m;
+	struct seqrt_obs o;
+	int64_t ret;
+	int child;
+
+	seq_model_init(&m, 2, 4, true, 10);
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 1, 0));
+	do_op(_metadata, &m, OP(SEQ_FALLOC, 0, 1, 0));
+	EXPECT_EQ(-ENOENT, do_op(_metadata, &m, OP(SEQ_CONT, 0, 1, 5)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_REG, 0, 1, 0)));
+	EXPECT_EQ(-EINVAL, do_op(_metadata, &m, OP(SEQ_CONT, 0, 1, 5)))
+	TH_LOG("not split");
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_SPLIT, 0, 1, 0)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_CONT, 0, 1, 5)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_CONT, 0, 1, 6)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_CONT, 0, 1, 511)));
+	EXPECT_EQ(-EEXIST, do_op(_metadata, &m, OP(SEQ_CONT, 0, 1, 6)));
+	EXPECT_EQ(3, present(&m, 0, 1));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(12, o.pg[0][1].private_kb);
+	EXPECT_EQ(0, o.pg[0][1].shared_kb);
+	EXPECT_EQ(2048, o.hugetlb_kb[0]) TH_LOG("one (VMA, page) pair");
+	EXPECT_EQ(1, o.mapcount[1]);
+	EXPECT_EQ(9, o.free);
+	/* A cached page in a MINOR range: the read would wait, not apply. */
+	EXPECT_FALSE(seq_model_apply(&m, &rd, &ret, &child));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_COLLAPSE, 0, 1, 0)));
+	EXPECT_EQ(512, present(&m, 0, 1));
+}
+
+TEST(no_hgm_means_einval)
+{
+	struct seq_model m;
+
+	seq_model_init(&m, 1, 2, false, 4);
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	EXPECT_EQ(-EINVAL, do_op(_metadata, &m, OP(SEQ_SPLIT, 0, 0, 0)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_REG, 0, 0, 0)));
+	EXPECT_EQ(-EINVAL, do_op(_metadata, &m, OP(SEQ_CONT, 0, 0, 1)));
+	EXPECT_EQ(-EINVAL, do_op(_metadata, &m, OP(SEQ_COLLAPSE, 0, 0, 0)));
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, OP(SEQ_CONT_HUGE, 0, 0, 0)));
+	do_op(_metadata, &m, OP(SEQ_FALLOC, 0, 0, 0));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_CONT_HUGE, 0, 0, 0)));
+	EXPECT_EQ(512, present(&m, 0, 0));
+}
+
+TEST(fork_copies_vmas_not_entries)
+{
+	struct seqrt_op wr = { SEQ_WRITE, 0, 0, 9, 0x5a };
+	struct seq_model m;
+	struct seqrt_obs o;
+	int64_t ret;
+	int child;
+
+	seq_model_init(&m, 1, 4, true, 4);
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_SPLIT, 0, 0, 0));
+	ASSERT_TRUE(seq_model_apply(&m, &wr, &ret, &child));
+	EXPECT_EQ(512, present(&m, 0, 0)) TH_LOG("no table: faulted huge");
+	ASSERT_TRUE(seq_model_apply(&m, &OP(SEQ_FORK, 0, 0, 0), &ret, &child));
+	EXPECT_EQ(1, child);
+	EXPECT_TRUE(m.map[1][0].mapped && m.map[1][0].split);
+	EXPECT_EQ(0, present(&m, 1, 0));
+	/* The child's fault maps it whole; both now share it. */
+	EXPECT_EQ(0x5a, do_op(_metadata, &m, OP(SEQ_READ, 1, 0, 9)));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(2, o.mapcount[0]);
+	EXPECT_EQ(2048, o.pg[0][0].shared_kb);
+	EXPECT_EQ(2048, o.pg[1][0].shared_kb);
+	do_op(_metadata, &m, OP(SEQ_EXIT, 1, 0, 0));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(1, o.mapcount[0]);
+	EXPECT_EQ(2048, o.pg[0][0].private_kb);
+}
+
+TEST(punch_hole_removes)
+{
+	struct seqrt_op wr = { SEQ_WRITE, 0, 0, 3, 7 };
+	struct seq_model m;
+	struct seqrt_obs o;
+	int64_t ret;
+	int child;
+
+	seq_model_init(&m, 2, 2, true, 8);
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	ASSERT_TRUE(seq_model_apply(&m, &wr, &ret, &child));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(7, o.free);
+	do_op(_metadata, &m, OP(SEQ_PUNCH, 0, 0, 0));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(8, o.free);
+	EXPECT_EQ(0, present(&m, 0, 0));
+	EXPECT_EQ(0, o.hugetlb_kb[0]);
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_READ, 0, 0, 3)))
+	TH_LOG("a new, zeroed page");
+	/* Truncate to 0, then beyond EOF: SIGBUS. */
+	do_op(_metadata, &m, OP(SEQ_TRUNC, 0, 0, 0));
+	EXPECT_EQ(SEQRT_SIG(SIGBUS),
+		  do_op(_metadata, &m, OP(SEQ_READ, 0, 0, 3)));
+	EXPECT_EQ(SEQRT_SIG(SIGSEGV),
+		  do_op(_metadata, &m, OP(SEQ_READ, 0, 1, 3)))
+	TH_LOG("not mapped");
+}
+
+/* The shrinker's fake kernel: fails iff both marked ops are there. */
+static bool fails_with_x_and_y(const struct seqrt_op *ops, int n, void *arg)
+{
+	bool x = false, y = false;
+
+	(*(int *)arg)++;
+	for (int i = 0; i < n; i++) {
+		x |= ops[i].kind == SEQ_PUNCH && ops[i].v == 1;
+		y |= ops[i].kind == SEQ_TRUNC && ops[i].v == 2;
+	}
+	return x && y;
+}
+
+TEST(shrink_to_x_and_y)
+{
+	struct seqrt_op ops[40];
+	int calls = 0, n;
+
+	for (int i = 0; i < 40; i++)
+		ops[i] = OP(SEQ_READ, 0, 0, i);
+	ops[7] = (struct seqrt_op){ SEQ_PUNCH, 0, 0, 0, 1 };
+	ops[31] = (struct seqrt_op){ SEQ_TRUNC, 0, 0, 0, 2 };
+	n = seq_shrink(ops, 40, fails_with_x_and_y, &calls, 1000);
+	ASSERT_EQ(2, n);
+	EXPECT_EQ(SEQ_PUNCH, ops[0].kind);
+	EXPECT_EQ(SEQ_TRUNC, ops[1].kind);
+	EXPECT_LT(calls, 200) TH_LOG("%d predicate calls", calls);
+}
+
+TEST(replay_format_round_trip)
+{
+	struct seq_header h = { .seed = 99, .npages = 3, .nslots = 6 }, h2;
+	struct seqrt_op ops[50], *back;
+	char path[] = "/tmp/seq_test_XXXXXX", why[256];
+	struct seq_model m;
+	struct seq_rng r;
+	int64_t ret;
+	int fd, n, child;
+	FILE *f;
+
+	seq_rng_seed(&r, 7);
+	seq_model_init(&m, 3, 6, true, 8);
+	for (int i = 0; i < 50; i++) {
+		seq_gen(&r, &m, &ops[i]);
+		EXPECT_TRUE(seq_model_apply(&m, &ops[i], &ret, &child))
+		TH_LOG("generated op %d does not apply", i);
+	}
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	seq_file_write(f, &h, ops, 50);
+	fclose(f);
+	ASSERT_EQ(0, seq_file_read(path, &h2, &back, &n, why, sizeof(why)))
+	TH_LOG("%s", why);
+	EXPECT_EQ(50, n);
+	EXPECT_EQ(99, h2.seed);
+	EXPECT_EQ(3, h2.npages);
+	EXPECT_EQ(0, memcmp(ops, back, sizeof(ops)));
+	free(back);
+	unlink(path);
+}
+
+TEST(reproducer_compiles)
+{
+	struct seq_header h = { .seed = 5, .npages = 2, .nslots = 4 };
+	char src[] = "/tmp/seq_repro_XXXXXX.c", cmd[256];
+	struct seqrt_op ops[30];
+	struct seq_model m;
+	struct seq_rng r;
+	int64_t ret;
+	int fd, child;
+	FILE *f;
+
+	seq_rng_seed(&r, 11);
+	seq_model_init(&m, 2, 4, true, 8);
+	for (int i = 0; i < 30; i++) {
+		seq_gen(&r, &m, &ops[i]);
+		seq_model_apply(&m, &ops[i], &ret, &child);
+	}
+	fd = mkstemps(src, 2);
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	ASSERT_EQ(0, seq_repro_write(f, &h, true, ops, 30));
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "cc -Wall -o %.*s %s", (int)strlen(src) - 2,
+		 src, src);
+	EXPECT_EQ(0, system(cmd)) TH_LOG("%s", cmd);
+	unlink(src);
+	src[strlen(src) - 2] = 0;
+	unlink(src);
+}
+
+HT_MAIN
