@@ -113,8 +113,8 @@ struct seq_run {
 	long pieces; /* successful 4 KiB CONTINUEs: HGM state was reached */
 	char why[4096];
 };
-/* Is there HGM for 2 MiB pages?  NULL or the probe's reason. */
-const char *seq_probe_hgm(void);
+/* Is there HGM for 2 MiB pages?  NULL or the probe's reason (in @why). */
+const char *seq_probe_hgm(char *why, size_t len);
 int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm);
 /* 0 ok (or skipped), 1 a difference (@s->why), -errno broken. */
 int seq_run_step(struct seq_run *s, const struct seqrt_op *op);

@@ -12,9 +12,9 @@
 #include "ht.h"
 #include "seq.h"
 
-const char *seq_probe_hgm(void)
+const char *seq_probe_hgm(char *why, size_t len)
 {
-	return ht_probe_hgm(2 * HT_MB);
+	return ht_probe_hgm_r(2 * HT_MB, why, len);
 }
 
 int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)

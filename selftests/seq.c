@@ -40,7 +40,7 @@ FIXTURE_SETUP(seq)
 	struct ht_needs needs = {
 		.page_size = variant->psize,
 		.pages = PAGES + 1,
-		.caps = { 21 /* CAP_SYS_ADMIN: PFNs in pagemap */ },
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.uffd_minor = true,
 		.hgm = variant->gran == HT_GRAN_HGM,
 	};
@@ -72,10 +72,11 @@ TEST_F_TIMEOUT(seq, fixed_seed, 300)
 	struct seq_run *run = malloc(sizeof(*run));
 	struct seqrt_op ops[STEPS];
 	struct seq_rng rng;
+	char why[HT_WHY_LEN];
 	int i, ret;
 
 	ASSERT_NE(NULL, run);
-	ret = seq_run_start(run, &h, seq_probe_hgm() == NULL);
+	ret = seq_run_start(run, &h, seq_probe_hgm(why, sizeof(why)) == NULL);
 	ASSERT_EQ(0, ret) TH_LOG("%s", run->why);
 	run->m.huge_only = variant->gran == HT_GRAN_HUGE;
 	seq_rng_seed(&rng, SEED);

@@ -353,13 +353,13 @@ static int run_all(struct seqrt_op *ops, long nops)
 int main(int argc, char **argv)
 {
 	struct ht_needs needs = { .page_size = 2 * HT_MB,
-				  .caps = { 21 /* pagemap PFNs */ },
+				  .caps = { CAP_SYS_ADMIN /* pagemap PFNs */ },
 				  .uffd_minor = true };
 	struct seqrt_op *ops;
 	struct ht_guard guard;
 	struct ht_env env;
 	const char *r;
-	char why[256] = "";
+	char why[HT_WHY_LEN] = "";
 	int ret;
 
 	parse_args(argc, argv);
@@ -373,13 +373,13 @@ int main(int argc, char **argv)
 	r = ht_setup(&needs, &env);
 	if (r) {
 		fprintf(stderr, "hgm_seq: %s%s\n",
-			strncmp(r, "error:", 6) ? "skip: " : "", r);
-		return strncmp(r, "error:", 6) ? EXIT_SKIP : EXIT_FAIL;
+			ht_setup_error(r) ? "" : "skip: ", r);
+		return ht_setup_error(r) ? EXIT_FAIL : EXIT_SKIP;
 	}
 	ht_guard_start(&guard, &env, 30);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	r = seq_probe_hgm();
+	r = seq_probe_hgm(why, sizeof(why));
 	hgm = !r;
 	if (o.replay)
 		printf("hgm_seq: replay of %s; %s\n", o.replay,
