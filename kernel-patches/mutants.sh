@@ -14,7 +14,8 @@
 # many of their cases), or "MISSED"; the
 # table is also in results/mutants-<time>/table.txt.  Exit 0 when every
 # mutant built and was caught, 1 when one was missed or did not build.
-# Environment: as build.sh (HGMT_CACHE, KSRC, JOBS); HGMT_ACCEL for qemu.
+# Environment: as build.sh (HGMT_CACHE, KSRC, JOBS); HGMT_ACCEL for qemu;
+# MUTANT_BASE=debug to use the debug flavour's tree (see below).
 set -eu
 
 me=mutants.sh
@@ -24,7 +25,17 @@ case ${1:-} in
 	exit 0
 	;;
 esac
-FLAVOUR=mutant
+# MUTANT_BASE=debug plants the bugs in the debug flavour's tree instead
+# (fault injection: mutants that only selftests/fault_inject.c can reach).
+case ${MUTANT_BASE:-mutant} in
+mutant) expect=patched.txt ;;
+debug) expect=patched-debug.txt ;;
+*)
+	printf 'mutants.sh: MUTANT_BASE must be mutant or debug, not %s\n' "$MUTANT_BASE" >&2
+	exit 2
+	;;
+esac
+FLAVOUR=${MUTANT_BASE:-mutant}
 export FLAVOUR
 # shellcheck source=kernel-patches/common.sh
 . "$(dirname "$0")/common.sh"
@@ -54,8 +65,21 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$mutants" ] || mutants=$(ls "$kp"/mutants/*.patch 2>/dev/null) ||
-	usage_error "no kernel-patches/mutants/*.patch"
+# By default each base runs the mutants it can catch: those whose text says
+# "needs fault injection" only on the debug base, the others only on the
+# default one.
+if [ -z "$mutants" ]; then
+	for m in "$kp"/mutants/*.patch; do
+		[ -f "$m" ] || continue
+		if grep -q 'needs fault injection' "$m"; then
+			[ "$FLAVOUR" = debug ] || continue
+		else
+			[ "$FLAVOUR" = mutant ] || continue
+		fi
+		mutants="$mutants $m"
+	done
+	[ -n "$mutants" ] || usage_error "no kernel-patches/mutants/*.patch"
+fi
 
 # A mutant left applied by a killed run is taken out before anything.
 unplant() {
@@ -128,7 +152,7 @@ for m in $mutants; do
 	fi
 	# shellcheck disable=SC2086 # filters: one glob each, no blanks
 	"$top/run_tests.sh" --vm="$img:$kb/modules/lib/modules/$release" \
-		--expect "$top/expected/patched.txt" --results "$res/$name" \
+		--expect "$top/expected/$expect" --results "$res/$name" \
 		$filters >"$res/$name.ktap" 2>&1 && r=0 || r=$?
 	red=$(sed -n 's/^ *not ok [0-9]* \([^ ]*\):.*/\1/p' "$res/$name.ktap" |
 		uniq -c | awk '{ printf "%s(%s) ", $2, $1 }')
