@@ -39,6 +39,8 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
   --timeout SECONDS      per-case timeout (default: settings, case_timeout=)
   --allow-destructive    run hwpoison cases on this machine (default: VM only)
   --stress               also run the long refcount-overflow stress
+  --fuzz SECONDS         also run hgm_seq, the random sequence tester, for
+                         SECONDS (fuzz:hgm_seq; results/.../fuzz*)
   --background-load      run the battery under stress-ng load (stress/*.job)
   --coverage             kernel gcov counters at the end (each boot with
                          --vm; the kernel needs CONFIG_GCOV_KERNEL, e.g.

@@ -7,7 +7,8 @@
 # kernel complaint), and turns its output, the kernel log and the taint
 # into a verdict.
 #
-# INPUTS   BIN STRESS_BIN TIMEOUT (programs.sh); RUN_DIR SNAP (main);
+# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ (options.sh);
+#          RUN_DIR SNAP (main);
 #          log_lines, taint, log_complaints, is_fatal, restore,
 #          pool_resv_surp, hw_corrupted_kb (state.sh).
 # OUTPUTS  V R D LOG (the verdict of run_case), CASE_PID (while it runs);
@@ -50,10 +51,16 @@ run_case() {
 	t0=$(taint)
 	rs0=$(pool_resv_surp)
 	hc0=$(hw_corrupted_kb)
+	tmo=$TIMEOUT
 	if [ "$prog" = stress ]; then
 		# The long stress speaks exit codes (0 pass, 4 skip, 1 fail).
 		setsid "$STRESS_BIN" --json "$RUN_DIR/stress.json" \
 			>"$out" 2>&1 </dev/null &
+	elif [ "$prog" = fuzz ]; then
+		# So does hgm_seq; a failure is shrunk after the budget.
+		tmo=$((FUZZ + 900))
+		setsid "$FUZZ_BIN" --seconds "$FUZZ" --json "$RUN_DIR/fuzz.json" \
+			--out "$RUN_DIR/fuzz" >"$out" 2>&1 </dev/null &
 	else
 		setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &
 	fi
@@ -63,7 +70,7 @@ run_case() {
 	# so a case that hangs on locks a dead task held fails in seconds.
 	(
 		i=0
-		while [ $i -lt "$TIMEOUT" ]; do
+		while [ $i -lt "$tmo" ]; do
 			sleep 1
 			kill -0 "$pid" 2>/dev/null || exit 0
 			i=$((i + 1))
@@ -87,7 +94,7 @@ run_case() {
 	CASE_PID=""
 
 	line=$(grep -E '^(not )?ok [0-9]+ ' "$out" | tail -n 1)
-	if [ "$prog" = stress ]; then
+	if [ "$prog" = stress ] || [ "$prog" = fuzz ]; then
 		case $rc in
 		0) line="ok 1 $case_name" ;;
 		4) line="ok 1 $case_name # SKIP $(tail -n 1 "$out")" ;;
@@ -105,9 +112,13 @@ run_case() {
 			grep -v '^--\|^ok \|^not ok ' | head -n 6 | sed 's/^# //' | sanitize) ;;
 	*) D=ERROR R="no KTAP result line (exit status $rc)" ;;
 	esac
+	# The stress programs' last line is their summary (figures, verdict).
+	if [ "$V" = pass ] && { [ "$prog" = stress ] || [ "$prog" = fuzz ]; }; then
+		R=$(tail -n 1 "$out" | sanitize)
+	fi
 	if grep -q '^#@TIMEOUT' "$out"; then
 		V=fail D=TIMEOUT
-		R="timeout after ${TIMEOUT}s; process group killed"
+		R="timeout after ${tmo}s; process group killed"
 	fi
 	LOG=$(log_complaints "$l0" | head -n 20)
 	if grep -q '^#@FATAL' "$out"; then

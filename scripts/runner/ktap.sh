@@ -86,6 +86,7 @@ emit_case() { # name verdict reason directive duration_ms pool_before pool_after
 	[ -z "$5$6$7" ] || say "# stats $1: $5 ms; pools ${6:--} -> ${7:--}"
 	case "$2" in
 	pass) NPASS=$((NPASS + 1)) PROG_RAN=1
+		[ -z "$3" ] || say "# $1: $3"
 		say "ok $idx $1" ;;
 	xfail) NPASS=$((NPASS + 1)) NXFAIL=$((NXFAIL + 1)) PROG_RAN=1
 		say "ok $idx $1 # XFAIL $3" ;;

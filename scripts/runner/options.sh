@@ -11,13 +11,13 @@
 #          TOP; usage, die (run_tests.sh); environment HGMT_CACHE, HOME,
 #          HT_GCOV_DIR.
 # OUTPUTS  LIST BISECT RESULTS_ROOT EXPECT TIMEOUT (empty: programs.sh
-#          fills it) DESTRUCTIVE STRESS BGLOAD COVERAGE IN_VM FILTERS
+#          fills it) DESTRUCTIVE STRESS FUZZ BGLOAD COVERAGE IN_VM FILTERS
 #          VM VM_NODES VM_TIMEOUT VM_APPEND VM_NO_1G MATRIX MATRIX_SET;
 #          functions is_uint, check_kernel.
 
 # ---- options ---------------------------------------------------------------
 LIST=0 BISECT=0 RESULTS_ROOT="$TOP/results" EXPECT="" TIMEOUT=""
-DESTRUCTIVE=0 STRESS=0 BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
+DESTRUCTIVE=0 STRESS=0 FUZZ=0 BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
 IN_VM=0 FILTERS="" VM_APPEND="" VM_NO_1G=0 MATRIX_SET=0 COVERAGE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -35,6 +35,9 @@ while [ $# -gt 0 ]; do
 	--timeout=*) TIMEOUT=${1#*=} ;;
 	--allow-destructive) DESTRUCTIVE=1 ;;
 	--stress) STRESS=1 ;;
+	--fuzz) [ $# -ge 2 ] || die "--fuzz needs seconds"
+		FUZZ=$2; shift ;;
+	--fuzz=*) FUZZ=${1#*=} ;;
 	--background-load) BGLOAD=1 ;;
 	--coverage) COVERAGE=1 ;;
 	--vm) VM=debian-6.12 ;;
@@ -100,6 +103,9 @@ check_kernel() { # name
 
 if [ -n "$TIMEOUT" ] && { ! is_uint "$TIMEOUT" || [ "$TIMEOUT" -eq 0 ]; }; then
 	die "--timeout: not a positive number: $TIMEOUT"
+fi
+if ! is_uint "$FUZZ" || [ "$FUZZ" -gt 86400 ]; then
+	die "--fuzz: not a number of seconds up to 86400: $FUZZ"
 fi
 if ! is_uint "$VM_NODES" || [ "$VM_NODES" -lt 1 ] || [ "$VM_NODES" -gt 8 ]; then
 	die "--vm-nodes: not a number from 1 to 8: $VM_NODES"

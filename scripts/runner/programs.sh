@@ -6,10 +6,10 @@
 # payload), the per-case timeout, building what is missing, listing the
 # selected cases, and the environment facts expectations are keyed on.
 #
-# INPUTS   TOP; TIMEOUT STRESS FILTERS DESTRUCTIVE, is_uint (options.sh);
+# INPUTS   TOP; TIMEOUT STRESS FUZZ FILTERS DESTRUCTIVE, is_uint (options.sh);
 #          die (run_tests.sh); ENV_FACTS (main, or vm_drain) for has_fact;
 #          environment HT_BIN, HT_PROGRAMS, HT_ALLOW_DESTRUCTIVE, HT_ENV.
-# OUTPUTS  BIN SETTINGS PROGRAMS STRESS_BIN, TIMEOUT (its default);
+# OUTPUTS  BIN SETTINGS PROGRAMS STRESS_BIN FUZZ_BIN, TIMEOUT (its default);
 #          functions settings_get, ensure_built, list_cases, list_battery,
 #          detect_env, has_fact.
 
@@ -48,6 +48,8 @@ is_uint "${TIMEOUT:-}" || TIMEOUT=300
 
 STRESS_BIN="$TOP/build/stress/refcount_stress"
 [ -x "$STRESS_BIN" ] || STRESS_BIN="$TOP/refcount_stress"
+FUZZ_BIN="$TOP/build/stress/hgm_seq"
+[ -x "$FUZZ_BIN" ] || FUZZ_BIN="$TOP/hgm_seq"
 
 ensure_built() {
 	for p in $PROGRAMS; do
@@ -59,13 +61,17 @@ ensure_built() {
 	done
 	[ "$STRESS" = 0 ] || [ -x "$STRESS_BIN" ] ||
 		die "--stress: no refcount_stress next to the battery (make)"
+	[ "$FUZZ" = 0 ] || [ -x "$FUZZ_BIN" ] ||
+		die "--fuzz: no hgm_seq next to the battery (make)"
 }
 
 # Every case as "program:FIXTURE.VARIANT.TEST", filtered; with --stress the
-# refcount-overflow stress (processes x max_map_count VMAs) comes last.
+# refcount-overflow stress (processes x max_map_count VMAs) comes last, and
+# with --fuzz the random sequence tester after it.
 list_cases() {
 	list_battery
 	[ "$STRESS" = 0 ] || echo "stress:refcount_overflow"
+	[ "$FUZZ" = 0 ] || echo "fuzz:hgm_seq"
 }
 
 list_battery() {

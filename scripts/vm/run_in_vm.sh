@@ -22,9 +22,11 @@ VMDIR="$TOP/scripts/vm"
 if [ -f "$TOP/Makefile" ]; then
 	STATIC_BIN=${HT_STATIC_BIN:-$TOP/build/static/selftests}
 	STATIC_STRESS=$TOP/build/static/stress/refcount_stress
+	STATIC_FUZZ=$TOP/build/static/stress/hgm_seq
 else
 	STATIC_BIN=${HT_STATIC_BIN:-$TOP/static}
 	STATIC_STRESS=$TOP/static/refcount_stress
+	STATIC_FUZZ=$TOP/static/hgm_seq
 fi
 # How often the host reads the results port while the guest runs.
 VM_POLL=${HT_VM_POLL:-2}
@@ -50,6 +52,9 @@ vm_payload() { # dir
 	if [ "$STRESS" = 1 ]; then
 		cp "$STATIC_STRESS" "$1/" || return 1
 	fi
+	if [ "$FUZZ" != 0 ]; then
+		cp "$STATIC_FUZZ" "$1/" || return 1
+	fi
 	cp "$TOP/run_tests.sh" "$COMPLAINTS" "$1/"
 	# The runner's parts, where its TOP (/suite) looks for them.
 	mkdir -p "$1/scripts/runner"
@@ -68,7 +73,7 @@ vm_payload() { # dir
 from=\$(sed -n 's/.*ht_from=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 cd /suite || exit 1
 export HT_ALLOW_DESTRUCTIVE=1 HT_PROGRAMS="$PROGRAMS"
-./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) \$(tail -n +"\${from:-1}" cases)
+./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) --fuzz $FUZZ \$(tail -n +"\${from:-1}" cases)
 rc=\$?
 $([ "$COVERAGE" = 0 ] || echo "./gcov_dump.sh")
 exit \$rc
@@ -308,6 +313,7 @@ vm_main() {
 		set --
 		for p in $PROGRAMS; do set -- "$@" "build/static/selftests/$p"; done
 		[ "$STRESS" = 0 ] || set -- "$@" build/static/stress/refcount_stress
+		[ "$FUZZ" = 0 ] || set -- "$@" build/static/stress/hgm_seq
 		mkdir -p "$TOP/build"
 		make -s -C "$TOP" "$@" >"$TOP/build/static.log" 2>&1 ||
 			vm_die "static build failed: see build/static.log (make static)"
