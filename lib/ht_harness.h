@@ -43,14 +43,26 @@
 /*
  * Scenarios HGM cannot apply to (MAP_PRIVATE, anonymous) or that only
  * exist at HGM granularity: a variant struct with `unsigned long psize`
- * and one variant per size, named <prefix>_2M and <prefix>_1G.
+ * and one variant per size, named <prefix>_2M and <prefix>_1G (the
+ * _2M/_1G forms: that size alone).  Every case name is then
+ * FIXTURE.<huge|hgm>_<2M|1G>.TEST, so that "*.huge_2M.*" selects every
+ * 2 MiB huge case; tests/case_names.sh checks it.
  */
-#define HT_ADD_SIZE_VARIANTS(fix, prefix)                            \
-	FIXTURE_VARIANT_ADD(fix, prefix##_2M){ .psize = 2 * HT_MB }; \
-	FIXTURE_VARIANT_ADD(fix, prefix##_1G)                        \
-	{                                                            \
-		.psize = HT_GB                                       \
+#define HT_ADD_SIZE_VARIANT_2M(fix, prefix)   \
+	FIXTURE_VARIANT_ADD(fix, prefix##_2M) \
+	{                                     \
+		.psize = 2 * HT_MB            \
 	}
+
+#define HT_ADD_SIZE_VARIANT_1G(fix, prefix)   \
+	FIXTURE_VARIANT_ADD(fix, prefix##_1G) \
+	{                                     \
+		.psize = HT_GB                \
+	}
+
+#define HT_ADD_SIZE_VARIANTS(fix, prefix)    \
+	HT_ADD_SIZE_VARIANT_2M(fix, prefix); \
+	HT_ADD_SIZE_VARIANT_1G(fix, prefix)
 
 /*
  * In FIXTURE_SETUP: provide @needs or SKIP with the reason; fail when

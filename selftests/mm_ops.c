@@ -305,7 +305,7 @@ FIXTURE_VARIANT(ops_uffd)
  * 2 MiB only: each case copies or faults several huge pages, and under
  * TCG (the VM runs) a 1 GiB copy or zeroing takes minutes.
  */
-FIXTURE_VARIANT_ADD(ops_uffd, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(ops_uffd, huge);
 
 FIXTURE_SETUP(ops_uffd)
 {
@@ -1425,7 +1425,7 @@ FIXTURE_VARIANT(ops_private)
 };
 
 /* 2 MiB only, as ops_uffd; fork runs at 1 GiB too (ops_fork). */
-FIXTURE_VARIANT_ADD(ops_private, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(ops_private, huge);
 
 FIXTURE_SETUP(ops_private)
 {

@@ -966,14 +966,30 @@ FIXTURE(pool_sysctl)
 	unsigned long psize;
 };
 
+FIXTURE_VARIANT(pool_sysctl)
+{
+	unsigned long psize;
+};
+
+/*
+ * vm.nr_hugepages* are the default size's: 2 MiB on x86_64 and in the VM
+ * (default_hugepagesz=2M); a kernel booted with another default SKIPs.
+ */
+HT_ADD_SIZE_VARIANT_2M(pool_sysctl, huge);
+
 FIXTURE_SETUP(pool_sysctl)
 {
 	struct ht_needs needs = {
-		.page_size = ht_default_page_size(),
+		.page_size = variant->psize,
 		.pages = 2,
 	};
+	char sz[HT_SIZE_NAME_LEN];
 
-	self->psize = ht_default_page_size();
+	self->psize = variant->psize;
+	if (ht_default_page_size() != self->psize)
+		SKIP(return, "vm.nr_hugepages* act on the default size, %s",
+			   ht_size_name_r(ht_default_page_size(), sz,
+					  sizeof(sz)));
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	ASSERT_EQ(0, ht_pool_model_init(&self->m, self->psize, -1));
 }
@@ -1126,9 +1142,17 @@ FIXTURE(pool_demote)
 	int nnodes, node[2];
 };
 
+FIXTURE_VARIANT(pool_demote)
+{
+	unsigned long psize;
+};
+
+/* The page demoted: 1 GiB, the one size with a smaller one below it. */
+HT_ADD_SIZE_VARIANT_1G(pool_demote, huge);
+
 FIXTURE_SETUP(pool_demote)
 {
-	struct ht_needs needs = { .page_size = HT_GB, .pages = 1 };
+	struct ht_needs needs = { .page_size = variant->psize, .pages = 1 };
 	char why[HT_WHY_LEN];
 	const char *r = ht_probe_page_size_r(2 * HT_MB, why, sizeof(why));
 

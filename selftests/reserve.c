@@ -711,7 +711,7 @@ FIXTURE_VARIANT(resv_surplus)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(resv_surplus, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(resv_surplus, huge);
 
 FIXTURE_SETUP(resv_surplus)
 {
@@ -842,7 +842,7 @@ FIXTURE_VARIANT(resv_node)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(resv_node, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(resv_node, huge);
 
 FIXTURE_SETUP(resv_node)
 {
