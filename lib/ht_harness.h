@@ -196,6 +196,24 @@ static inline uint64_t ht_pfn_of(struct __test_metadata *_metadata, pid_t pid,
 	return e & HT_PM_PFN_MASK;
 }
 
+/* ht_holder_start(); the test fails, saying why, if the holder cannot map. */
+static inline void ht_start_holder(struct __test_metadata *_metadata,
+				   struct ht_child *c, struct ht_holder *h,
+				   unsigned long *addr)
+{
+	int ret = ht_holder_start(c, h, addr);
+
+	ASSERT_EQ(0, ret) TH_LOG("holder could not map: %s", strerror(-ret));
+}
+
+/* Tell a holder to exit and reap it; the test fails if it does not. */
+static inline void ht_stop_holder(struct __test_metadata *_metadata,
+				  struct ht_child *c)
+{
+	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
+	ASSERT_EQ(0, ht_reap(c, 10000));
+}
+
 /* Pool counters of @psize (@node < 0: global); fails the test if unreadable. */
 static inline struct ht_pool ht_pool_get(struct __test_metadata *_metadata,
 					 unsigned long psize, int node)

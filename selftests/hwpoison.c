@@ -408,10 +408,8 @@ static void ps_release(struct __test_metadata *_metadata, struct ps_run *s)
 {
 	struct ht_pool p1;
 
-	for (int i = 0; i < s->nh; i++) {
-		ASSERT_EQ(0, ht_send(s->c[i].sock, HT_CMD_EXIT));
-		ASSERT_EQ(0, ht_reap(&s->c[i], 10000));
-	}
+	for (int i = 0; i < s->nh; i++)
+		ht_stop_holder(_metadata, &s->c[i]);
 	for (int i = 0; i < s->t->vmas; i++) {
 		munmap(s->p[i], s->psize);
 		if (s->uffd[i] >= 0)
@@ -648,8 +646,7 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	EXPECT_EQ(g0.nr - 1, g1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(g0.free - 1, g1.free) TH_LOG("HugePages_Free");
 
-	ASSERT_EQ(0, ht_send(c.sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(&c, 10000));
+	ht_stop_holder(_metadata, &c);
 	munmap(p, psize);
 	if (uffd >= 0)
 		close(uffd);

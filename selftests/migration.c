@@ -175,20 +175,6 @@ static void expect_numa_maps(struct __test_metadata *_metadata, pid_t pid,
 	TH_LOG("pid %d numa_maps N%d=", pid, other);
 }
 
-static void start_holder(struct __test_metadata *_metadata, struct ht_child *c,
-			 struct ht_holder *h, unsigned long *addr)
-{
-	int ret = ht_holder_start(c, h, addr);
-
-	ASSERT_EQ(0, ret) TH_LOG("holder could not map: %s", strerror(-ret));
-}
-
-static void stop_holder(struct __test_metadata *_metadata, struct ht_child *c)
-{
-	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(c, 10000));
-}
-
 static const char *const api_name[] = {
 	"move_pages(MOVE)",   "move_pages(MOVE_ALL)", "mbind(MOVE)",
 	"mbind(MOVE|STRICT)", "mbind(MOVE_ALL)",      "migrate_pages",
@@ -239,7 +225,7 @@ static void scen_map(struct __test_metadata *_metadata, struct scen_run *r)
 		if (s->priv)
 			h.inherit =
 				r->p; /* fork copies an anon VMA's entries */
-		start_holder(_metadata, &r->c, &h, &r->haddr);
+		ht_start_holder(_metadata, &r->c, &h, &r->haddr);
 		if (s->priv)
 			r->haddr = (unsigned long)r->p;
 	}
@@ -317,7 +303,7 @@ static void scen_expect_other(struct __test_metadata *_metadata,
 			 r->want.moves ? r->m->src : r->m->dst);
 	ASSERT_EQ(0, ht_holder_check(c, SEED, &bad));
 	EXPECT_EQ(-1, bad) TH_LOG("other mapper's contents at %ld", (long)bad);
-	stop_holder(_metadata, c);
+	ht_stop_holder(_metadata, c);
 }
 
 /*

@@ -1246,8 +1246,7 @@ TEST_F_TIMEOUT(ops_shared, gup_remote, 300)
 	EXPECT_EQ(0, ht_kpagecount_read(self->pfn[1], &c));
 	EXPECT_EQ(2, c) TH_LOG("two mappings of page 1");
 	HT_POOL_CHECK(&self->m, "GUP of the holder");
-	ASSERT_EQ(0, ht_send(a.sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(&a, 10000));
+	ht_stop_holder(_metadata, &a);
 	free(buf);
 }
 
