@@ -1426,16 +1426,23 @@ FIXTURE_VARIANT(ops_private)
 /* 2 MiB only, as ops_uffd; fork runs at 1 GiB too (ops_fork). */
 HT_ADD_SIZE_VARIANT_2M(ops_private, huge);
 
-FIXTURE_SETUP(ops_private)
+/* ops_private and ops_fork: two free pages and the pool model. */
+static void private_setup(struct __test_metadata *_metadata, struct ht_env *env,
+			  struct ht_pool_model *m, unsigned long psize)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = psize,
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
-	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	HT_SETUP_OR_SKIP(&needs, env);
+	ASSERT_EQ(0, ht_pool_model_init(m, psize, -1));
+}
+
+FIXTURE_SETUP(ops_private)
+{
+	private_setup(_metadata, &self->env, &self->m, variant->psize);
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_private)
@@ -1702,14 +1709,7 @@ HT_ADD_SIZE_VARIANTS(ops_fork, huge);
 
 FIXTURE_SETUP(ops_fork)
 {
-	struct ht_needs needs = {
-		.page_size = variant->psize,
-		.pages = 2,
-		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
-	};
-
-	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	private_setup(_metadata, &self->env, &self->m, variant->psize);
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_fork)
