@@ -43,14 +43,26 @@
 /*
  * Scenarios HGM cannot apply to (MAP_PRIVATE, anonymous) or that only
  * exist at HGM granularity: a variant struct with `unsigned long psize`
- * and one variant per size, named <prefix>_2M and <prefix>_1G.
+ * and one variant per size, named <prefix>_2M and <prefix>_1G (the
+ * _2M/_1G forms: that size alone).  Every case name is then
+ * FIXTURE.<huge|hgm>_<2M|1G>.TEST, so that "*.huge_2M.*" selects every
+ * 2 MiB huge case; tests/case_names.sh checks it.
  */
-#define HT_ADD_SIZE_VARIANTS(fix, prefix)                            \
-	FIXTURE_VARIANT_ADD(fix, prefix##_2M){ .psize = 2 * HT_MB }; \
-	FIXTURE_VARIANT_ADD(fix, prefix##_1G)                        \
-	{                                                            \
-		.psize = HT_GB                                       \
+#define HT_ADD_SIZE_VARIANT_2M(fix, prefix)   \
+	FIXTURE_VARIANT_ADD(fix, prefix##_2M) \
+	{                                     \
+		.psize = 2 * HT_MB            \
 	}
+
+#define HT_ADD_SIZE_VARIANT_1G(fix, prefix)   \
+	FIXTURE_VARIANT_ADD(fix, prefix##_1G) \
+	{                                     \
+		.psize = HT_GB                \
+	}
+
+#define HT_ADD_SIZE_VARIANTS(fix, prefix)    \
+	HT_ADD_SIZE_VARIANT_2M(fix, prefix); \
+	HT_ADD_SIZE_VARIANT_1G(fix, prefix)
 
 /*
  * In FIXTURE_SETUP: provide @needs or SKIP with the reason; fail when
@@ -182,6 +194,24 @@ static inline uint64_t ht_pfn_of(struct __test_metadata *_metadata, pid_t pid,
 	EXPECT_TRUE(e & HT_PM_PRESENT)
 	TH_LOG("pid %d %#lx not present", pid, addr);
 	return e & HT_PM_PFN_MASK;
+}
+
+/* ht_holder_start(); the test fails, saying why, if the holder cannot map. */
+static inline void ht_start_holder(struct __test_metadata *_metadata,
+				   struct ht_child *c, struct ht_holder *h,
+				   unsigned long *addr)
+{
+	int ret = ht_holder_start(c, h, addr);
+
+	ASSERT_EQ(0, ret) TH_LOG("holder could not map: %s", strerror(-ret));
+}
+
+/* Tell a holder to exit and reap it; the test fails if it does not. */
+static inline void ht_stop_holder(struct __test_metadata *_metadata,
+				  struct ht_child *c)
+{
+	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
+	ASSERT_EQ(0, ht_reap(c, 10000));
 }
 
 /* Pool counters of @psize (@node < 0: global); fails the test if unreadable. */

@@ -62,9 +62,9 @@ int ht_smaps_rollup_read(pid_t pid, struct ht_smaps_vma *out)
 	return ret;
 }
 
-int ht_status_read(pid_t pid, const char *key, unsigned long *val)
+/* @key of a "Key: value" file slurped into @buf (NULL: -errno); frees @buf. */
+static int kv_read(char *buf, const char *key, unsigned long *val)
 {
-	char *buf = proc_slurp(pid, "status");
 	int ret;
 
 	if (!buf)
@@ -74,32 +74,23 @@ int ht_status_read(pid_t pid, const char *key, unsigned long *val)
 	return ret;
 }
 
+int ht_status_read(pid_t pid, const char *key, unsigned long *val)
+{
+	return kv_read(proc_slurp(pid, "status"), key, val);
+}
+
 int ht_meminfo_read(const char *key, unsigned long *val)
 {
-	char *buf = ht_slurp("/proc/meminfo", NULL);
-	int ret;
-
-	if (!buf)
-		return -errno;
-	ret = ht_kv_parse(buf, key, val);
-	free(buf);
-	return ret;
+	return kv_read(ht_slurp("/proc/meminfo", NULL), key, val);
 }
 
 int ht_node_meminfo_read(int node, const char *key, unsigned long *val)
 {
 	char path[80];
-	char *buf;
-	int ret;
 
 	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo",
 		 node);
-	buf = ht_slurp(path, NULL);
-	if (!buf)
-		return -errno;
-	ret = ht_kv_parse(buf, key, val);
-	free(buf);
-	return ret;
+	return kv_read(ht_slurp(path, NULL), key, val);
 }
 
 int ht_numa_maps_read(pid_t pid, unsigned long addr, struct ht_numa_maps *o)

@@ -181,9 +181,7 @@ FIXTURE_VARIANT(fi_pool)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(fi_pool, huge_2M){
-	.psize = 2 * HT_MB,
-};
+HT_ADD_SIZE_VARIANT_2M(fi_pool, huge);
 
 FIXTURE_SETUP(fi_pool)
 {
@@ -577,9 +575,7 @@ FIXTURE_VARIANT(fi_private)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(fi_private, huge_2M){
-	.psize = 2 * HT_MB,
-};
+HT_ADD_SIZE_VARIANT_2M(fi_private, huge);
 
 FIXTURE_SETUP(fi_private)
 {

@@ -408,10 +408,8 @@ static void ps_release(struct __test_metadata *_metadata, struct ps_run *s)
 {
 	struct ht_pool p1;
 
-	for (int i = 0; i < s->nh; i++) {
-		ASSERT_EQ(0, ht_send(s->c[i].sock, HT_CMD_EXIT));
-		ASSERT_EQ(0, ht_reap(&s->c[i], 10000));
-	}
+	for (int i = 0; i < s->nh; i++)
+		ht_stop_holder(_metadata, &s->c[i]);
 	for (int i = 0; i < s->t->vmas; i++) {
 		munmap(s->p[i], s->psize);
 		if (s->uffd[i] >= 0)
@@ -473,7 +471,7 @@ FIXTURE_VARIANT(hwp_shared)
 	HT_VARIANT_FIELDS;
 };
 
-/* 2 MiB only: see hwp_shared_1G. */
+/* 2 MiB only: see hwp_shared_gigantic. */
 HT_ADD_VARIANTS_2M(hwp_shared);
 
 FIXTURE_SETUP(hwp_shared)
@@ -522,29 +520,29 @@ TEST_F_TIMEOUT(hwp_shared, two_vmas_one_proc, 300)
 }
 
 /* One 1 GiB poisoning: it eats one of the VM's two gigantic pages. */
-FIXTURE(hwp_shared_1G)
+FIXTURE(hwp_shared_gigantic)
 {
 	struct hwp h;
 };
 
-FIXTURE_VARIANT(hwp_shared_1G)
+FIXTURE_VARIANT(hwp_shared_gigantic)
 {
 	HT_VARIANT_FIELDS;
 };
 
-HT_ADD_VARIANTS_1G(hwp_shared_1G);
+HT_ADD_VARIANTS_1G(hwp_shared_gigantic);
 
-FIXTURE_SETUP(hwp_shared_1G)
+FIXTURE_SETUP(hwp_shared_gigantic)
 {
 	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 1, NULL);
 }
 
-FIXTURE_TEARDOWN_PARENT(hwp_shared_1G)
+FIXTURE_TEARDOWN_PARENT(hwp_shared_gigantic)
 {
 	HT_TEARDOWN(&self->h.env);
 }
 
-TEST_F_TIMEOUT(hwp_shared_1G, four_procs, 300)
+TEST_F_TIMEOUT(hwp_shared_gigantic, four_procs, 300)
 {
 	struct topo t = { .early = 2, .late = 1, .vmas = 1 };
 
@@ -648,8 +646,7 @@ TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 	EXPECT_EQ(g0.nr - 1, g1.nr) TH_LOG("HugePages_Total");
 	EXPECT_EQ(g0.free - 1, g1.free) TH_LOG("HugePages_Free");
 
-	ASSERT_EQ(0, ht_send(c.sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(&c, 10000));
+	ht_stop_holder(_metadata, &c);
 	munmap(p, psize);
 	if (uffd >= 0)
 		close(uffd);
@@ -663,9 +660,16 @@ FIXTURE(hwp_soft_disabled)
 	struct hwp h;
 };
 
+FIXTURE_VARIANT(hwp_soft_disabled)
+{
+	unsigned long psize;
+};
+
+HT_ADD_SIZE_VARIANT_2M(hwp_soft_disabled, huge);
+
 FIXTURE_SETUP(hwp_soft_disabled)
 {
-	hwp_setup(_metadata, &self->h, 2 * HT_MB, HT_GRAN_HUGE, 1,
+	hwp_setup(_metadata, &self->h, variant->psize, HT_GRAN_HUGE, 1,
 		  "vm.enable_soft_offline");
 	if (_metadata->exit_code) /* skipped */
 		return;
@@ -677,9 +681,9 @@ FIXTURE_TEARDOWN_PARENT(hwp_soft_disabled)
 	HT_TEARDOWN(&self->h.env);
 }
 
-TEST_F_TIMEOUT(hwp_soft_disabled, huge_2M_eopnotsupp, 120)
+TEST_F_TIMEOUT(hwp_soft_disabled, eopnotsupp, 120)
 {
-	unsigned long psize = 2 * HT_MB, hc0;
+	unsigned long psize = variant->psize, hc0;
 	struct ht_pool g0, g1;
 	struct ht_sigbus sb;
 	uint64_t pfn0;

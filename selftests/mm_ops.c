@@ -305,7 +305,7 @@ FIXTURE_VARIANT(ops_uffd)
  * 2 MiB only: each case copies or faults several huge pages, and under
  * TCG (the VM runs) a 1 GiB copy or zeroing takes minutes.
  */
-FIXTURE_VARIANT_ADD(ops_uffd, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(ops_uffd, huge);
 
 FIXTURE_SETUP(ops_uffd)
 {
@@ -1246,8 +1246,7 @@ TEST_F_TIMEOUT(ops_shared, gup_remote, 300)
 	EXPECT_EQ(0, ht_kpagecount_read(self->pfn[1], &c));
 	EXPECT_EQ(2, c) TH_LOG("two mappings of page 1");
 	HT_POOL_CHECK(&self->m, "GUP of the holder");
-	ASSERT_EQ(0, ht_send(a.sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(&a, 10000));
+	ht_stop_holder(_metadata, &a);
 	free(buf);
 }
 
@@ -1425,18 +1424,25 @@ FIXTURE_VARIANT(ops_private)
 };
 
 /* 2 MiB only, as ops_uffd; fork runs at 1 GiB too (ops_fork). */
-FIXTURE_VARIANT_ADD(ops_private, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(ops_private, huge);
 
-FIXTURE_SETUP(ops_private)
+/* ops_private and ops_fork: two free pages and the pool model. */
+static void private_setup(struct __test_metadata *_metadata, struct ht_env *env,
+			  struct ht_pool_model *m, unsigned long psize)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = psize,
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
-	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	HT_SETUP_OR_SKIP(&needs, env);
+	ASSERT_EQ(0, ht_pool_model_init(m, psize, -1));
+}
+
+FIXTURE_SETUP(ops_private)
+{
+	private_setup(_metadata, &self->env, &self->m, variant->psize);
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_private)
@@ -1703,14 +1709,7 @@ HT_ADD_SIZE_VARIANTS(ops_fork, huge);
 
 FIXTURE_SETUP(ops_fork)
 {
-	struct ht_needs needs = {
-		.page_size = variant->psize,
-		.pages = 2,
-		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
-	};
-
-	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	private_setup(_metadata, &self->env, &self->m, variant->psize);
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_fork)

@@ -12,7 +12,7 @@
  * not reserved, and fork fails with ENOMEM without one.  An unpinned
  * page is shared: both map it (kpagecount 2), no page is taken.
  *
- * (show_mem's per-node lines: pool_sysfs, pool_sysctl.show_mem_node_lines.)
+ * (show_mem's per-node lines: pool_sysfs, pool_sysctl.huge_2M.show_mem_node_lines.)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

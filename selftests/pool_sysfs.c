@@ -533,6 +533,23 @@ static void shrink_below_in_use_1g(struct __test_metadata *_metadata,
 }
 
 /*
+ * The count written back to what the pool holds, surplus included:
+ * adjust_pool_surplus(-1) for every surplus page, nothing allocated.
+ */
+static void surplus_converted(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(pool_size) * self)
+{
+	struct ht_pool *w = &self->m.want;
+	unsigned long nr = w->nr;
+
+	ASSERT_EQ(0, write_nr(self->nr.s, nr));
+	model_set_max(w, bound(self), nr);
+	EXPECT_EQ(0, w->surplus);
+	EXPECT_EQ(nr, w->nr);
+	size_check(_metadata, self, "nr_hugepages = nr (surplus converted)");
+}
+
+/*
  * 1 GiB: every page in use and the count written down to the case's
  * start (not 0, which would free boot pages): the k fresh pages' worth
  * becomes surplus on the bound node, and the whole count converts it.
@@ -541,7 +558,7 @@ static void grow_converts_surplus_1g(struct __test_metadata *_metadata,
 				     FIXTURE_DATA(pool_size) * self)
 {
 	struct ht_pool *w = &self->m.want, *n = bound(self);
-	unsigned long all, on_bound, k = self->k, nr;
+	unsigned long all, on_bound, k = self->k;
 	struct held h;
 
 	all = hold_all_1g(_metadata, self, &h, &on_bound);
@@ -551,12 +568,7 @@ static void grow_converts_surplus_1g(struct __test_metadata *_metadata,
 	model_set_max(w, n, w->nr - k);
 	EXPECT_EQ(k, w->surplus) TH_LOG("the model: k in-use pages surplus");
 	size_check(_metadata, self, "nr_hugepages = start with pages in use");
-	nr = w->nr;
-	ASSERT_EQ(0, write_nr(self->nr.s, nr));
-	model_set_max(w, n, nr);
-	EXPECT_EQ(0, w->surplus);
-	EXPECT_EQ(nr, w->nr);
-	size_check(_metadata, self, "nr_hugepages = nr (surplus converted)");
+	surplus_converted(_metadata, self);
 	release_all_1g(_metadata, self, &h, all, on_bound);
 }
 
@@ -603,7 +615,7 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 /* Growing surplus pages back into the pool converts, not allocates. */
 TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 {
-	unsigned long psize = variant->psize, k = self->k, nr;
+	unsigned long psize = variant->psize, k = self->k;
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	struct held h;
 
@@ -620,16 +632,8 @@ TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 	model_set_max(w, n, 0);
 	EXPECT_EQ(k, w->surplus) TH_LOG("the model: the in-use pages surplus");
 	size_check(_metadata, self, "nr_hugepages = 0 with pages in use");
-	/*
-	 * Back to the whole pool (a global count, other nodes' pages
-	 * included): adjust_pool_surplus(-1) k times, nothing allocated.
-	 */
-	nr = w->nr;
-	ASSERT_EQ(0, write_nr(self->nr.s, nr));
-	model_set_max(w, n, nr);
-	EXPECT_EQ(0, w->surplus);
-	EXPECT_EQ(nr, w->nr);
-	size_check(_metadata, self, "nr_hugepages = nr (surplus converted)");
+	/* back to the whole pool (a global count, other nodes' included) */
+	surplus_converted(_metadata, self);
 	release(&h);
 	model_free_pages(w, n, k);
 	size_check(_metadata, self, "freeing the pages");
@@ -966,14 +970,30 @@ FIXTURE(pool_sysctl)
 	unsigned long psize;
 };
 
+FIXTURE_VARIANT(pool_sysctl)
+{
+	unsigned long psize;
+};
+
+/*
+ * vm.nr_hugepages* are the default size's: 2 MiB on x86_64 and in the VM
+ * (default_hugepagesz=2M); a kernel booted with another default SKIPs.
+ */
+HT_ADD_SIZE_VARIANT_2M(pool_sysctl, huge);
+
 FIXTURE_SETUP(pool_sysctl)
 {
 	struct ht_needs needs = {
-		.page_size = ht_default_page_size(),
+		.page_size = variant->psize,
 		.pages = 2,
 	};
+	char sz[HT_SIZE_NAME_LEN];
 
-	self->psize = ht_default_page_size();
+	self->psize = variant->psize;
+	if (ht_default_page_size() != self->psize)
+		SKIP(return, "vm.nr_hugepages* act on the default size, %s",
+			   ht_size_name_r(ht_default_page_size(), sz,
+					  sizeof(sz)));
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	ASSERT_EQ(0, ht_pool_model_init(&self->m, self->psize, -1));
 }
@@ -1126,9 +1146,17 @@ FIXTURE(pool_demote)
 	int nnodes, node[2];
 };
 
+FIXTURE_VARIANT(pool_demote)
+{
+	unsigned long psize;
+};
+
+/* The page demoted: 1 GiB, the one size with a smaller one below it. */
+HT_ADD_SIZE_VARIANT_1G(pool_demote, huge);
+
 FIXTURE_SETUP(pool_demote)
 {
-	struct ht_needs needs = { .page_size = HT_GB, .pages = 1 };
+	struct ht_needs needs = { .page_size = variant->psize, .pages = 1 };
 	char why[HT_WHY_LEN];
 	const char *r = ht_probe_page_size_r(2 * HT_MB, why, sizeof(why));
 

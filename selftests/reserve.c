@@ -130,12 +130,6 @@ static void hog_stop(struct __test_metadata *_metadata, struct ht_pool_model *m,
 	HT_POOL_CHECK(m, "releasing the reserving file");
 }
 
-static void stop_holder(struct __test_metadata *_metadata, struct ht_child *c)
-{
-	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(c, 10000));
-}
-
 /*
  * Shared file scenarios, mapped huge or at 4 KiB (HGM): the pool must
  * move exactly the same way.
@@ -522,7 +516,7 @@ static void private_end(struct __test_metadata *_metadata,
 			struct ht_pool_model *m, struct ht_child *c, char *p,
 			long child_frees)
 {
-	stop_holder(_metadata, c);
+	ht_stop_holder(_metadata, c);
 	move(m, 0, child_frees, 0, 0);
 	HT_POOL_CHECK(m, "child exit");
 	munmap(p, m->psize);
@@ -711,7 +705,7 @@ FIXTURE_VARIANT(resv_surplus)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(resv_surplus, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(resv_surplus, huge);
 
 FIXTURE_SETUP(resv_surplus)
 {
@@ -842,7 +836,7 @@ FIXTURE_VARIANT(resv_node)
 	unsigned long psize;
 };
 
-FIXTURE_VARIANT_ADD(resv_node, huge_2M){ .psize = 2 * HT_MB };
+HT_ADD_SIZE_VARIANT_2M(resv_node, huge);
 
 FIXTURE_SETUP(resv_node)
 {

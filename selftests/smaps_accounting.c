@@ -87,20 +87,6 @@ static struct ht_expect shared_expect(unsigned long psize, int node,
 
 static const struct ht_expect unmapped = { .node = -1 };
 
-static void start_holder(struct __test_metadata *_metadata, struct ht_child *c,
-			 struct ht_holder *h, unsigned long *addr)
-{
-	int ret = ht_holder_start(c, h, addr);
-
-	ASSERT_EQ(0, ret) TH_LOG("holder could not map: %s", strerror(-ret));
-}
-
-static void stop_holder(struct __test_metadata *_metadata, struct ht_child *c)
-{
-	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
-	ASSERT_EQ(0, ht_reap(c, 10000));
-}
-
 /* After the last mapper is gone: mapcount 0, pool as after the fill. */
 static void expect_all_unmapped(struct __test_metadata *_metadata,
 				FIXTURE_DATA(smaps_shared) * self,
@@ -124,7 +110,7 @@ TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 	struct ht_child a;
 	uint64_t pfn;
 
-	start_holder(_metadata, &a, &h, &addr);
+	ht_start_holder(_metadata, &a, &h, &addr);
 	ht_expect_page(_metadata, "mapper", a.pid, addr, psize, &e);
 	ASSERT_EQ(0, ht_smaps_rollup_read(a.pid, &roll));
 	EXPECT_EQ(psize / HT_KB, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
@@ -132,7 +118,7 @@ TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("mapping a cached page must not allocate");
 	pfn = ht_pfn_of(_metadata, a.pid, addr);
-	stop_holder(_metadata, &a);
+	ht_stop_holder(_metadata, &a);
 	expect_all_unmapped(_metadata, self, psize, pfn);
 }
 
@@ -152,7 +138,7 @@ TEST_F_TIMEOUT(smaps_shared, fork_child_untouched_then_touched, 300)
 	ASSERT_NE(MAP_FAILED, p);
 	addr = (unsigned long)p;
 	h.inherit = p;
-	start_holder(_metadata, &c, &h, &(unsigned long){ 0 });
+	ht_start_holder(_metadata, &c, &h, &(unsigned long){ 0 });
 	ht_expect_page(_metadata, "parent", 0, addr, psize, &one);
 	ht_expect_page(_metadata, "untouched child", c.pid, addr, psize,
 		       &unmapped);
@@ -162,7 +148,7 @@ TEST_F_TIMEOUT(smaps_shared, fork_child_untouched_then_touched, 300)
 	ht_expect_page(_metadata, "touched child", c.pid, addr, psize, &two);
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &r));
 	EXPECT_EQ(-1, r) TH_LOG("child sees wrong contents at %ld", (long)r);
-	stop_holder(_metadata, &c);
+	ht_stop_holder(_metadata, &c);
 	ht_expect_page(_metadata, "parent after child exit", 0, addr, psize,
 		       &one);
 	munmap(p, psize);
@@ -182,8 +168,8 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 	struct ht_child a, b;
 	uint64_t pfn;
 
-	start_holder(_metadata, &a, &h, &addr_a);
-	start_holder(_metadata, &b, &h, &addr_b);
+	ht_start_holder(_metadata, &a, &h, &addr_a);
+	ht_start_holder(_metadata, &b, &h, &addr_b);
 	ht_expect_page(_metadata, "A", a.pid, addr_a, psize, &two);
 	ht_expect_page(_metadata, "B", b.pid, addr_b, psize, &two);
 	EXPECT_EQ(ht_pfn_of(_metadata, a.pid, addr_a),
@@ -191,11 +177,11 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 	ASSERT_EQ(0, ht_smaps_rollup_read(b.pid, &roll));
 	EXPECT_EQ(psize / HT_KB, roll.val[HT_SMAPS_SHARED_HUGETLB]);
 	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
-	stop_holder(_metadata, &b);
+	ht_stop_holder(_metadata, &b);
 	/* The survivor is the only mapper again: private once more. */
 	ht_expect_page(_metadata, "A after B exit", a.pid, addr_a, psize, &one);
 	pfn = ht_pfn_of(_metadata, a.pid, addr_a);
-	stop_holder(_metadata, &a);
+	ht_stop_holder(_metadata, &a);
 	expect_all_unmapped(_metadata, self, psize, pfn);
 }
 
@@ -214,7 +200,7 @@ TEST_F_TIMEOUT(smaps_shared, two_vmas_one_process, 300)
 	uint64_t pfn;
 	int64_t r;
 
-	start_holder(_metadata, &a, &h, &addr);
+	ht_start_holder(_metadata, &a, &h, &addr);
 	ht_expect_page(_metadata, "first VMA", a.pid, addr, psize, &two);
 	ASSERT_EQ(0, ht_smaps_rollup_read(a.pid, &roll));
 	EXPECT_EQ(2 * psize / HT_KB, roll.val[HT_SMAPS_SHARED_HUGETLB]);
@@ -224,7 +210,7 @@ TEST_F_TIMEOUT(smaps_shared, two_vmas_one_process, 300)
 	ASSERT_EQ(0, ht_status_read(a.pid, "HugetlbPages", &kb));
 	EXPECT_EQ(0, kb) TH_LOG("HugetlbPages after munmap of both VMAs");
 	expect_all_unmapped(_metadata, self, psize, pfn);
-	stop_holder(_metadata, &a);
+	ht_stop_holder(_metadata, &a);
 }
 
 /*
@@ -293,7 +279,7 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 	/* fork copies the page tables of a VMA with an anon_vma. */
 	h.file = &none;
 	h.inherit = p;
-	start_holder(_metadata, &c, &h, &(unsigned long){ 0 });
+	ht_start_holder(_metadata, &c, &h, &(unsigned long){ 0 });
 	ht_expect_page(_metadata, "parent after fork", 0, addr, psize, &both);
 	ht_expect_page(_metadata, "child after fork", c.pid, addr, psize,
 		       &both);
@@ -308,7 +294,7 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 	EXPECT_NE(pfn_parent, pfn_child);
 	EXPECT_EQ(free0 - 2, ht_free_pages(_metadata, psize, -1));
 	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
-	stop_holder(_metadata, &c);
+	ht_stop_holder(_metadata, &c);
 	/* The child's copy went back to the pool when it exited. */
 	EXPECT_EQ(free0 - 1, ht_free_pages(_metadata, psize, -1));
 	munmap(p, psize);
@@ -344,18 +330,26 @@ FIXTURE(pmd_share)
 	struct ht_file file;
 };
 
+FIXTURE_VARIANT(pmd_share)
+{
+	unsigned long psize;
+};
+
+/* 2 MiB only: PMD tables hold 2 MiB entries (see above). */
+HT_ADD_SIZE_VARIANT_2M(pmd_share, huge);
+
 FIXTURE_SETUP(pmd_share)
 {
 	struct ht_needs needs = {
-		.page_size = 2 * HT_MB,
+		.page_size = variant->psize,
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN },
 	};
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_file_create(&self->file, 2 * HT_MB, HT_GB));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, 2 * HT_MB, SEED));
+	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize, HT_GB));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
 }
 
 FIXTURE_TEARDOWN_PARENT(pmd_share)
@@ -364,9 +358,9 @@ FIXTURE_TEARDOWN_PARENT(pmd_share)
 	HT_TEARDOWN(&self->env);
 }
 
-TEST_F_TIMEOUT(pmd_share, huge_2M_two_processes, 120)
+TEST_F_TIMEOUT(pmd_share, two_processes, 120)
 {
-	unsigned long psize = 2 * HT_MB;
+	unsigned long psize = variant->psize;
 	struct ht_expect shared_installer = {
 		.mapped = true,
 		.shared = true,

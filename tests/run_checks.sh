@@ -80,6 +80,7 @@ step "clang-format (kernel style)" lint_c
 step "functions in lib/, selftests/ and stress/ at most 80 lines" tests/func_len.sh
 step "pyflakes (stress/plot.py, tests/plot_test.py)" lint_python
 step "parser unit tests" build/unit/parse_test
+step "case names: FIXTURE.{huge,hgm}_{2M,1G}.TEST" tests/case_names.sh
 step "stress/README.md option lists = the programs' tables" tests/stress_readme.sh
 step "bench plotter (stress/plot.py) on a fixture" tests/plot_test.py
 step "hgm_seq unit tests (model, shrinker, reproducer)" build/unit/seq_test
