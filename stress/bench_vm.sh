@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# bench_vm.sh [--continue|--migrate] OUTDIR: the rmap-walk half of `make
-# bench` in a qemu guest with 2 NUMA nodes and CONFIG_MEMORY_FAILURE
+# bench_vm.sh [--continue|--migrate|--postcopy] OUTDIR: the rmap-walk half
+# of `make bench` in a qemu guest with 2 NUMA nodes and CONFIG_MEMORY_FAILURE
 # (scripts/vm/), for hosts where move_pages has nowhere to go or
 # MADV_HWPOISON does not exist.
 # With --continue: continue_rate (4 KiB UFFDIO_CONTINUE, HGM vs shmem) once,
@@ -10,6 +10,9 @@
 # against the same page mapped huge, in a 2-node guest of the patched
 # kernel: refcount_stress -g huge and -g hgm at each count, with
 # --migrate-rounds (no hwpoison: the page is moved again and again).
+# With --postcopy: postcopy (the stall per post-copy fault, HGM 4 KiB vs
+# whole 2 MiB / 1 GiB pages vs shmem) once, in a 1-node guest of the
+# patched kernel (boot.sh reserves its 1 GiB page at boot).
 #
 # Builds build/static/stress/refcount_stress, boots it with a busybox
 # guest-run that runs every count with --migrate --hwpoison --json (with
@@ -20,7 +23,8 @@
 # bench.sh reads the vm-run-*.json beside its own run-*.json.
 # --continue writes vm-continue.{json,txt} and vm-continue-{console,stream,
 # qemu}.log instead; --migrate vm-migrate-{huge,hgm}-<PROCSxVMAS>.{json,txt}
-# (and vm-migrate-warmup-*) and vm-migrate-{console,stream,qemu}.log.
+# (and vm-migrate-warmup-*) and vm-migrate-{console,stream,qemu}.log;
+# --postcopy vm-postcopy.{json,txt} and vm-postcopy-{console,stream,qemu}.log.
 #
 # Environment:
 #   BENCH_VM_COUNTS   "PROCSxVMAS ..." (default: 1x1000 1x10000 2x50000 16x62500)
@@ -39,6 +43,12 @@
 #   BENCH_MIGRATE_KERNEL    a scripts/vm/kernel.sh name (default: patched)
 #   BENCH_MIGRATE_MEM_MB    guest memory, split over 2 nodes (default: 4096)
 #   BENCH_MIGRATE_TIMEOUT   seconds before the guest is killed (default: 900)
+# and with --postcopy:
+#   BENCH_POSTCOPY_ARGS     extra postcopy options (e.g. "--size 256M")
+#   BENCH_POSTCOPY_KERNEL   a scripts/vm/kernel.sh name (default: patched)
+#   BENCH_POSTCOPY_MEM_MB   guest memory, one node (default: 4096: the boot's
+#                           1 GiB page, then source and region of 1 GiB each)
+#   BENCH_POSTCOPY_TIMEOUT  seconds before the guest is killed (default: 1200)
 # Exit: 0 the guest ran every count (whatever the verdicts: bench.sh judges
 # them), 1 the guest died or lost a count, 2 setup failed (build, kernel, qemu).
 set -u
@@ -55,12 +65,12 @@ die() {
 
 mode=refcount
 case ${1:-} in
---continue | --migrate)
+--continue | --migrate | --postcopy)
 	mode=${1#--}
 	shift
 	;;
 esac
-[ $# -eq 1 ] || die "usage: bench_vm.sh [--continue|--migrate] OUTDIR"
+[ $# -eq 1 ] || die "usage: bench_vm.sh [--continue|--migrate|--postcopy] OUTDIR"
 out=$1
 [ -d "$out" ] || die "$out is not a directory"
 # Per mode: the program, the guest, the files: <logpre>{console,stream,
@@ -77,6 +87,20 @@ continue)
 	tmo=${BENCH_CONTINUE_TIMEOUT:-600}
 	logpre=vm-continue-
 	runfmt=vm-continue
+	;;
+postcopy)
+	prog=postcopy
+	# Under TCG every 4 KiB fault costs a guest wake-up (a millisecond or
+	# more on a loaded host): 16384 random touches (every 2 MiB page
+	# still faulted, 16384 4 KiB faults) unless BENCH_POSTCOPY_ARGS says
+	# otherwise (a later --touches wins).
+	runs="1 ./postcopy --touches 16384 ${BENCH_POSTCOPY_ARGS:-};"
+	kname=${BENCH_POSTCOPY_KERNEL:-patched}
+	nodes=1
+	mem=${BENCH_POSTCOPY_MEM_MB:-4096}
+	tmo=${BENCH_POSTCOPY_TIMEOUT:-1200}
+	logpre=vm-postcopy-
+	runfmt=vm-postcopy
 	;;
 migrate)
 	prog=refcount_stress
@@ -104,7 +128,7 @@ migrate)
 	runfmt='vm-run-{n}'
 	;;
 esac
-if [ "$mode" != continue ]; then
+if [ "$mode" != continue ] && [ "$mode" != postcopy ]; then
 	runs=
 	# The first migration in a fresh TCG guest also pays for translating
 	# the kernel's migration paths: one small run of each granularity
@@ -162,7 +186,7 @@ cp "$top/build/static/stress/$prog" "$pay/" || die "cannot copy $prog"
 # reports them as unavailable (migratepages_ms -1), nothing else changes.
 ld=/lib64/ld-linux-x86-64.so.2
 for t in numastat migratepages; do
-	[ "$mode" != continue ] || break
+	case $mode in continue | postcopy) break ;; esac
 	p=$(command -v "$t" 2>/dev/null) || continue
 	[ -r "$ld" ] || break
 	cp "$p" "$pay/lib/$t.bin" || continue
@@ -222,6 +246,7 @@ qlog=$out/${logpre}qemu.log
 ncounts=$(echo "$runs" | tr -cd ';' | wc -c)
 case $mode in
 continue) echo "bench: VM: $kname ($krel), 1 node, ${mem} MiB, continue_rate${BENCH_CONTINUE_ARGS:+ $BENCH_CONTINUE_ARGS} (timeout ${tmo}s)" ;;
+postcopy) echo "bench: VM: $kname ($krel), 1 node, ${mem} MiB, postcopy${BENCH_POSTCOPY_ARGS:+ $BENCH_POSTCOPY_ARGS} (timeout ${tmo}s)" ;;
 migrate) echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, huge and hgm at $counts, $rounds moves each (timeout ${tmo}s)" ;;
 *) echo "bench: VM: $kname ($krel), 2 nodes, ${mem} MiB, counts $counts (timeout ${tmo}s)" ;;
 esac
@@ -238,9 +263,9 @@ while kill -0 "$qpid" 2>/dev/null; do
 	while [ "${now:-0}" -gt "$seen" ]; do
 		seen=$((seen + 1))
 		grep -a '^#@BENCH-BEGIN ' "$str" | sed -n "${seen}p" |
-			awk -v k="$ncounts" -v i="$seen" -v mode="$mode" \
+			awk -v k="$ncounts" -v i="$seen" -v mode="$mode" -v prog="$prog" \
 				'{ sub(/rc=/, "", $3); sub(/seconds=/, "", $4)
-				   if (mode == "continue") printf "bench: VM: continue_rate: exit %s, %s s in the guest\n", $3, $4
+				   if (mode == "continue" || mode == "postcopy") printf "bench: VM: %s: exit %s, %s s in the guest\n", prog, $3, $4
 				   else if (mode == "migrate") printf "bench: VM %d/%d: %s: exit %s, %s s in the guest\n", i, k, $2, $3, $4
 				   else printf "bench: VM %d/%d: %8d mappings: exit %s, %s s in the guest (verdicts below)\n", i, k, $2, $3, $4 }'
 	done
@@ -251,7 +276,8 @@ qpid=
 echo "bench: VM: $(tail -n 1 "$qlog")"
 
 # Split the stream: vm-run-<n>.json (with where it ran) and vm-run-<n>.txt
-# (vm-continue.{json,txt} with --continue).
+# (vm-continue.{json,txt} with --continue, vm-postcopy.{json,txt} with
+# --postcopy).
 python3 - "$str" "$out" "$kname" "$krel" "$qlog" "$runfmt" "$nodes" <<'EOF'
 import json, os, re, sys
 

@@ -4,16 +4,17 @@
 OUTDIR/figures.json and OUTDIR/plot.svg (hand-written SVG: no plotting
 library to install), prints the tables.
 
-  plot.py OUTDIR VMNOTE CNOTE MNOTE MCOUNTS MROUNDS
+  plot.py OUTDIR VMNOTE CNOTE MNOTE MCOUNTS MROUNDS [PNOTE]
 
 OUTDIR holds run-<n>.json and vm-run-<n>.json (refcount_stress, the rate
 and rmap-walk figures), continue-host.json and vm-continue.json
 (continue_rate), migrate-host-<huge|hgm>-<PxV>.json and vm-migrate-...
-(refcount_stress --migrate-rounds); any may be missing.  The notes say why
-a VM part is absent ("" when it is not); MCOUNTS is the migration figure's
-"PxV ..." list ("" when it did not run).  Exit 1 when a run's verdict is
-FAIL (continue: anything but PASS), else 0.  tests/plot_test.py runs it on
-tests/fixtures/bench/.
+(refcount_stress --migrate-rounds), postcopy.json and vm-postcopy.json
+(postcopy: then also OUTDIR/postcopy.svg); any may be missing.  The notes
+say why a VM part is absent ("" when it is not; PNOTE the post-copy one);
+MCOUNTS is the migration figure's "PxV ..." list ("" when it did not run).
+Exit 1 when a run's verdict is FAIL (continue, postcopy: anything but
+PASS), else 0.  tests/plot_test.py runs it on tests/fixtures/bench/.
 """
 import glob
 import json
@@ -22,11 +23,12 @@ import os
 import re
 import sys
 
-if len(sys.argv) != 7:
+if len(sys.argv) not in (7, 8):
     sys.exit(__doc__.strip())
 
 out, vmnote, cnote, mnote, mcounts = sys.argv[1:6]
 mrounds = int(sys.argv[6])
+pnote = sys.argv[7] if len(sys.argv) == 8 else ""
 
 def load(pattern):
     runs = []
@@ -195,6 +197,14 @@ migr = None if not mcounts else {
         rows=migr_vm),
 }
 
+# The post-copy figure: postcopy's JSON per side (or its one-line skip).
+post = {"note": pnote or None}
+for side, name in (("host", "postcopy"), ("vm", "vm-postcopy")):
+    r = cont_side(name)
+    post[side] = None if r is None else {
+        k: r[k] for k in ("kernel", "verdict", "failures", "config", "modes",
+                          "ratios", "vm", "note") if k in r}
+
 fig = {
     # the host's figures stay at the top level, as before the VM part
     "kernel": host_kernel,
@@ -211,7 +221,10 @@ fig = {
     "vm_note": vmnote or None,
     "continue": cont,
     "migration_hgm_vs_huge": migr,
+    "postcopy": None,
 }
+if post["host"] or post["vm"] or pnote:
+    fig["postcopy"] = post
 with open(os.path.join(out, "figures.json"), "w") as fh:
     json.dump(fig, fh, indent=2)
 
@@ -426,7 +439,144 @@ svg.append("</svg>")
 with open(os.path.join(out, "plot.svg"), "w") as fh:
     fh.write("\n".join(svg) + "\n")
 print("bench: wrote %s and %s" % (os.path.join(out, "figures.json"), os.path.join(out, "plot.svg")))
+
+# The post-copy figure: a table per side, and postcopy.svg: time to first
+# access and p99 stall per mode (log scale), then each mode's mean stall
+# split into link (simulated) and kernel time.
+def unit_name(b):
+    for div, suf in ((1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")):
+        if b >= div:
+            return "%d%s" % (b // div, suf)
+    return str(b)
+
+def fmt_us(v):
+    if v >= 1e6:
+        return "%.3g s" % (v / 1e6)
+    if v >= 1e3:
+        return "%.3g ms" % (v / 1e3)
+    return "%.3g us" % v
+
+def post_label(side, r):
+    if side == "host":
+        return "host (%s)" % r.get("kernel", "?")
+    v = r.get("vm") or {}
+    return "VM %s (%s, %s)" % (v.get("kernel_name", "?"), r.get("kernel", "?"), v.get("accel", "?"))
+
+def post_table(side, r):
+    if "modes" not in r:
+        print("bench: post-copy (%s): %s" % (side, r.get("note") or "no output"))
+        return
+    c = r["config"]
+    print("bench: post-copy of %d MiB, %s, %d touches of 4 KiB, link %g Gbit/s + %d us per request: %s" % (
+        c["bytes"] >> 20, c["pattern"], c["touches"], c["link_gbit"], c["rtt_us"], post_label(side, r)))
+    print("bench: %9s %5s %7s %14s %12s %12s %12s %12s %12s %9s" % (
+        "mode", "unit", "faults", "first acc. ms", "stall p50 us", "p99 us", "max us",
+        "link p50 us", "kern. p50 us", "total s"))
+    for m in r["modes"]:
+        if "skipped" in m:
+            print("bench: %9s n/a: %s" % (m["name"], m["skipped"]))
+        elif m.get("time_to_first_access_us") is None:
+            print("bench: %9s no fault completed" % m["name"])
+        else:
+            print("bench: %9s %5s %7d %14.3f %12.1f %12.1f %12.1f %12.1f %12.1f %9.2f" % (
+                m["name"], unit_name(m["unit"]), m["faults"], m["time_to_first_access_us"] / 1e3,
+                m["stall_us"]["p50"], m["stall_us"]["p99"], m["stall_us"]["max"],
+                m["link_us"]["p50"], m["kernel_us"]["p50"], m["total_ms"] / 1e3))
+    for k, v in sorted((r.get("ratios") or {}).items()):
+        if v:
+            print("bench:   %s: p99 stall %.3g, time to first access %.3g" % (
+                k.replace("/", " / "), v["p99_stall"], v["time_to_first_access"]))
+    if r["verdict"] != "PASS":
+        print("bench:   %s: %s" % (r["verdict"], r.get("failures", "").strip()))
+
+def post_rows():
+    rows = []
+    for side in ("host", "vm"):
+        r = post[side]
+        for m in (r or {}).get("modes", []):
+            who = "host" if side == "host" else "VM %s" % ((r.get("vm") or {}).get("accel", "?"))
+            rows.append(("%s %s" % (who, m["name"]), m))
+    return rows
+
+def post_panel1(svg, top, W, rows):
+    L, R, T, RH = 170, 90, 60, 34
+    vals = [m[k] if k == "time_to_first_access_us" else m[k]["p99"]
+            for _, m in rows if m.get("time_to_first_access_us")
+            for k in ("time_to_first_access_us", "stall_us")]
+    svg.append('<text x="%d" y="%d" font-size="15" text-anchor="middle">post-copy: time to first access and p99 stall per fault</text>' % (W // 2, top + 24))
+    if not vals:
+        svg.append('<text x="%d" y="%d" text-anchor="middle">no mode produced figures</text>' % (W // 2, top + 60))
+        return top + 90
+    x0 = 10 ** math.floor(math.log10(min(vals)))
+    x1 = 10 ** math.ceil(math.log10(max(vals)))
+    x1 = x1 if x1 > x0 else x0 * 10
+    px = lambda v: L + (math.log10(v) - math.log10(x0)) / (math.log10(x1) - math.log10(x0)) * (W - L - R)
+    bot = top + T + RH * len(rows)
+    d = x0
+    while d <= x1 * 1.0001:
+        svg.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (px(d), top + T, px(d), bot))
+        svg.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (px(d), bot + 16, ylab(d)))
+        d *= 10
+    svg.append('<text x="%d" y="%d" text-anchor="middle">microseconds (log scale)</text>' % ((L + W - R) // 2, bot + 34))
+    for i, (name, m) in enumerate(rows):
+        y = top + T + RH * i
+        svg.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (L - 8, y + 20, esc(name)))
+        if not m.get("time_to_first_access_us"):
+            # the probe's reason up to its detail, as the continue line has it
+            why = m.get("skipped", "no fault completed").split(": ")[0]
+            svg.append('<text x="%d" y="%d" fill="#888">n/a: %s</text>' % (L + 4, y + 20, esc(why[:90])))
+            continue
+        for j, (v, col, what) in enumerate(((m["time_to_first_access_us"], "#c0392b", "first access"),
+                                            (m["stall_us"]["p99"], "#2471a3", "p99 stall"))):
+            svg.append('<rect x="%d" y="%d" width="%.1f" height="12" fill="%s"><title>%s: %s %.4g us</title></rect>' % (
+                L, y + 4 + 14 * j, max(px(v) - L, 1), col, esc(name), what, v))
+            svg.append('<text x="%.1f" y="%d" font-size="10">%s</text>' % (max(px(v), L + 1) + 4, y + 14 + 14 * j, fmt_us(v)))
+    for j, (col, what) in enumerate((("#c0392b", "time to first access"), ("#2471a3", "p99 stall per fault"))):
+        svg.append('<rect x="%d" y="%d" width="14" height="10" fill="%s"/><text x="%d" y="%d">%s</text>' % (
+            L + 200 * j, top + 36, col, L + 200 * j + 18, top + 45, what))
+    return bot + 50
+
+def post_panel2(svg, top, W, rows):
+    L, R, T, RH = 170, 30, 50, 26
+    rows = [(n, m) for n, m in rows if m.get("time_to_first_access_us")]
+    svg.append('<text x="%d" y="%d" font-size="15" text-anchor="middle">where a fault\'s stall goes: link (simulated) vs kernel, mean per fault</text>' % (W // 2, top + 24))
+    for i, (name, m) in enumerate(rows):
+        y = top + T + RH * i
+        link, kern = m["link_us"]["mean"], m["kernel_us"]["mean"]
+        tot = (link + kern) or 1
+        wl = (W - L - R) * link / tot
+        svg.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (L - 8, y + 14, esc(name)))
+        svg.append('<rect x="%d" y="%d" width="%.1f" height="18" fill="#95a5a6"><title>link %.4g us</title></rect>' % (L, y, wl, link))
+        svg.append('<rect x="%.1f" y="%d" width="%.1f" height="18" fill="#e67e22"><title>kernel %.4g us</title></rect>' % (L + wl, y, (W - L - R) - wl, kern))
+        svg.append('<text x="%d" y="%d" font-size="10">link %s + kernel %s (%.0f%% kernel)</text>' % (
+            L + 4, y + 13, fmt_us(link), fmt_us(kern), 100 * kern / tot))
+    return top + T + RH * len(rows) + 20
+
+prows = post_rows()
+if prows:
+    for side in ("host", "vm"):
+        if post[side]:
+            post_table(side, post[side])
+    if pnote:
+        print("bench: post-copy (VM): " + pnote)
+    PW = 820
+    psvg = []
+    h = post_panel1(psvg, 0, PW, prows)
+    h = post_panel2(psvg, h, PW, prows)
+    note = "link: --link-gbit and --rtt-us, simulated (the copy overlaps it); kernel: fault delivery, CONTINUE, wake-up"
+    if ((post["vm"] or {}).get("vm") or {}).get("accel") == "tcg":
+        note += "; TCG times are emulated"
+    psvg.append('<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>' % (PW // 2, h, esc(note)))
+    with open(os.path.join(out, "postcopy.svg"), "w") as fh:
+        fh.write('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">\n'
+                 '<rect width="100%%" height="100%%" fill="white"/>\n' % (PW, h + 20))
+        fh.write("\n".join(psvg) + "\n</svg>\n")
+    print("bench: wrote %s" % os.path.join(out, "postcopy.svg"))
+elif pnote:
+    print("bench: post-copy (VM): " + pnote)
+
 sys.exit(1 if any(r["verdict"] == "FAIL" for r in host_rows + vm_rows) or
          any(c and c.get("verdict") not in (None, "PASS") for c in (cont["host"], cont["vm"])) or
+         any(p and "modes" in p and p.get("verdict") != "PASS" for p in (post["host"], post["vm"])) or
          any((r[g] or {}).get("verdict") == "FAIL" for r in migr_host + migr_vm for g in ("huge", "hgm"))
          else 0)

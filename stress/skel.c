@@ -168,8 +168,9 @@ static double parse_seconds(const struct sk_opt *op, const char *s)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v > 0) || v > 1e6)
-		sk_usage_error("--%s: '%s' is not a number of seconds",
-			       op->name, s);
+		sk_usage_error("--%s: '%s' is not a %s", op->name, s,
+			       op->kind == SK_NUMBER ? "number in (0, 1e6]" :
+						       "number of seconds");
 	return v;
 }
 
@@ -210,6 +211,7 @@ static void apply(const struct sk_opt *op, const char *arg)
 		*(unsigned long *)op->target = parse_size(op, arg);
 		break;
 	case SK_SECONDS:
+	case SK_NUMBER:
 		*(double *)op->target = parse_seconds(op, arg);
 		break;
 	case SK_ENUM:

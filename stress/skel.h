@@ -25,6 +25,7 @@ enum sk_kind {
 	SK_COUNT, /* long *target, in .min .. .max */
 	SK_SIZE, /* unsigned long *target: bytes, K/M/G suffix, power of 2 */
 	SK_SECONDS, /* double *target, > 0 and <= 1e6 */
+	SK_NUMBER, /* double *target, > 0 and <= 1e6 (a rate, a factor) */
 	SK_ENUM, /* int *target: the index in .choices */
 	SK_FILE, /* const char **target, not empty */
 };

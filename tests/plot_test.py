@@ -3,8 +3,10 @@
 """stress/plot.py on tests/fixtures/bench/: two host runs (migration and
 hwpoison skipped), the VM's two (timed, pool failures explained by the
 poisoned page), continue_rate's host JSON, one migration count (huge timed,
-hgm skipped).  Checks figures.json, the SVG's panels, series and points,
-and the exit status for a passing and a failing run."""
+hgm skipped), postcopy's host JSON (hgm4k skipped) and a VM one (every
+2 MiB / 1 GiB mode timed but hgm4k_1g).  Checks figures.json, the SVGs'
+panels, series and points, and the exit status for a passing and a
+failing run."""
 import json
 import os
 import shutil
@@ -28,7 +30,7 @@ def check(cond, what):
 
 def run(out):
     return subprocess.run([sys.executable, PLOT, out, "", "VM part skipped: test",
-                           "", "1x1", "3"], capture_output=True, text=True)
+                           "", "1x1", "3", ""], capture_output=True, text=True)
 
 
 def check_figures(out):
@@ -49,6 +51,33 @@ def check_figures(out):
           "migration huge cell")
     check(row["hgm"]["absent"].startswith("not supported"), "migration hgm cell")
     check(row["hgm_ptes"] == 512 * 4096 // os.sysconf("SC_PAGE_SIZE"), "hgm PTEs")
+
+
+def check_postcopy(out, stdout):
+    with open(os.path.join(out, "figures.json")) as fh:
+        post = json.load(fh)["postcopy"]
+    host = {m["name"]: m for m in post["host"]["modes"]}
+    check(host["hgm4k"]["skipped"].startswith("kernel has no HGM"), "postcopy: host hgm4k skipped")
+    check(host["huge1g"]["faults"] == 1, "postcopy: host huge1g faults")
+    check(post["vm"]["vm"]["accel"] == "tcg", "postcopy: VM accel")
+    check(post["vm"]["ratios"]["hgm4k/huge1g"]["p99_stall"] == 100 / 900000, "postcopy: VM ratio")
+    check("bench:   hgm4k / huge1g: p99 stall 0.000111, time to first access 0.0001" in stdout,
+          "postcopy: the ratio line")
+    check("bench:     hgm4k n/a: kernel has no HGM" in stdout, "postcopy: the host's n/a line")
+    root = ET.parse(os.path.join(out, "postcopy.svg")).getroot()
+    titles = [t.text for t in root.iter(SVG + "text") if t.get("font-size") == "15"]
+    check(titles == ["post-copy: time to first access and p99 stall per fault",
+                     "where a fault's stall goes: link (simulated) vs kernel, mean per fault"],
+          "postcopy panels: %s" % titles)
+    bars = [r.find(SVG + "title").text for r in root.iter(SVG + "rect")
+            if r.find(SVG + "title") is not None]
+    # host: 3 modes ran, VM: 4; two bars each in each panel
+    check(len(bars) == 28, "postcopy: 28 bars, not %d" % len(bars))
+    for want in ("VM tcg hgm4k: p99 stall 100 us", "VM tcg huge1g: first access 9e+05 us",
+                 "host shmem4k: p99 stall 124.2 us", "kernel 30 us"):
+        check(want in bars, "postcopy bar '%s'" % want)
+    na = [t.text for t in root.iter(SVG + "text") if (t.text or "").startswith("n/a: ")]
+    check(na.count("n/a: kernel has no HGM for 1048576 kB pages") == 2, "postcopy: hgm4k_1g n/a twice")
 
 
 def check_svg(out):
@@ -81,6 +110,17 @@ def main():
         if r.returncode == 0:
             check_figures(out)
             check_svg(out)
+            check_postcopy(out, r.stdout)
+        path = os.path.join(out, "vm-postcopy.json")
+        with open(path) as fh:
+            good = fh.read()
+        post = json.loads(good)
+        post.update(verdict="FAIL", failures="hgm4k: wrong data at offset 0x1000; ")
+        with open(path, "w") as fh:
+            json.dump(post, fh)
+        check(run(out).returncode == 1, "exit 1 when postcopy failed")
+        with open(path, "w") as fh:
+            fh.write(good)
         path = os.path.join(out, "run-1000.json")
         with open(path) as fh:
             run1k = json.load(fh)
