@@ -723,6 +723,7 @@ static void probe_mode(struct mode *m)
 {
 	char name[HT_SIZE_NAME_LEN];
 	const char *r = NULL;
+	char why[HT_WHY_LEN];
 	int fd;
 
 	if (!m->psize) {
@@ -736,9 +737,9 @@ static void probe_mode(struct mode *m)
 			close(fd);
 		return;
 	}
-	r = ht_probe_page_size(m->psize);
+	r = ht_probe_page_size_r(m->psize, why, sizeof(why));
 	if (!r && m->split)
-		r = ht_probe_hgm(m->psize);
+		r = ht_probe_hgm_r(m->psize, why, sizeof(why));
 	if (r) {
 		snprintf(m->skip, sizeof(m->skip), "%s", r);
 		return;
