@@ -24,6 +24,11 @@
 /* DEBUG_LIST names the corruption on a line of its own, before its WARNING */
 "list_add corruption",
 "list_del corruption",
+/*
+ * fault_inject fails this kmalloc on purpose; the VMA then goes without
+ * the lock and shares no PMDs (hugetlb_vma_lock_alloc(), pr_warn_once).
+ */
+"!HugeTLB: unable to allocate vma specific lock",
 /* hugetlbfs_ops refuses these mount options on purpose (pr_err) */
 "!hugetlbfs: Unsupported page size",
 "!hugetlbfs: Minimum size can not be greater than maximum size",
