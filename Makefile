@@ -50,11 +50,11 @@ $(HARNESS):
 		--wildcards 'linux-source-6.12/tools/testing/selftests/kselftest*.h'
 	touch $@
 
-$(B)/lib/%.o: lib/%.c lib/ht.h lib/seq.h lib/seq_rt.h | $(HARNESS)
+$(B)/lib/%.o: lib/%.c lib/ht.h lib/seq.h lib/seq_rt.h lib/complaints.h | $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/static/lib/%.o: lib/%.c lib/ht.h lib/seq.h lib/seq_rt.h | $(HARNESS)
+$(B)/static/lib/%.o: lib/%.c lib/ht.h lib/seq.h lib/seq_rt.h lib/complaints.h | $(HARNESS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
