@@ -26,8 +26,11 @@ for p in $programs; do
 	cp "build/selftests/$p" "$dst/"
 	cp "build/static/selftests/$p" "$dst/static/"
 done
-cp build/stress/refcount_stress "$dst/" 2>/dev/null || true
-cp build/static/stress/refcount_stress "$dst/static/" 2>/dev/null || true
+# --stress and --fuzz: the refcount stress and the sequence tester.
+for s in refcount_stress hgm_seq; do
+	cp "build/stress/$s" "$dst/" 2>/dev/null || true
+	cp "build/static/stress/$s" "$dst/static/" 2>/dev/null || true
+done
 cp selftests/config selftests/programs run_tests.sh lib/complaints.h "$dst/"
 cp scripts/report.py scripts/coverage.py scripts/gcov_dump.sh "$dst/scripts/"
 cp scripts/vm/*.sh scripts/vm/README.md "$dst/scripts/vm/"
