@@ -396,9 +396,7 @@ static int write_json(const char *release, size_t len)
 	struct ht_json *j = ht_json_new(), *c;
 	int ret;
 
-	ht_json_string(j, "program", "continue_rate");
-	sk_json_verdict(j, &rep);
-	ht_json_string(j, "kernel", release);
+	sk_json_head(j, "continue_rate", release, &rep);
 	c = ht_json_obj(j, "config");
 	ht_json_num(c, "pages", "%ld", o.pages);
 	ht_json_num(c, "page_size", "%lu", PSIZE);

@@ -897,9 +897,7 @@ static int write_json(const char *release)
 	struct ht_json *j = ht_json_new(), *c, *l;
 	int ret;
 
-	ht_json_string(j, "program", "postcopy");
-	sk_json_verdict(j, &rep);
-	ht_json_string(j, "kernel", release);
+	sk_json_head(j, "postcopy", release, &rep);
 	c = ht_json_obj(j, "config");
 	ht_json_num(c, "bytes", "%lu", o.size);
 	ht_json_string(c, "pattern", pattern_names[o.pattern]);

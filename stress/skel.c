@@ -355,6 +355,14 @@ void sk_json_verdict(struct ht_json *j, const struct sk_report *r)
 	ht_json_string(j, "failures", r->failures);
 }
 
+void sk_json_head(struct ht_json *j, const char *program, const char *kernel,
+		  const struct sk_report *r)
+{
+	ht_json_string(j, "program", program);
+	sk_json_verdict(j, r);
+	ht_json_string(j, "kernel", kernel);
+}
+
 void sk_json_kmsg(struct ht_json *j, const struct sk_report *r)
 {
 	ht_json_string(j, "kmsg", r->kmsg);

@@ -75,6 +75,9 @@ int sk_exit_code(const struct sk_report *r);
 void sk_print_verdict(const struct sk_report *r);
 /* "verdict", "failures" and "kmsg" of @r into @j. */
 void sk_json_verdict(struct ht_json *j, const struct sk_report *r);
+/* "program", then sk_json_verdict(), then "kernel": a report's first keys. */
+void sk_json_head(struct ht_json *j, const char *program, const char *kernel,
+		  const struct sk_report *r);
 void sk_json_kmsg(struct ht_json *j, const struct sk_report *r);
 /* Writes @j to @path; 0, or EXIT_FAIL with the reason on stderr. */
 int sk_json_save(const struct ht_json *j, const char *path);
