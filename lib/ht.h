@@ -110,6 +110,9 @@ struct ht_pool_model {
 	struct ht_pool want;
 };
 int ht_pool_model_init(struct ht_pool_model *m, unsigned long psize, int node);
+/* A predicted change: @want's counters move by these deltas. */
+void ht_pool_model_move(struct ht_pool_model *m, long nr, long free, long resv,
+			long surp);
 /* 0, or -1 with every differing counter and broken invariant in @why. */
 int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len);
 /* free <= nr, surplus <= nr, and globally resv <= free: 0, or 1 + @why. */

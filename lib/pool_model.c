@@ -56,6 +56,15 @@ int ht_pool_invariants(const struct ht_pool *p, bool global, char *why,
 	return 0;
 }
 
+void ht_pool_model_move(struct ht_pool_model *m, long nr, long free, long resv,
+			long surp)
+{
+	m->want.nr += nr;
+	m->want.free += free;
+	m->want.resv += resv;
+	m->want.surplus += surp;
+}
+
 int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len)
 {
 	char name[HT_SIZE_NAME_LEN];

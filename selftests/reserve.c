@@ -47,16 +47,6 @@
 
 #define SEED 0x7e5e0001
 
-/* Apply a predicted change to the model. */
-static void move(struct ht_pool_model *m, long nr, long free, long resv,
-		 long surp)
-{
-	m->want.nr += nr;
-	m->want.free += free;
-	m->want.resv += resv;
-	m->want.surplus += surp;
-}
-
 /* Pages a new reservation can take without surplus: Free - Rsvd. */
 static unsigned long avail(const struct ht_pool_model *m)
 {
@@ -114,7 +104,8 @@ static void hog_start(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ftruncate(h->fd, h->n * m->psize));
 	h->p = mmap(NULL, h->n * m->psize, PROT_READ, MAP_SHARED, h->fd, 0);
 	ASSERT_NE(MAP_FAILED, h->p);
-	move(m, 0, 0, h->n, 0); /* hugetlb_reserve_pages: region_chg == n */
+	ht_pool_model_move(m, 0, 0, h->n,
+			   0); /* hugetlb_reserve_pages: region_chg == n */
 	HT_POOL_CHECK(m, "reserving every available page");
 }
 
@@ -126,7 +117,7 @@ static void hog_stop(struct __test_metadata *_metadata, struct ht_pool_model *m,
 	munmap(h->p, h->n * m->psize);
 	close(h->fd);
 	/* Last reference: evict -> hugetlb_unreserve_pages(chg n, freed 0). */
-	move(m, 0, 0, -(long)h->n, 0);
+	ht_pool_model_move(m, 0, 0, -(long)h->n, 0);
 	HT_POOL_CHECK(m, "releasing the reserving file");
 }
 
@@ -184,12 +175,13 @@ TEST_F_TIMEOUT(resv_shared, reserve_fault_unmap_truncate, 300)
 	HT_POOL_CHECK(m, "ftruncate of a new file (reserves nothing)");
 	p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 2, 0); /* region_chg(inode map, 0, 2) == 2 */
+	ht_pool_model_move(m, 0, 0, 2,
+			   0); /* region_chg(inode map, 0, 2) == 2 */
 	HT_POOL_CHECK(m, "mmap MAP_SHARED of 2 pages");
 
 	/* The fill's own mmap finds [0,1) reserved (chg 0); its fault eats it. */
 	ASSERT_EQ(0, ht_file_fill(&f, 0, ps, SEED));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "first write fault");
 	EXPECT_EQ(1, file_pages(f.fd, ps));
 
@@ -210,11 +202,11 @@ TEST_F_TIMEOUT(resv_shared, reserve_fault_unmap_truncate, 300)
 
 	/* hugetlb_unreserve_pages: region_del 1, freed 0 -> Rsvd - 1. */
 	ASSERT_EQ(0, ftruncate(f.fd, ps));
-	move(m, 0, 0, -1, 0);
+	ht_pool_model_move(m, 0, 0, -1, 0);
 	HT_POOL_CHECK(m, "ftruncate to 1 page");
 	/* The cached page is freed; region_del 1 - freed 1 = 0. */
 	ASSERT_EQ(0, ftruncate(f.fd, 0));
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "ftruncate to 0");
 	EXPECT_EQ(0, file_pages(f.fd, ps));
 	ht_file_close(&f);
@@ -233,7 +225,7 @@ TEST_F_TIMEOUT(resv_shared, truncate_mapped_page, 300)
 	ASSERT_EQ(0, ht_file_create(&f, ps, ps));
 	ASSERT_EQ(0, ht_file_fill(&f, 0, ps, SEED));
 	/* The fill's mmap reserved 1 and its fault consumed it. */
-	move(m, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0, 0);
 	HT_POOL_CHECK(m, "filling one page");
 	q = ht_map_populated(&f, 0, ps, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, q);
@@ -242,7 +234,7 @@ TEST_F_TIMEOUT(resv_shared, truncate_mapped_page, 300)
 
 	/* hugetlb_vmtruncate unmaps every piece, the page goes back. */
 	ASSERT_EQ(0, ftruncate(f.fd, 0));
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "ftruncate of the mapped page");
 	EXPECT_EQ(0, file_pages(f.fd, ps));
 	/* hugetlb_no_page: index beyond i_size -> VM_FAULT_SIGBUS. */
@@ -337,14 +329,14 @@ TEST_F_TIMEOUT(resv_file, noreserve_fault_needs_unreserved_page, 300)
 	EXPECT_EQ(0, file_pages(f.fd, ps));
 	hog_stop(_metadata, m, &hog);
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, 0, 0); /* a free page, Rsvd untouched */
+	ht_pool_model_move(m, 0, -1, 0, 0); /* a free page, Rsvd untouched */
 	HT_POOL_CHECK(m, "NORESERVE fault with a free page");
 	EXPECT_EQ(1, file_pages(f.fd, ps));
 	munmap(p, ps);
 	HT_POOL_CHECK(m, "munmap (the page stays in the file)");
 	/* region_del 1 (the fault's region_add) - freed 1: no Rsvd change. */
 	ht_file_close(&f);
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "close");
 }
 
@@ -374,12 +366,12 @@ TEST_F_TIMEOUT(resv_file, mmap_beyond_available_enomem, 300)
 	/* Exactly what is available fits; the file keeps it past munmap. */
 	p = mmap(NULL, n * ps, PROT_READ, MAP_SHARED, f.fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, n, 0);
+	ht_pool_model_move(m, 0, 0, n, 0);
 	HT_POOL_CHECK(m, "shared mmap of Free - Rsvd pages");
 	munmap(p, n * ps);
 	HT_POOL_CHECK(m, "munmap");
 	ht_file_close(&f);
-	move(m, 0, 0, -(long)n, 0);
+	ht_pool_model_move(m, 0, 0, -(long)n, 0);
 	HT_POOL_CHECK(m, "close");
 }
 
@@ -397,26 +389,28 @@ TEST_F_TIMEOUT(resv_file, private_file_cow_from_cache, 300)
 
 	ASSERT_EQ(0, ht_file_create(&f, ps, ps));
 	ASSERT_EQ(0, ht_file_fill(&f, 0, ps, SEED));
-	move(m, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0, 0);
 	HT_POOL_CHECK(m, "filling the file's page");
 	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, f.fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 1, 0); /* a resv_map of the VMA, HPAGE_RESV_OWNER */
+	ht_pool_model_move(m, 0, 0, 1,
+			   0); /* a resv_map of the VMA, HPAGE_RESV_OWNER */
 	HT_POOL_CHECK(m, "mmap MAP_PRIVATE");
 	EXPECT_EQ(-1, ht_pattern_check(p, ps, 0, SEED));
 	HT_POOL_CHECK(m, "read (maps the cached page)");
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "write (COW consumes the reservation)");
 	EXPECT_EQ(0x5a, p[0]);
 	EXPECT_EQ(-1, ht_pattern_check(p + ht_base_page_size(),
 				       ps - ht_base_page_size(),
 				       ht_base_page_size(), SEED));
 	munmap(p, ps);
-	move(m, 0, 1, 0, 0); /* the copy is freed; region_count 1: no resv */
+	ht_pool_model_move(m, 0, 1, 0,
+			   0); /* the copy is freed; region_count 1: no resv */
 	HT_POOL_CHECK(m, "munmap");
 	ht_file_close(&f);
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "close");
 }
 
@@ -431,16 +425,17 @@ TEST_F_TIMEOUT(resv_anon, private_reserve_fault_unmap, 300)
 	char *p = map_anon(ps, 2, MAP_PRIVATE);
 
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 2, 0); /* hugetlb_reserve_pages: chg = 2 (private) */
+	ht_pool_model_move(m, 0, 0, 2,
+			   0); /* hugetlb_reserve_pages: chg = 2 (private) */
 	HT_POOL_CHECK(m, "mmap MAP_PRIVATE of 2 pages");
 	EXPECT_EQ(0, access_code(p + ps, false));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "read fault of page 1");
 	EXPECT_EQ(0, access_code(p + ps, true));
 	HT_POOL_CHECK(m, "write to it (exclusive anon: reused, no COW)");
 	/* hugetlb_vm_op_close: reserve = 2 - region_count 1 = 1. */
 	munmap(p, 2 * ps);
-	move(m, 0, 1, -1, 0);
+	ht_pool_model_move(m, 0, 1, -1, 0);
 	HT_POOL_CHECK(m, "munmap");
 }
 
@@ -455,10 +450,10 @@ TEST_F_TIMEOUT(resv_anon, private_partial_munmap, 300)
 	char *p = map_anon(ps, 2, MAP_PRIVATE);
 
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 2, 0);
+	ht_pool_model_move(m, 0, 0, 2, 0);
 	HT_POOL_CHECK(m, "mmap MAP_PRIVATE of 2 pages");
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "write fault of page 0");
 
 	EXPECT_EQ(-1, munmap(p + bp, bp));
@@ -472,10 +467,10 @@ TEST_F_TIMEOUT(resv_anon, private_partial_munmap, 300)
 
 	/* The untouched page 1: reserve 1 - region_count 0 goes back. */
 	ASSERT_EQ(0, munmap(p + ps, ps));
-	move(m, 0, 0, -1, 0);
+	ht_pool_model_move(m, 0, 0, -1, 0);
 	HT_POOL_CHECK(m, "munmap of the untouched page");
 	ASSERT_EQ(0, munmap(p, ps));
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "munmap of the faulted page");
 }
 
@@ -493,7 +488,8 @@ static char *private_written_fork(struct __test_metadata *_metadata,
 	if (p == MAP_FAILED)
 		return p;
 	ht_pattern_fill(p, m->psize, 0, SEED);
-	move(m, 0, -1, 0, 0); /* reserved at mmap, consumed by the write */
+	ht_pool_model_move(m, 0, -1, 0,
+			   0); /* reserved at mmap, consumed by the write */
 	HT_POOL_CHECK(m, "mmap MAP_PRIVATE + write of one page");
 	none.psize = m->psize;
 	h.inherit = p;
@@ -517,10 +513,10 @@ static void private_end(struct __test_metadata *_metadata,
 			long child_frees)
 {
 	ht_stop_holder(_metadata, c);
-	move(m, 0, child_frees, 0, 0);
+	ht_pool_model_move(m, 0, child_frees, 0, 0);
 	HT_POOL_CHECK(m, "child exit");
 	munmap(p, m->psize);
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "munmap");
 }
 
@@ -535,7 +531,7 @@ TEST_F_TIMEOUT(resv_anon, fork_child_cow, 300)
 	/* Not the owner: vma_needs_reservation 1, an unreserved page. */
 	ASSERT_EQ(0, ht_holder_cmd(&c, HT_CMD_WRITE, &r));
 	EXPECT_EQ(0, r) TH_LOG("child's COW: SIGBUS code %ld", (long)r);
-	move(m, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0, 0);
 	HT_POOL_CHECK(m, "child's COW");
 	EXPECT_EQ(-1, ht_pattern_check(p, m->psize, 0, SEED));
 	private_end(_metadata, m, &c, p, 1);
@@ -601,7 +597,7 @@ TEST_F_TIMEOUT(resv_anon, fork_parent_cow, 300)
 	ASSERT_NE(MAP_FAILED, p);
 	/* cow_from_owner: the reserve was consumed, an unreserved page. */
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0, 0);
 	HT_POOL_CHECK(m, "owner's COW");
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &r));
 	EXPECT_EQ(-1, r) TH_LOG("child sees wrong contents at %ld", (long)r);
@@ -616,23 +612,23 @@ TEST_F_TIMEOUT(resv_anon, shared_reserve_fault_unmap, 300)
 	char *p = map_anon(ps, 2, MAP_SHARED);
 
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 2, 0);
+	ht_pool_model_move(m, 0, 0, 2, 0);
 	HT_POOL_CHECK(m, "mmap MAP_SHARED|MAP_ANONYMOUS of 2 pages");
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "write fault of page 0");
 	/* Last reference to the file: evict, chg 2 - freed 1. */
 	munmap(p, 2 * ps);
-	move(m, 0, 1, -1, 0);
+	ht_pool_model_move(m, 0, 1, -1, 0);
 	HT_POOL_CHECK(m, "munmap");
 	p = map_anon(ps, 1, MAP_SHARED | MAP_NORESERVE);
 	ASSERT_NE(MAP_FAILED, p);
 	HT_POOL_CHECK(m, "mmap MAP_SHARED|MAP_NORESERVE");
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0, 0);
 	HT_POOL_CHECK(m, "its fault (a free page)");
 	munmap(p, ps);
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "munmap");
 }
 
@@ -653,13 +649,13 @@ TEST_F_TIMEOUT(resv_anon, sysv_shm, 300)
 	self->shmid = shm_huge(ps, 2, 0);
 	ASSERT_LE(0, self->shmid) TH_LOG("shmget: %s", strerror(errno));
 	/* newseg -> hugetlb_file_setup -> hugetlb_reserve_pages(0, 2). */
-	move(m, 0, 0, 2, 0);
+	ht_pool_model_move(m, 0, 0, 2, 0);
 	HT_POOL_CHECK(m, "shmget SHM_HUGETLB of 2 pages");
 	p = shmat(self->shmid, NULL, 0);
 	ASSERT_NE((void *)-1, p);
 	HT_POOL_CHECK(m, "shmat");
 	EXPECT_EQ(0, access_code(p + ps, true));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "write fault of page 1");
 	ASSERT_EQ(0, shmdt(p));
 	HT_POOL_CHECK(m, "shmdt (the segment keeps page and reserve)");
@@ -670,7 +666,7 @@ TEST_F_TIMEOUT(resv_anon, sysv_shm, 300)
 	ASSERT_EQ(0, shmdt(p));
 	ASSERT_EQ(0, shmctl(self->shmid, IPC_RMID, NULL));
 	self->shmid = -1;
-	move(m, 0, 1, -1, 0);
+	ht_pool_model_move(m, 0, 1, -1, 0);
 	HT_POOL_CHECK(m, "IPC_RMID");
 
 	self->shmid = shm_huge(ps, 1, SHM_NORESERVE);
@@ -679,12 +675,12 @@ TEST_F_TIMEOUT(resv_anon, sysv_shm, 300)
 	p = shmat(self->shmid, NULL, 0);
 	ASSERT_NE((void *)-1, p);
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0, 0);
 	HT_POOL_CHECK(m, "its fault");
 	ASSERT_EQ(0, shmdt(p));
 	ASSERT_EQ(0, shmctl(self->shmid, IPC_RMID, NULL));
 	self->shmid = -1;
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "IPC_RMID");
 }
 
@@ -744,10 +740,10 @@ TEST_F_TIMEOUT(resv_surplus, overcommit_surplus_at_mmap, 300)
 	HT_POOL_CHECK(m, "mmap of Free - Rsvd + 3 pages with overcommit 2");
 	p = map_anon(ps, n + 2, MAP_PRIVATE);
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 2, 2, n + 2, 2);
+	ht_pool_model_move(m, 2, 2, n + 2, 2);
 	HT_POOL_CHECK(m, "mmap of Free - Rsvd + 2 pages");
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "write fault of page 0");
 	/*
 	 * The page goes back (free_huge_folio drops it from the pool if
@@ -755,7 +751,7 @@ TEST_F_TIMEOUT(resv_surplus, overcommit_surplus_at_mmap, 300)
 	 * the rest of the surplus with the n + 1 unused reserves.
 	 */
 	munmap(p, (n + 2) * ps);
-	move(m, -2, -1, -(long)(n + 1), -2);
+	ht_pool_model_move(m, -2, -1, -(long)(n + 1), -2);
 	HT_POOL_CHECK(m, "munmap");
 }
 
@@ -775,12 +771,12 @@ TEST_F_TIMEOUT(resv_surplus, noreserve_fault_allocates_surplus, 300)
 	set_overcommit(_metadata, m, 1);
 	/* alloc_buddy_hugetlb_folio_with_mpol: a surplus page, in use. */
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 1, 0, 0, 1);
+	ht_pool_model_move(m, 1, 0, 0, 1);
 	HT_POOL_CHECK(m, "fault with overcommit 1");
 	EXPECT_EQ(BUS_ADRERR, access_code(p + ps, true));
 	HT_POOL_CHECK(m, "second fault (surplus == overcommit)");
 	munmap(p, 2 * ps);
-	move(m, -1, 0, 0, -1);
+	ht_pool_model_move(m, -1, 0, 0, -1);
 	HT_POOL_CHECK(m, "munmap (the surplus page leaves the pool)");
 	hog_stop(_metadata, m, &hog);
 }
@@ -797,10 +793,10 @@ TEST_F_TIMEOUT(resv_surplus, shrink_pool_below_in_use, 300)
 	char *p = map_anon(ps, 3, MAP_PRIVATE);
 
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 3, 0);
+	ht_pool_model_move(m, 0, 0, 3, 0);
 	EXPECT_EQ(0, access_code(p, true));
 	EXPECT_EQ(0, access_code(p + ps, true));
-	move(m, 0, -2, -2, 0);
+	ht_pool_model_move(m, 0, -2, -2, 0);
 	HT_POOL_CHECK(m, "mmap MAP_PRIVATE of 3 pages + write of 2");
 	used = m->want.nr - m->want.free;
 	resv = m->want.resv;
@@ -815,7 +811,7 @@ TEST_F_TIMEOUT(resv_surplus, shrink_pool_below_in_use, 300)
 	 * frees the surplus page that backed it.
 	 */
 	munmap(p, 3 * ps);
-	move(m, -3, -1, -1, -3);
+	ht_pool_model_move(m, -3, -1, -1, -3);
 	HT_POOL_CHECK(m, "munmap");
 }
 
@@ -877,22 +873,23 @@ TEST_F_TIMEOUT(resv_node, node_shrink_below_in_use, 300)
 	mask = 1UL << n1;
 	ASSERT_EQ(0, mbind(p, ps, MPOL_BIND, &mask, 64, 0));
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, 0, 0); /* reserved at mmap, consumed on node 1 */
-	move(m1, 0, -1, 0, 0);
+	ht_pool_model_move(m, 0, -1, 0,
+			   0); /* reserved at mmap, consumed on node 1 */
+	ht_pool_model_move(m1, 0, -1, 0, 0);
 	EXPECT_EQ(n1, ht_page_node(0, p));
 	check_nodes(_metadata, self, "write fault bound to node 1");
 	ASSERT_EQ(0, m->want.resv) TH_LOG("min_count assumes no reserves");
 
 	ASSERT_EQ(0, ht_pool_set_nr(ps, n1, 0));
 	/* min_count = other nodes' pages: node 1 keeps its used page only. */
-	move(m, -(long)m1->want.free, -(long)m1->want.free, 0, 1);
+	ht_pool_model_move(m, -(long)m1->want.free, -(long)m1->want.free, 0, 1);
 	m1->want.nr -= m1->want.free;
 	m1->want.free = 0;
 	m1->want.surplus = 1;
 	check_nodes(_metadata, self, "node 1 nr_hugepages = 0");
 	munmap(p, ps);
-	move(m, -1, 0, 0, -1);
-	move(m1, -1, 0, 0, -1);
+	ht_pool_model_move(m, -1, 0, 0, -1);
+	ht_pool_model_move(m1, -1, 0, 0, -1);
 	check_nodes(_metadata, self, "munmap (the surplus page leaves)");
 }
 
@@ -976,12 +973,12 @@ TEST_F_TIMEOUT(resv_mount, size_limit, 300)
 	HT_POOL_CHECK(m, "mmap of 3 pages");
 	p = mmap(NULL, 2 * ps, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	move(m, 0, 0, 2, 0);
+	ht_pool_model_move(m, 0, 0, 2, 0);
 	HT_POOL_CHECK(m, "mmap of 2 pages");
 	expect_statfs(_metadata, self->dir, 2, 0, 4, 2);
 	munmap(p, 2 * ps);
 	ASSERT_EQ(0, ftruncate(fd, 0));
-	move(m, 0, 0, -2, 0);
+	ht_pool_model_move(m, 0, 0, -2, 0);
 	HT_POOL_CHECK(m, "munmap + ftruncate 0");
 	expect_statfs(_metadata, self->dir, 2, 2, 4, 2);
 
@@ -993,7 +990,7 @@ TEST_F_TIMEOUT(resv_mount, size_limit, 300)
 	HT_POOL_CHECK(m, "mmap MAP_NORESERVE of 3 pages");
 	EXPECT_EQ(0, access_code(p, true));
 	EXPECT_EQ(0, access_code(p + ps, true));
-	move(m, 0, -2, 0, 0);
+	ht_pool_model_move(m, 0, -2, 0, 0);
 	HT_POOL_CHECK(m, "faults of pages 0 and 1");
 	EXPECT_EQ(BUS_ADRERR, access_code(p + 2 * ps, true));
 	HT_POOL_CHECK(m, "fault of page 2 beyond size=");
@@ -1008,7 +1005,7 @@ TEST_F_TIMEOUT(resv_mount, size_limit, 300)
 	HT_POOL_CHECK(m, "munmap + close (a linked file keeps its pages)");
 	expect_statfs(_metadata, self->dir, 2, 0, 4, 2);
 	ASSERT_EQ(0, truncate_path(self->dir, "f"));
-	move(m, 0, 2, 0, 0);
+	ht_pool_model_move(m, 0, 2, 0, 0);
 	HT_POOL_CHECK(m, "truncate to 0");
 	expect_statfs(_metadata, self->dir, 2, 2, 4, 2);
 }
@@ -1027,7 +1024,8 @@ TEST_F_TIMEOUT(resv_mount, min_size_reserve, 300)
 
 	snprintf(opts, sizeof(opts), ",min_size=%lu", ps);
 	mount_fs(_metadata, self->dir, ps, opts);
-	move(m, 0, 0, 1, 0); /* hugepage_new_subpool: acct(min = 1) */
+	ht_pool_model_move(m, 0, 0, 1,
+			   0); /* hugepage_new_subpool: acct(min = 1) */
 	HT_POOL_CHECK(m, "mount min_size=1 page");
 	fd = fs_file(self->dir, "f", 2 * ps);
 	ASSERT_LE(0, fd);
@@ -1036,10 +1034,10 @@ TEST_F_TIMEOUT(resv_mount, min_size_reserve, 300)
 	HT_POOL_CHECK(m, "mmap of page 0 (rsv_hpages 1 -> 0, returns 0)");
 	q = mmap(NULL, 2 * ps, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, q);
-	move(m, 0, 0, 1, 0);
+	ht_pool_model_move(m, 0, 0, 1, 0);
 	HT_POOL_CHECK(m, "mmap of pages 0-1 (chg 1, rsv_hpages 0)");
 	EXPECT_EQ(0, access_code(p, true));
-	move(m, 0, -1, -1, 0);
+	ht_pool_model_move(m, 0, -1, -1, 0);
 	HT_POOL_CHECK(m, "write fault of page 0");
 	munmap(p, ps);
 	munmap(q, 2 * ps);
@@ -1050,14 +1048,14 @@ TEST_F_TIMEOUT(resv_mount, min_size_reserve, 300)
 	 * freed 1 = 1, put_pages(1) -> 1 beyond min: Rsvd - 1.
 	 */
 	ASSERT_EQ(0, ftruncate(fd, 0));
-	move(m, 0, 1, 0, 0);
+	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "ftruncate 0");
 	close(fd);
 	HT_POOL_CHECK(m, "close");
 	ASSERT_EQ(0, umount(self->dir));
 	rmdir(self->dir);
 	self->dir[0] = '\0';
-	move(m, 0, 0, -1, 0);
+	ht_pool_model_move(m, 0, 0, -1, 0);
 	HT_POOL_CHECK(m, "umount (the subpool's min reserve goes)");
 }
 
