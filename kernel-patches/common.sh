@@ -56,7 +56,7 @@ esac
 gcov_files="mm/hugetlb.c mm/hugetlb_vmemmap.c fs/hugetlbfs/inode.c
 mm/userfaultfd.c fs/userfaultfd.c mm/memory-failure.c mm/migrate.c
 mm/mempolicy.c mm/madvise.c fs/proc/task_mmu.c mm/page_vma_mapped.c
-mm/rmap.c"
+mm/rmap.c mm/hugetlb_cgroup.c"
 src=$kb/src
 obj=$kb/obj
 tarball=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}

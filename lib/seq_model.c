@@ -3,7 +3,7 @@
  * The hgm_seq model: what the kernel must do for each operation, with no
  * kernel in sight.  The rules come from what the battery already asserts
  * (selftests/uffd_minor.c, hgm_paths.c, refcount.c) and from the HGM
- * series (kernel-patches/0005, 0007, 0011):
+ * series (kernel-patches/0006, 0008, 0011):
  *
  *   one reference, one mapcount and 2048 kB of HugetlbPages per (VMA,
  *       page) with anything present, whether one huge entry or N pieces;

@@ -37,7 +37,8 @@ ME = "coverage.py"
 # Files that are HugeTLB code as a whole: every function counts.  In the
 # other files only the HugeTLB functions count for the target (names as
 # below); the table shows both.
-WHOLE = ("mm/hugetlb.c", "mm/hugetlb_vmemmap.c", "fs/hugetlbfs/inode.c")
+WHOLE = ("mm/hugetlb.c", "mm/hugetlb_vmemmap.c", "fs/hugetlbfs/inode.c",
+         "mm/hugetlb_cgroup.c")
 HUGETLB_NAME = re.compile(r"hugetlb|^huge_|_huge_pte|hugepage")
 # In the other files, HugeTLB code is also the body of an if whose
 # condition asks one of these (not negated).

@@ -4,7 +4,7 @@
  * mapping: mprotect, mremap, truncation, hole punch, MADV_DONTNEED,
  * mincore, GUP (process_vm_readv, vmsplice, /proc/self/mem) and fork.
  * HGM teaches each of them about PTE tables under a PMD (kernel-patches/
- * 0006); a mistake there shows nowhere else in the battery.  Every case
+ * 0007); a mistake there shows nowhere else in the battery.  Every case
  * maps one filled 2 MiB page fully at the variant's granularity, does one
  * thing and compares every view with a model that does not know the
  * granularity: the huge twin holds the model to the stock kernel, the hgm
