@@ -244,8 +244,7 @@ TEST_F(fi_pool, pool_grow)
 		inj = fi_disarm(_metadata, f);
 		if (!ret &&
 		    ht_pool_get(_metadata, variant->psize, -1).nr > nr0) {
-			m->want.nr++;
-			m->want.free++;
+			ht_pool_model_move(m, 1, 1, 0, 0);
 		} else if (!ret) {
 			EXPECT_TRUE(inj)
 			TH_LOG("call %u: no page, no failure", n);
@@ -254,8 +253,7 @@ TEST_F(fi_pool, pool_grow)
 		HT_POOL_CHECK(m, "growing the pool by one");
 		if (m->want.nr > nr0) {
 			ASSERT_EQ(0, write_nr(fd, nr0));
-			m->want.nr--;
-			m->want.free--;
+			ht_pool_model_move(m, -1, -1, 0, 0);
 		}
 		HT_POOL_CHECK(m, "shrinking it back");
 		if (!fi_next(_metadata, f, n, ret, inj))
@@ -284,21 +282,18 @@ TEST_F(fi_pool, pool_shrink_hvo)
 	for (unsigned int n = 1;; n++) {
 		/* Fresh pages: allocated with HVO on, so optimized. */
 		ASSERT_EQ(0, write_nr(fd, nr0 + 2));
-		m->want.nr += 2;
-		m->want.free += 2;
+		ht_pool_model_move(m, 2, 2, 0, 0);
 		HT_POOL_CHECK(m, "growing the pool by two");
 		fi_arm(_metadata, f, n);
 		ret = write_nr(fd, nr0);
 		inj = fi_disarm(_metadata, f);
 		if (!ret) {
-			m->want.nr -= 2;
-			m->want.free -= 2;
+			ht_pool_model_move(m, -2, -2, 0, 0);
 		}
 		HT_POOL_CHECK(m, "shrinking it by two");
 		if (ret) {
 			ASSERT_EQ(0, write_nr(fd, nr0));
-			m->want.nr -= 2;
-			m->want.free -= 2;
+			ht_pool_model_move(m, -2, -2, 0, 0);
 			HT_POOL_CHECK(m, "shrinking it by two again");
 		}
 		if (!fi_next(_metadata, f, n, ret, inj))
@@ -320,7 +315,7 @@ static int file_with(struct __test_metadata *_metadata, struct fi *f,
 	EXPECT_EQ(0, ftruncate(fd, (off_t)pages * psize));
 	if (filled) {
 		EXPECT_EQ(0, fallocate(fd, 0, 0, (off_t)filled * psize));
-		f->pool.want.free -= filled;
+		ht_pool_model_move(&f->pool, 0, -filled, 0, 0);
 	}
 	return fd;
 }
@@ -340,11 +335,11 @@ TEST_F(fi_pool, fallocate)
 		ret = sys_ret(fallocate(fd, 0, 0, (off_t)psize));
 		inj = fi_disarm(_metadata, f);
 		if (!ret)
-			f->pool.want.free--;
+			ht_pool_model_move(&f->pool, 0, -1, 0, 0);
 		HT_POOL_CHECK(&f->pool, "fallocate of one page");
 		close(fd);
 		if (!ret)
-			f->pool.want.free++;
+			ht_pool_model_move(&f->pool, 0, 1, 0, 0);
 		HT_POOL_CHECK(&f->pool, "closing the file");
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
@@ -376,7 +371,7 @@ TEST_F(fi_pool, punch_keeps_reservation)
 			  fallocate(fd,
 				    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				    (off_t)psize, (off_t)psize));
-		f->pool.want.free++;
+		ht_pool_model_move(&f->pool, 0, 1, 0, 0);
 		HT_POOL_CHECK(&f->pool, "a first hole, page 1");
 		fi_arm(_metadata, f, n);
 		ret = sys_ret(fallocate(
@@ -385,20 +380,20 @@ TEST_F(fi_pool, punch_keeps_reservation)
 		inj = fi_disarm(_metadata, f);
 		kept = false;
 		if (!ret)
-			f->pool.want.free++;
+			ht_pool_model_move(&f->pool, 0, 1, 0, 0);
 		if (!ret && ht_pool_get(_metadata, psize, -1).resv ==
 				    f->pool.want.resv + 1) {
 			EXPECT_TRUE(inj) TH_LOG("call %u: reservation kept", n);
-			f->pool.want.resv++;
+			ht_pool_model_move(&f->pool, 0, 0, 1, 0);
 			f->sw.other++;
 			kept = true;
 		}
 		HT_POOL_CHECK(&f->pool, "a second hole, page 3");
 		close(fd);
 		/* The inode's end returns the kept reservation too. */
-		f->pool.want.free += ret ? 4 : 3;
+		ht_pool_model_move(&f->pool, 0, ret ? 4 : 3, 0, 0);
 		if (kept)
-			f->pool.want.resv--;
+			ht_pool_model_move(&f->pool, 0, 0, -1, 0);
 		HT_POOL_CHECK(&f->pool, "closing the file");
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
@@ -433,11 +428,11 @@ static void sweep_mmap_reserve(struct __test_metadata *_metadata, struct fi *f,
 		ret = p == MAP_FAILED ? -errno : 0;
 		inj = fi_disarm(_metadata, f);
 		if (!ret)
-			f->pool.want.resv += 2;
+			ht_pool_model_move(&f->pool, 0, 0, 2, 0);
 		HT_POOL_CHECK(&f->pool, "mmap of two pages");
 		if (!ret) {
 			ASSERT_EQ(0, munmap(p, len));
-			f->pool.want.resv -= 2;
+			ht_pool_model_move(&f->pool, 0, 0, -2, 0);
 		}
 		HT_POOL_CHECK(&f->pool, "munmap");
 		if (!fi_next(_metadata, f, n, ret, inj))
@@ -524,7 +519,7 @@ TEST_F(fi_map, fault_shared)
 		p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 			 0);
 		ASSERT_NE(MAP_FAILED, p);
-		f->pool.want.resv += !hgm;
+		ht_pool_model_move(&f->pool, 0, 0, !hgm, 0);
 		if (hgm) {
 			ASSERT_EQ(0, madvise(p, psize, MADV_SPLIT));
 			uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
@@ -538,8 +533,7 @@ TEST_F(fi_map, fault_shared)
 		ret = fault_one(p, psize, variant->gran, uffd);
 		inj = fi_disarm(_metadata, f);
 		if (!ret && !hgm) {
-			f->pool.want.free--;
-			f->pool.want.resv--;
+			ht_pool_model_move(&f->pool, 0, -1, -1, 0);
 		}
 		HT_POOL_CHECK(&f->pool,
 			      hgm ? "CONTINUE of a piece" : "a fault");
@@ -553,8 +547,7 @@ TEST_F(fi_map, fault_shared)
 			close(uffd);
 		uffd = -1;
 		close(fd);
-		f->pool.want.free += hgm || !ret;
-		f->pool.want.resv -= !hgm && ret;
+		ht_pool_model_move(&f->pool, 0, hgm || !ret, -(!hgm && ret), 0);
 		HT_POOL_CHECK(&f->pool, "closing the file");
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
@@ -617,18 +610,16 @@ TEST_F(fi_private, fault_private)
 	for (unsigned int n = 1;; n++) {
 		p = map_private(psize);
 		ASSERT_NE(MAP_FAILED, p);
-		f->pool.want.resv++;
+		ht_pool_model_move(&f->pool, 0, 0, 1, 0);
 		fi_arm(_metadata, f, n);
 		ret = sys_ret(madvise(p, psize, MADV_POPULATE_WRITE));
 		inj = fi_disarm(_metadata, f);
 		if (!ret) {
-			f->pool.want.free--;
-			f->pool.want.resv--;
+			ht_pool_model_move(&f->pool, 0, -1, -1, 0);
 		}
 		HT_POOL_CHECK(&f->pool, "a write fault");
 		ASSERT_EQ(0, munmap(p, psize));
-		f->pool.want.free += !ret;
-		f->pool.want.resv -= !!ret;
+		ht_pool_model_move(&f->pool, 0, !ret, -!!ret, 0);
 		HT_POOL_CHECK(&f->pool, "munmap");
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
@@ -673,7 +664,7 @@ TEST_F(fi_private, fork_private)
 	p = map_private(psize);
 	ASSERT_NE(MAP_FAILED, p);
 	ht_pattern_fill(p, psize, 0, SEED);
-	f->pool.want.free--;
+	ht_pool_model_move(&f->pool, 0, -1, 0, 0);
 	HT_POOL_CHECK(&f->pool, "writing the page");
 	for (unsigned int n = 1;; n++) {
 		fi_arm(_metadata, f, n);
@@ -692,7 +683,7 @@ TEST_F(fi_private, fork_private)
 	}
 	EXPECT_LT(1, f->sw.calls) TH_LOG("fork reached no injection point");
 	ASSERT_EQ(0, munmap(p, psize));
-	f->pool.want.free++;
+	ht_pool_model_move(&f->pool, 0, 1, 0, 0);
 	HT_POOL_CHECK(&f->pool, "munmap");
 }
 
