@@ -614,6 +614,50 @@ TEST_F_TIMEOUT(cg_anon, private_fault_unmap, 300)
 }
 
 /*
+ * MAP_PRIVATE of a file page that a's task faulted into the cache: b's
+ * task maps it privately (b's rsvd charged for the VMA) and reads the
+ * cached page (a's: nothing moves); its write copies the page into one of
+ * b's, consuming b's reservation.  HGM does not apply (private).
+ */
+TEST_F_TIMEOUT(cg_anon, private_file_cow_charges_writer, 300)
+{
+	struct cg_fix *f = &self->f;
+	unsigned long ps = f->psize;
+	struct ht_file file;
+	int n0, n1;
+	char *p;
+
+	move_to(_metadata, f, A);
+	ASSERT_EQ(0, ht_file_create(&file, ps, ps));
+	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	charge(f, A, 0, 1, -1);
+	ht_pool_model_move(&f->pool, 0, 0, 1, 0);
+	n0 = fault(_metadata, f, p, true);
+	munmap(p, ps);
+	check(_metadata, f, "a's write fault of the file's page");
+
+	move_to(_metadata, f, B);
+	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	charge(f, B, 0, 1, -1); /* the VMA's resv_map, HPAGE_RESV_OWNER */
+	ht_pool_model_move(&f->pool, 0, 0, 1, 0);
+	check(_metadata, f, "mmap MAP_PRIVATE of the file in b");
+	EXPECT_EQ(0x5a, p[0]) TH_LOG("b reads a's page");
+	check(_metadata, f, "b's read (maps the cached page)");
+	n1 = fault(_metadata, f, p, true);
+	check(_metadata, f, "b's write (COW into b's page)");
+	munmap(p, ps);
+	charge(f, B, -1, -1, n1);
+	ht_pool_model_move(&f->pool, 0, 1, 0, 0);
+	check(_metadata, f, "munmap in b");
+	ht_file_close(&file);
+	charge(f, A, -1, -1, n0);
+	ht_pool_model_move(&f->pool, 0, 1, 0, 0);
+	check(_metadata, f, "close (evict)");
+}
+
+/*
  * fork of a written private page, the child moved to b: its COW page is
  * b's, and, the child owning no reservation, b's rsvd is charged with it.
  */
