@@ -192,6 +192,13 @@ enum {
 int ht_numa_maps_parse(const char *text, unsigned long addr,
 		       struct ht_numa_maps *out);
 
+/*
+ * One value of a cgroup keyed file: "key value" lines (flat keyed, e.g.
+ * hugetlb.2MB.events) or "key=value" words (nested, e.g. numa_stat's
+ * "total=0 N0=0").  -ENOENT when @key is absent, -EINVAL for a bad value.
+ */
+int ht_cg_key_parse(const char *text, const char *key, unsigned long *val);
+
 /* ---- live readers (procfs.c) ---- */
 int ht_smaps_read(pid_t pid, unsigned long addr, struct ht_smaps_vma *out);
 int ht_smaps_rollup_read(pid_t pid, struct ht_smaps_vma *out);
@@ -287,6 +294,53 @@ const char *ht_probe_page_size_r(unsigned long size, char *why, size_t len);
 const char *ht_probe_refcount_knob(void);
 bool ht_has_cap(int cap);
 
+/*
+ * ---- the cgroup v2 hugetlb controller (cgroup.c) ----
+ * A case's groups live below HT_CG_PREFIX<pid> at the root of the cgroup2
+ * hierarchy, so that what a killed program left is found by its name
+ * (scripts/runner/state.sh removes it).  ht_cg_setup() finds the cgroup2
+ * mount with the hugetlb controller or mounts one, enables +hugetlb in the
+ * root's cgroup.subtree_control if it is not, and makes that group with
+ * +hugetlb for its children; ht_cg_teardown() moves every task of the
+ * subtree back to @orig and undoes exactly what setup did.  Both usually
+ * run inside ht_setup()/ht_teardown() (ht_needs.cgroup).
+ */
+#define HT_CG_PREFIX "hgmt-"
+/* hugetlb.<size>.max and rsvd.max read "max": no limit. */
+#define HT_CG_MAX (~0UL)
+struct ht_cgroup {
+	char mnt[128]; /* the cgroup2 mount point */
+	char top[160]; /* mnt/hgmt-<pid>: the case's subtree */
+	char orig[256]; /* the caller's cgroup at setup: tasks go back there */
+	bool mounted; /* mnt is our mount */
+	bool enabled; /* +hugetlb in mnt's cgroup.subtree_control is ours */
+};
+/* NULL when a cgroup2 hierarchy can have the hugetlb controller. */
+const char *ht_probe_cgroup_hugetlb_r(char *why, size_t len);
+/* NULL, or why not (starting with HT_ERROR_PREFIX); nothing is left. */
+const char *ht_cg_setup(struct ht_cgroup *cg, char *why, size_t len);
+int ht_cg_teardown(struct ht_cgroup *cg, char *why, size_t len);
+/* Makes top/@name; *@path gets its path. */
+int ht_cg_mkdir(const struct ht_cgroup *cg, const char *name, char *path,
+		size_t len);
+/* rmdir, waiting for exiting tasks to leave. */
+int ht_cg_rmdir(const char *group);
+/* Moves process @pid (0: the caller) into @group. */
+int ht_cg_move(const char *group, pid_t pid);
+/* The kernel's name of a size in file names: "2MB", "1GB". */
+char *ht_cg_size_name(unsigned long psize, char *buf, size_t len);
+/* hugetlb.<size>.<file> of @group: a number or "max" (HT_CG_MAX). */
+int ht_cg_read(const char *group, unsigned long psize, const char *file,
+	       unsigned long *val);
+int ht_cg_write(const char *group, unsigned long psize, const char *file,
+		unsigned long val);
+/* One key of a keyed file: events ("max 1"), numa_stat ("N0=2097152"). */
+int ht_cg_read_key(const char *group, unsigned long psize, const char *file,
+		   const char *key, unsigned long *val);
+/* The same for any keyed file of @group, e.g. cgroup.stat. */
+int ht_cg_read_keyed(const char *group, const char *file, const char *key,
+		     unsigned long *val);
+
 /* ---- test requirements and their restore (needs.c) ---- */
 enum ht_gran { HT_GRAN_HUGE, HT_GRAN_HGM };
 
@@ -298,6 +352,7 @@ struct ht_needs {
 	int caps[4]; /* CAP_* required, 0-terminated (CAP_CHOWN is 0: unused) */
 	bool hgm, memory_failure, hwpoison_inject, uffd_minor, refcount_knob;
 	bool destructive; /* runs only when HT_ALLOW_DESTRUCTIVE=1 */
+	bool cgroup; /* a cgroup2 subtree with the hugetlb controller: env->cg */
 	const char *sysctls[4]; /* saved and restored, NULL-terminated */
 };
 
@@ -308,6 +363,7 @@ struct ht_env {
 	unsigned long sysctl_val[4];
 	int nodes[HT_MAX_NODES];
 	int nnodes;
+	struct ht_cgroup cg; /* with ht_needs.cgroup: the case's cgroups */
 	bool active;
 	char why[HT_WHY_LEN]; /* ht_setup()'s reason when it has details */
 };

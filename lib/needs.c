@@ -33,6 +33,8 @@ static const char *check_features(const struct ht_needs *n, char *why,
 		return r;
 	if (n->refcount_knob && (r = ht_probe_refcount_knob()))
 		return r;
+	if (n->cgroup && (r = ht_probe_cgroup_hugetlb_r(why, len)))
+		return r;
 	if (n->nodes > 1 && (r = ht_probe_nodes_r(n->nodes, why, len)))
 		return r;
 	if (n->destructive) {
@@ -104,7 +106,7 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 		return env->why;
 	}
 	env->nnodes = ret;
-	if (!n->page_size && !n->sysctls[0]) {
+	if (!n->page_size && !n->sysctls[0] && !n->cgroup) {
 		env->active = true;
 		return NULL;
 	}
@@ -134,6 +136,8 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 	}
 	env->active = true;
 	r = provide_pools(n, env);
+	if (!r && n->cgroup)
+		r = ht_cg_setup(&env->cg, env->why, sizeof(env->why));
 	if (r) {
 		ht_teardown(env, NULL, 0);
 		return r;
@@ -151,6 +155,13 @@ int ht_teardown(struct ht_env *env, char *msg, size_t len)
 	if (!env->active)
 		return 0;
 	env->active = false;
+	/*
+	 * Groups first: their tasks go back where they came from, and a
+	 * page still charged to a group is charged to its parent after the
+	 * rmdir, which does not keep the pool from shrinking.
+	 */
+	if (ht_cg_teardown(&env->cg, msg, len))
+		bad = 1;
 	for (int i = 0; i < env->nsysctls; i++) {
 		ht_write_ulong(env->sysctl_path[i], env->sysctl_val[i]);
 		if (ht_read_ulong(env->sysctl_path[i], &v) ||

@@ -266,3 +266,39 @@ int ht_numa_maps_parse(const char *text, unsigned long addr,
 	}
 	return -ENOENT;
 }
+
+int ht_cg_key_parse(const char *text, const char *key, unsigned long *val)
+{
+	size_t klen = strlen(key);
+	const char *p = text, *end;
+	char word[64];
+	size_t n;
+
+	while (*p) {
+		p += strspn(p, " \n");
+		n = strcspn(p, " \n");
+		if (!n)
+			break;
+		end = p + n;
+		if (n == klen && !strncmp(p, key, klen)) {
+			/* "key value": the value is the next word of the line. */
+			if (*end != ' ')
+				return -EINVAL;
+			p = end + strspn(end, " ");
+			n = strcspn(p, " \n");
+		} else if (n > klen && !strncmp(p, key, klen) &&
+			   p[klen] == '=') {
+			p += klen + 1;
+			n -= klen + 1;
+		} else {
+			p = end;
+			continue;
+		}
+		if (!n || n >= sizeof(word))
+			return -EINVAL;
+		memcpy(word, p, n);
+		word[n] = '\0';
+		return ht_parse_ulong(word, val) ? -EINVAL : 0;
+	}
+	return -ENOENT;
+}

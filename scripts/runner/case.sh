@@ -10,7 +10,7 @@
 # INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ (options.sh);
 #          RUN_DIR SNAP (main);
 #          log_lines, taint, log_complaints, is_fatal, restore,
-#          pool_resv_surp, hw_corrupted_kb (state.sh).
+#          pool_resv_surp, hw_corrupted_kb, cg_brief (state.sh).
 # OUTPUTS  V R D LOG (the verdict of run_case), CASE_PID (while it runs);
 #          functions kill_session, now_ms, sanitize, log_headline, run_case.
 
@@ -51,6 +51,7 @@ run_case() {
 	t0=$(taint)
 	rs0=$(pool_resv_surp)
 	hc0=$(hw_corrupted_kb)
+	cg0=$(cg_brief)
 	tmo=$TIMEOUT
 	if [ "$prog" = stress ]; then
 		# The long stress speaks exit codes (0 pass, 4 skip, 1 fail).
@@ -133,8 +134,15 @@ run_case() {
 		[ "$V" = fail ] || R="kernel taint changed $t0 -> $(taint)"
 		V=fail
 	fi
+	# A case removes its cgroups itself (lib/cgroup.c), killed or not
+	# (FIXTURE_TEARDOWN_PARENT): what is left is the case's failure.
+	cg1=$(cg_brief)
 	if [ -n "$SNAP" ]; then
 		restore "$SNAP"
+	fi
+	if [ "$cg1" != "$cg0" ] && [ "$V" != fail ]; then
+		V=fail
+		R="cgroup state not back after the case (removed now): $cg0 -> $cg1"
 	fi
 	# Exiting processes drop their reservations a moment after the kill.
 	n=0

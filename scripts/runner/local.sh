@@ -10,8 +10,8 @@
 #          NPASS NFAIL NSKIP NNOTRUN, say, ktap_header, begin_case,
 #          emit_case, ktap_totals, emit_not_run, make_reports (ktap.sh);
 #          run_case, V R D LOG CASE_PID, kill_session, now_ms, sanitize
-#          (case.sh); pool_brief, restore, is_fatal, check_restored
-#          (state.sh); apply_expect (expect.sh).
+#          (case.sh); pool_brief, restore, is_fatal, check_restored,
+#          cg_leftovers, cg_restore (state.sh); apply_expect (expect.sh).
 # OUTPUTS  BGLOAD_PID RUN_T0 CUR; functions bgload_start, bgload_stop,
 #          run_local, finish, on_signal.
 
@@ -66,6 +66,12 @@ run_local() {
 	total=$((NPLAN - 1 - BGLOAD))
 	ktap_header "kernel $KREL; $total cases in $((NPROGS - 1)) programs; results in $RUN_DIR"
 	[ "$(id -u)" = 0 ] || say "# not root: cases that need root skip with the reason"
+	lo=$(cg_leftovers | tr '\n' ' ')
+	lo=${lo% }
+	if [ -n "$lo" ] && [ "$(id -u)" = 0 ]; then
+		say "# cgroups an earlier run left, removed: $lo"
+		cg_restore ""
+	fi
 	[ "$IN_VM" = 0 ] || echo "#@ENV $ENV_FACTS"
 	[ "$BGLOAD" = 0 ] || bgload_start
 	RUN_T0=$(now_ms)

@@ -3,17 +3,110 @@
 # shellcheck disable=SC2034 # set here, read by the other parts
 #
 # run_tests.sh, part 3 of 7: the machine's state and the kernel log.
-# Snapshots the HugeTLB pools, sysctls and mounts, puts them back after
-# each case, and compares them at the end (the runner's own case
-# runner:state_restored); watches the kernel log for the complaints
+# Snapshots the HugeTLB pools, sysctls, mounts and the cgroup2 hugetlb
+# controller's delegation, puts them back after each case (removing the
+# cgroups a case left), and compares them at the end (the runner's own
+# case runner:state_restored); watches the kernel log for the complaints
 # lib/complaints.h lists and the taint flags.
 #
 # INPUTS   TOP ME, die (run_tests.sh); SNAP RUN_DIR HWC0 (main);
 #          IND, say, emit_case (ktap.sh); sanitize (case.sh).
 # OUTPUTS  NODE_POOLS COMPLAINTS (dies without complaints.h), POISON_NOTE;
-#          functions state_files, snapshot, restore, pool_brief,
+#          functions cg2_root, cg_leftovers, cg_brief, cg_restore,
+#          state_files, snapshot, restore, pool_brief,
 #          hw_corrupted_kb, poisoned_explains, check_restored, log_lines,
 #          taint, log_complaints, is_fatal.
+
+# ---- cgroups: lib/cgroup.c's groups and +hugetlb ----------------------------
+# A case of cgroup_hugetlb makes its groups below hgmt-<pid> at the root of
+# the cgroup2 hierarchy, may enable +hugetlb in the root's
+# cgroup.subtree_control and may mount cgroup2 (in the VM nothing else
+# does); it undoes all of it, unless it is killed.  Whatever hgmt-* group
+# exists between cases is such a leftover.
+
+# The mount point of the cgroup2 hierarchy's root ("" when not mounted).
+cg2_root() {
+	awk '{
+		for (i = 7; i <= NF && $i != "-"; i++) ;
+		if ($(i + 1) == "cgroup2" && $4 == "/") { print $5; exit }
+	}' /proc/self/mountinfo 2>/dev/null
+}
+
+# 1 when the root delegates hugetlb to its children, else 0.
+cg2_hugetlb_on() { # root
+	if grep -qw hugetlb "$1/cgroup.subtree_control" 2>/dev/null; then
+		echo 1
+	else
+		echo 0
+	fi
+}
+
+# The snapshot's line.  With cgroup2 mounted nowhere (the VM), a mount of
+# our own for the moment of reading: a case mounts it there.
+cg2_snapshot() {
+	grep -qw cgroup2 /proc/filesystems 2>/dev/null || return 0
+	r=$(cg2_root)
+	if [ -n "$r" ]; then
+		echo "cgroup2 hugetlb=$(cg2_hugetlb_on "$r")"
+		return 0
+	fi
+	t=$(mktemp -d /tmp/hgmt-runner-cg2.XXXXXX) || return 0
+	if mount -t cgroup2 none "$t" 2>/dev/null; then
+		echo "cgroup2 hugetlb=$(cg2_hugetlb_on "$t")"
+		umount "$t"
+	fi
+	rmdir "$t"
+}
+
+cg_leftovers() {
+	r=$(cg2_root)
+	[ -n "$r" ] || return 0
+	for g in "$r"/hgmt-*; do
+		[ -d "$g" ] && echo "$g"
+	done
+	return 0
+}
+
+# What a case must leave as it found it, in one line.
+cg_brief() {
+	r=$(cg2_root)
+	if [ -z "$r" ]; then
+		echo "cgroup2 not mounted"
+		return 0
+	fi
+	lo=$(cg_leftovers | tr '\n' ' ')
+	lo=${lo% }
+	echo "cgroup2 at $r: hugetlb in subtree_control $(cg2_hugetlb_on "$r"), groups left: ${lo:-none}"
+}
+
+# Removes every leftover group, depth first, its tasks moved to the root
+# first (an exiting task keeps its group busy a moment), then puts the
+# root's +hugetlb back as snapshot $1 has it.
+cg_restore() { # snapshot or ""
+	r=$(cg2_root)
+	[ -n "$r" ] || return 0
+	for top in $(cg_leftovers); do
+		find "$top" -depth -type d | while read -r g; do
+			i=0
+			while [ -d "$g" ] && [ $i -lt 25 ]; do
+				while read -r p; do
+					echo "$p" >"$r/cgroup.procs"
+				done <"$g/cgroup.procs" 2>/dev/null
+				rmdir "$g" 2>/dev/null || sleep 0.2
+				i=$((i + 1))
+			done
+		done
+	done
+	want=""
+	[ -z "$1" ] || want=$(sed -n 's/^cgroup2 hugetlb=//p' "$1" 2>/dev/null)
+	have=$(cg2_hugetlb_on "$r")
+	if [ "$want" = 0 ] && [ "$have" = 1 ]; then
+		echo -hugetlb >"$r/cgroup.subtree_control" 2>/dev/null
+	elif [ "$want" = 1 ] && [ "$have" = 0 ]; then
+		echo +hugetlb >"$r/cgroup.subtree_control" 2>/dev/null
+	fi
+	return 0
+}
 
 # ---- machine state: snapshot, restore, compare -----------------------------
 state_files() {
@@ -35,6 +128,7 @@ snapshot() { # file
 	for f in $(state_files); do
 		printf '%s %s\n' "$f" "$(cat "$f" 2>/dev/null)" >>"$1"
 	done
+	cg2_snapshot >>"$1"
 	if [ -r /proc/mounts ]; then
 		awk '{print "mount", $2}' /proc/mounts | sort >>"$1"
 	fi
@@ -54,7 +148,7 @@ restore() { # file
 	[ "$(id -u)" = 0 ] || return 0
 	while read -r f v; do
 		case "$f" in
-		mount | */hugepages/hugepages-*/nr_hugepages) continue ;;
+		mount | cgroup2 | */hugepages/hugepages-*/nr_hugepages) continue ;;
 		esac
 		cur=""
 		read -r cur <"$f" 2>/dev/null
@@ -77,7 +171,9 @@ restore() { # file
 			fi
 		done <"$1"
 	done
-	# Mounts the run added (none today; the check keeps it that way).
+	# Groups first: a cgroup2 mount a case made goes with the mounts.
+	cg_restore "$1"
+	# Mounts the run added (a killed case's; the check keeps it that way).
 	awk '{print $2}' /proc/mounts 2>/dev/null | while read -r m; do
 		grep -qx "mount $m" "$1" || umount "$m" 2>/dev/null
 	done

@@ -242,6 +242,21 @@ pool0=$(cat $POOL)
 same "a killed case fails" "$(field "$WORK/k/latest" f.killed verdict)" fail
 same "pool restored after the killed case" "$(cat $POOL)" "$pool0"
 
+# --- cgroups a case left (lib/cgroup.c's hgmt-* groups, +hugetlb) ---
+cg2=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ;
+	if ($(i + 1) == "cgroup2" && $4 == "/") { print $5; exit } }' /proc/self/mountinfo)
+if [ -n "$cg2" ] && grep -qw hugetlb "$cg2/cgroup.controllers"; then
+	hb0=$(grep -cw hugetlb "$cg2/cgroup.subtree_control")
+	"$RUN" --results "$WORK/cg" f.leaks_cgroup >/dev/null 2>&1
+	same "a case that leaves cgroups fails" "$(field "$WORK/cg/latest" f.leaks_cgroup verdict)" fail
+	check "... saying what it left" sh -c "grep -q 'cgroup state not back after the case (removed now): .*groups left: none -> .*hgmt-fake' '$WORK/cg/latest/ktap.log'"
+	same "its groups are gone" "$(find "$cg2" -maxdepth 1 -name 'hgmt-fake*' | wc -l)" 0
+	same "+hugetlb at the root as before" "$(grep -cw hugetlb "$cg2/cgroup.subtree_control")" "$hb0"
+	check "runner:state_restored passes" grep -q '^  ok 1 runner:state_restored$' "$WORK/cg/latest/ktap.log"
+else
+	ok "cgroups a case left # SKIP no cgroup2 mount with the hugetlb controller"
+fi
+
 # --- signals in the middle of a case ---
 interrupt() { # signal exit-status [runner options]
 	sig=$1 want=$2

@@ -755,6 +755,52 @@ TEST(parse_ulong)
 	EXPECT_EQ(7, val); /* untouched on failure */
 }
 
+/* ---- ht_cg_key_parse: cgroup keyed files ---- */
+
+/* hugetlb.2MB.events and numa_stat as 6.12 writes them (cgroup v2). */
+#define CG_EVENTS "max 3\n"
+#define CG_NUMA_STAT "total=4194304 N0=2097152 N1=2097152 N10=0\n"
+/* cgroup v1's numa_stat: a local line, then the hierarchical one. */
+#define CG_NUMA_STAT_V1 "total=0 N0=0\nhierarchical_total=2097152 N0=2097152\n"
+
+TEST(cg_keyed_files)
+{
+	unsigned long val;
+
+	ASSERT_EQ(0, ht_cg_key_parse(CG_EVENTS, "max", &val));
+	EXPECT_EQ(3, val);
+	ASSERT_EQ(0, ht_cg_key_parse(CG_NUMA_STAT, "total", &val));
+	EXPECT_EQ(4194304, val);
+	ASSERT_EQ(0, ht_cg_key_parse(CG_NUMA_STAT, "N1", &val));
+	EXPECT_EQ(2097152, val);
+	/* N1 is not a prefix of N10, nor total of hierarchical_total. */
+	ASSERT_EQ(0, ht_cg_key_parse(CG_NUMA_STAT, "N10", &val));
+	EXPECT_EQ(0, val);
+	ASSERT_EQ(0,
+		  ht_cg_key_parse(CG_NUMA_STAT_V1, "hierarchical_total", &val));
+	EXPECT_EQ(2097152, val);
+	ASSERT_EQ(0, ht_cg_key_parse("low 1\nhigh 2\nmax 5\n", "max", &val));
+	EXPECT_EQ(5, val);
+}
+
+TEST(cg_keyed_bad)
+{
+	unsigned long val = 7;
+
+	EXPECT_EQ(-ENOENT, ht_cg_key_parse(CG_NUMA_STAT, "N2", &val));
+	EXPECT_EQ(-ENOENT, ht_cg_key_parse(CG_NUMA_STAT, "N", &val));
+	EXPECT_EQ(-ENOENT, ht_cg_key_parse(CG_EVENTS, "ma", &val));
+	EXPECT_EQ(-ENOENT, ht_cg_key_parse("", "max", &val));
+	EXPECT_EQ(-EINVAL, ht_cg_key_parse("max\n", "max", &val));
+	EXPECT_EQ(-EINVAL, ht_cg_key_parse("max x\n", "max", &val));
+	EXPECT_EQ(-EINVAL, ht_cg_key_parse("max -1\n", "max", &val));
+	EXPECT_EQ(-EINVAL, ht_cg_key_parse("total= N0=0", "total", &val));
+	EXPECT_EQ(-EINVAL, ht_cg_key_parse("total=12kB", "total", &val));
+	EXPECT_EQ(-EINVAL, ht_cg_key_parse("max 99999999999999999999999\n",
+					   "max", &val));
+	EXPECT_EQ(7, val); /* untouched on failure */
+}
+
 /* ---- ht_json_str ---- */
 
 static char *json_of(const char *s)
