@@ -15,6 +15,8 @@
  *   move_pages/mbind MOVE_ALL    without CAP_SYS_NICE: EPERM; else moves
  *   mbind MPOL_MF_MOVE (+STRICT) shared: skipped silently, mbind returns
  *                                0 even with MPOL_MF_STRICT; else moves
+ *   mbind MPOL_MF_STRICT alone   a page off the nodemask: EIO, nothing
+ *                                moves, the policy is not set; else 0
  *   migrate_pages(2)             MOVE_ALL with CAP_SYS_NICE, else MOVE
  *   a move                       source node free +1, target free -1,
  *                                every mapper follows the new PFN, the
