@@ -420,6 +420,13 @@ void *ht_mmap_aligned(size_t len, size_t align, int prot, int flags, int fd,
  */
 void *ht_map_populated(struct ht_file *f, size_t off, size_t len,
 		       enum ht_gran g, int *uffd_out);
+/*
+ * The same at @at (MAP_FIXED: it replaces what is there, e.g. part of a
+ * PROT_NONE reservation that places two mappings side by side), or
+ * anywhere when @at is NULL.
+ */
+void *ht_map_populated_at(struct ht_file *f, size_t off, size_t len,
+			  enum ht_gran g, void *at, int *uffd_out);
 const char *ht_gran_name(enum ht_gran g);
 
 /*

@@ -155,12 +155,18 @@ static int populate_hgm(void *p, size_t len, int *uffd_out)
 void *ht_map_populated(struct ht_file *f, size_t off, size_t len,
 		       enum ht_gran g, int *uffd_out)
 {
+	return ht_map_populated_at(f, off, len, g, NULL, uffd_out);
+}
+
+void *ht_map_populated_at(struct ht_file *f, size_t off, size_t len,
+			  enum ht_gran g, void *at, int *uffd_out)
+{
 	volatile char *p;
 	int ret = 0;
 
 	*uffd_out = -1;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
-		 (off_t)off);
+	p = mmap(at, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | (at ? MAP_FIXED : 0), f->fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return MAP_FAILED;
 	if (g == HT_GRAN_HGM) {

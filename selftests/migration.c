@@ -15,6 +15,8 @@
  *   move_pages/mbind MOVE_ALL    without CAP_SYS_NICE: EPERM; else moves
  *   mbind MPOL_MF_MOVE (+STRICT) shared: skipped silently, mbind returns
  *                                0 even with MPOL_MF_STRICT; else moves
+ *   mbind MPOL_MF_STRICT alone   a page off the nodemask: EIO, nothing
+ *                                moves, the policy is not set; else 0
  *   migrate_pages(2)             MOVE_ALL with CAP_SYS_NICE, else MOVE
  *   a move                       source node free +1, target free -1,
  *                                every mapper follows the new PFN, the
@@ -587,6 +589,217 @@ TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
 	munmap(p, psize);
 	if (uffd >= 0)
 		close(uffd);
+}
+
+/* ---- mbind's placement check (queue_folios_hugetlb) ---- */
+
+/* numa_maps' policy of the VMA at @addr: "default", "bind:1", ... */
+static void expect_policy(struct __test_metadata *_metadata, void *addr,
+			  const char *want)
+{
+	struct ht_smaps_vma v;
+	struct ht_numa_maps nm;
+
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)addr, &v));
+	ASSERT_EQ(0, ht_numa_maps_read(0, v.start, &nm));
+	EXPECT_STREQ(want, nm.policy)
+	TH_LOG("numa_maps policy of %#lx", v.start);
+}
+
+/* mbind(MPOL_BIND to @node alone, @flags): 0 or -errno. */
+static int mbind_node(void *p, size_t len, int node, unsigned int flags)
+{
+	unsigned long mask = 1UL << node;
+
+	if (mbind(p, len, MPOL_BIND, &mask, sizeof(mask) * 8, flags))
+		return -errno;
+	return 0;
+}
+
+/* The pools of both nodes, read before a call. */
+struct node_pools {
+	struct ht_pool src, dst;
+};
+
+static struct node_pools pools_now(struct __test_metadata *_metadata,
+				   struct mig *m, unsigned long psize)
+{
+	return (struct node_pools){ ht_pool_get(_metadata, psize, m->src),
+				    ht_pool_get(_metadata, psize, m->dst) };
+}
+
+/* Nothing allocated or freed; @moved pages went from src to dst. */
+static void expect_pools(struct __test_metadata *_metadata, struct mig *m,
+			 unsigned long psize, const struct node_pools *before,
+			 int moved)
+{
+	struct node_pools now = pools_now(_metadata, m, psize);
+
+	EXPECT_EQ(before->src.nr, now.src.nr) TH_LOG("source node pages");
+	EXPECT_EQ(before->dst.nr, now.dst.nr) TH_LOG("target node pages");
+	EXPECT_EQ(before->src.free + moved, now.src.free)
+	TH_LOG("source node free");
+	EXPECT_EQ(before->dst.free - moved, now.dst.free)
+	TH_LOG("target node free");
+}
+
+/* A PROT_NONE stretch of @n huge pages, aligned to all of them. */
+static char *reserve_pages(struct __test_metadata *_metadata,
+			   unsigned long psize, int n)
+{
+	char *r = ht_mmap_aligned(n * psize, n * psize, PROT_NONE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				  -1, 0);
+
+	EXPECT_NE(MAP_FAILED, r) TH_LOG("reserve: %s", strerror(errno));
+	return r;
+}
+
+/*
+ * MPOL_MF_STRICT without a MOVE flag only checks placement: in
+ * queue_folios_hugetlb() a mapped folio off the new nodemask counts as a
+ * failure and, strictly_unmovable(), ends the walk with -EIO, so
+ * do_mbind() fails before mbind_range(): the VMA keeps its default
+ * policy and the page stays where it is.  6.1 (queue_pages_hugetlb:
+ * "STRICT alone means only detecting misplaced page") answers the same.
+ */
+TEST_F_TIMEOUT(mig_shared, mbind_strict_misplaced, 300)
+{
+	unsigned long psize = variant->psize;
+	struct ht_expect e = { .mapped = true,
+			       .mapcount = 1,
+			       .hugetlb_kb = psize / HT_KB,
+			       .node = self->m.src };
+	struct node_pools before;
+	uint64_t pfn0;
+	int uffd;
+	char *p;
+
+	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
+	ASSERT_EQ(self->m.src, ht_page_node(0, p));
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	before = pools_now(_metadata, &self->m, psize);
+
+	EXPECT_EQ(-EIO, mbind_node(p, psize, self->m.dst, MPOL_MF_STRICT))
+	TH_LOG("mbind(STRICT) of a page on the other node");
+	EXPECT_EQ(self->m.src, ht_page_node(0, p)) TH_LOG("the page moved");
+	EXPECT_EQ(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p));
+	ht_expect_page(_metadata, "after mbind", 0, (unsigned long)p, psize,
+		       &e);
+	expect_numa_maps(_metadata, 0, (unsigned long)p, self->m.src,
+			 self->m.dst);
+	expect_policy(_metadata, p, "default");
+	expect_pools(_metadata, &self->m, psize, &before, 0);
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/*
+ * The same check passes when the page is on an allowed node
+ * (queue_folio_required() is false) and for a never-faulted entry of a
+ * second VMA in the range (not present, not a migration entry): mbind
+ * returns 0 and sets the policy of both VMAs; nothing moves or faults.
+ */
+TEST_F_TIMEOUT(mig_shared, mbind_strict_in_place, 300)
+{
+	unsigned long psize = variant->psize;
+	struct node_pools before;
+	struct ht_file other;
+	char *r, *q, *p, want[32];
+	uint64_t pfn0;
+	int uffd;
+
+	r = reserve_pages(_metadata, psize, 2);
+	ASSERT_NE(MAP_FAILED, r);
+	/* MAP_NORESERVE: the unfaulted page takes nothing from the pool. */
+	ASSERT_EQ(0, ht_file_create(&other, psize, psize));
+	q = mmap(r, psize, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, other.fd, 0);
+	ASSERT_EQ(r, q) TH_LOG("mmap: %s", strerror(errno));
+	p = ht_map_populated_at(&self->m.file, 0, psize, variant->gran,
+				r + psize, &uffd);
+	ASSERT_EQ(r + psize, p) TH_LOG("map: %s", strerror(errno));
+	ASSERT_EQ(self->m.src, ht_page_node(0, p));
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	before = pools_now(_metadata, &self->m, psize);
+
+	EXPECT_EQ(0, mbind_node(r, 2 * psize, self->m.src, MPOL_MF_STRICT))
+	TH_LOG("mbind(STRICT) of [unfaulted, on the node]");
+	EXPECT_EQ(self->m.src, ht_page_node(0, p));
+	EXPECT_EQ(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p));
+	EXPECT_EQ(-ENOENT, ht_page_node(0, q)) TH_LOG("the unfaulted page");
+	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)q, psize));
+	snprintf(want, sizeof(want), "bind:%d", self->m.src);
+	expect_policy(_metadata, q, want);
+	expect_policy(_metadata, p, want);
+	expect_pools(_metadata, &self->m, psize, &before, 0);
+	EXPECT_EQ(-1, ht_pattern_check(p, psize, 0, SEED));
+	munmap(r, 2 * psize);
+	ht_file_close(&other);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+/*
+ * One page, two VMAs of one process, one mbind(MOVE_ALL | STRICT) over
+ * both: the first VMA's walk isolates the folio, the second finds it
+ * isolated already (isolate_hugetlb() fails) and counts a failure.  The
+ * folio still migrates, both VMAs follow it and get the policy, and the
+ * call fails with EIO because of that count (do_mbind: nr_failed with
+ * MPOL_MF_STRICT).  6.1 does the same: isolate_hugetlb() -EBUSY under
+ * STRICT makes queue_pages_hugetlb() return 1, the walk stops, the queued
+ * folio migrates and do_mbind() turns ret > 0 into EIO.
+ */
+TEST_F_TIMEOUT(mig_shared, two_vmas_mbind_all_strict, 300)
+{
+	unsigned long psize = variant->psize;
+	struct ht_expect e = { .mapped = true,
+			       .shared = true,
+			       .mapcount = 2,
+			       .hugetlb_kb = 2 * psize / HT_KB,
+			       .node = self->m.src };
+	int uffd[2] = { -1, -1 };
+	struct node_pools before;
+	char *r, *p[2], want[32];
+	uint64_t pfn0;
+
+	r = reserve_pages(_metadata, psize, 2);
+	ASSERT_NE(MAP_FAILED, r);
+	for (int i = 0; i < 2; i++) {
+		p[i] = ht_map_populated_at(&self->m.file, 0, psize,
+					   variant->gran, r + i * psize,
+					   &uffd[i]);
+		ASSERT_EQ(r + i * psize, p[i])
+		TH_LOG("map %d: %s", i, strerror(errno));
+	}
+	ht_expect_page(_metadata, "before", 0, (unsigned long)p[1], psize, &e);
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p[0]);
+	before = pools_now(_metadata, &self->m, psize);
+
+	EXPECT_EQ(-EIO, mbind_node(r, 2 * psize, self->m.dst,
+				   MPOL_MF_MOVE_ALL | MPOL_MF_STRICT))
+	TH_LOG("mbind(MOVE_ALL|STRICT) over two VMAs of one page");
+	e.node = self->m.dst;
+	snprintf(want, sizeof(want), "bind:%d", self->m.dst);
+	for (int i = 0; i < 2; i++) {
+		EXPECT_EQ(self->m.dst, ht_page_node(0, p[i]))
+		TH_LOG("VMA %d: node", i);
+		ht_expect_page(_metadata, "after", 0, (unsigned long)p[i],
+			       psize, &e);
+		expect_policy(_metadata, p[i], want);
+		EXPECT_EQ(-1, ht_pattern_check(p[i], psize, 0, SEED));
+	}
+	EXPECT_NE(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p[0]));
+	EXPECT_EQ(ht_pfn_of(_metadata, 0, (unsigned long)p[0]),
+		  ht_pfn_of(_metadata, 0, (unsigned long)p[1]));
+	expect_pools(_metadata, &self->m, psize, &before, 1);
+	munmap(r, 2 * psize);
+	for (int i = 0; i < 2; i++)
+		if (uffd[i] >= 0)
+			close(uffd[i]);
 }
 
 /*

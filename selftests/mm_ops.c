@@ -57,6 +57,7 @@ struct uffdio_poison {
 #define PAGE_IS_WRITTEN (1 << 1)
 #define PAGE_IS_FILE (1 << 2)
 #define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
 #define PAGE_IS_HUGE (1 << 6)
 #define PM_SCAN_WP_MATCHING (1 << 0)
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
@@ -574,6 +575,106 @@ static int scan_wp(void *p, size_t len, uint64_t mask, struct page_region *vec,
 	return pm_scan_ioctl(&a);
 }
 
+static uint64_t pm_of(void *p)
+{
+	uint64_t e = 0;
+
+	ht_pagemap_read(0, (unsigned long)p, &e);
+	return e;
+}
+
+/* PM_PRESENT and PM_UFFD_WP of the pagemap entry at @p. */
+static uint64_t wp_bits(void *p)
+{
+	return pm_of(p) & (HT_PM_PRESENT | HT_PM_UFFD_WP);
+}
+
+/*
+ * The categories the WP scans report: not PAGE_IS_SOFT_DIRTY (it follows
+ * CONFIG_MEM_SOFT_DIRTY and VM_SOFTDIRTY) nor PAGE_IS_WPALLOWED (every
+ * page of a registered VMA has it).
+ */
+#define SCAN_SEEN                                                          \
+	(PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_HUGE | \
+	 PAGE_IS_SWAPPED)
+
+/* A PAGEMAP_SCAN with WP_MATCHING: its arguments and its answer. */
+struct wp_scan {
+	uint64_t mask; /* category_mask */
+	uint64_t max_pages; /* 0: no limit */
+	int n; /* regions, or -errno */
+	uint64_t walk_end;
+	struct page_region vec[4];
+};
+
+static void wp_scan(struct wp_scan *s, void *p, size_t len)
+{
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = (unsigned long)p,
+		.end = (unsigned long)p + len,
+		.vec = (unsigned long)s->vec,
+		.vec_len = 4,
+		.max_pages = s->max_pages,
+		.category_mask = s->mask,
+		.return_mask = SCAN_SEEN,
+	};
+
+	memset(s->vec, 0, sizeof(s->vec));
+	s->n = pm_scan_ioctl(&a);
+	s->walk_end = a.walk_end;
+}
+
+struct want_region {
+	unsigned long start, end;
+	uint64_t cats;
+};
+
+/* The scan returned exactly the @n regions @w and walk_end @walk_end. */
+static void expect_scan(struct __test_metadata *_metadata, const char *step,
+			const struct wp_scan *s, unsigned long walk_end, int n,
+			const struct want_region *w)
+{
+	EXPECT_EQ(n, s->n) TH_LOG("%s: regions", step);
+	for (int i = 0; i < n && i < s->n; i++) {
+		EXPECT_EQ(w[i].start, s->vec[i].start)
+		TH_LOG("%s: region %d start", step, i);
+		EXPECT_EQ(w[i].end, s->vec[i].end)
+		TH_LOG("%s: region %d end", step, i);
+		EXPECT_EQ(w[i].cats, s->vec[i].categories)
+		TH_LOG("%s: region %d categories", step, i);
+	}
+	EXPECT_EQ(walk_end, s->walk_end) TH_LOG("%s: walk_end", step);
+}
+
+/* EXPECT_SCAN(&s, "step", walk_end, { start, end, cats }, ...) */
+#define EXPECT_SCAN(s, step, walk_end, ...)                            \
+	do {                                                           \
+		const struct want_region __w[] = { __VA_ARGS__ };      \
+		expect_scan(_metadata, step, s, walk_end,              \
+			    (int)(sizeof(__w) / sizeof(__w[0])), __w); \
+	} while (0)
+
+/* An async uffd-wp registration of [@p, @p + @len), or -ENOTSUP. */
+static int register_wp_async(struct __test_metadata *_metadata, void *p,
+			     size_t len)
+{
+	int uffd = ht_uffd_open(UFFD_FEATURE_WP_ASYNC |
+				UFFD_FEATURE_WP_HUGETLBFS_SHMEM),
+	    ret;
+
+	if (uffd < 0)
+		return uffd;
+	ret = ht_uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_WP);
+	EXPECT_EQ(0, ret) TH_LOG("register WP: %s", strerror(-ret));
+	if (ret) {
+		close(uffd);
+		return ret;
+	}
+	return uffd;
+}
+
 /*
  * Dirty tracking with async uffd-wp (CRIU's use): PAGEMAP_SCAN with
  * PM_SCAN_WP_MATCHING reports the written huge pages and write-protects
@@ -621,9 +722,11 @@ TEST_F_TIMEOUT(ops_uffd, wp_async_scan, 300)
 		  pm & (HT_PM_PRESENT | HT_PM_UFFD_WP))
 	TH_LOG("page 0 after the scan: %#llx", (unsigned long long)pm);
 	/*
-	 * The hole: Debian's 6.12.117 installs a wp marker there
-	 * (pagemap_scan_hugetlb_hole_wp(), a stable fix), 6.18 leaves it
-	 * empty; either way a later write there reads as written.
+	 * The hole: page 0's fault made the page table that holds its
+	 * entry, so the scan met a none entry (->hugetlb_entry), not
+	 * written, and protected nothing; a hole without a table gets a
+	 * marker (wp_scan_holes_*).  Either way a later write there reads
+	 * as written.
 	 */
 	ASSERT_EQ(0, ht_pagemap_read(0, p0 + psize, &pm));
 	EXPECT_EQ(0, pm & HT_PM_PRESENT);
@@ -639,6 +742,148 @@ TEST_F_TIMEOUT(ops_uffd, wp_async_scan, 300)
 	HT_POOL_CHECK(&self->m, "the scans");
 	close(uffd);
 	munmap(p, 2 * psize);
+}
+
+/*
+ * Two pages (the file's or anonymous) at the start of a 1 GiB-aligned
+ * PROT_NONE reservation of 1 GiB: nothing else can make the page table
+ * that would cover them, so until a fault or a marker makes it a page
+ * walk meets a hole there (hugetlb_walk() finds no PUD entry: the walk
+ * calls ->pte_hole, not ->hugetlb_entry).  Rsvd += 2.
+ */
+static char *map_two_alone(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(ops_uffd) * self, unsigned long psize,
+			   bool shared, char **reserve)
+{
+	char *r, *p;
+
+	r = ht_mmap_aligned(HT_GB, HT_GB, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	*reserve = r;
+	EXPECT_NE(MAP_FAILED, r) TH_LOG("reserve: %s", strerror(errno));
+	if (r == MAP_FAILED)
+		return MAP_FAILED;
+	if (shared)
+		p = mmap(r, 2 * psize, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, self->file.fd, 0);
+	else
+		p = mmap(r, 2 * psize, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+				 huge_flags(psize),
+			 -1, 0);
+	EXPECT_EQ(r, p) TH_LOG("mmap: %s", strerror(errno));
+	if (p != r)
+		return MAP_FAILED;
+	self->m.want.resv += 2;
+	HT_POOL_CHECK(&self->m, "mmap of two pages");
+	return p;
+}
+
+/* Reads (@write false) or writes @val at @at; no signal allowed. */
+static void touch_ok(struct __test_metadata *_metadata, char *at, bool write,
+		     unsigned char val)
+{
+	struct ht_sigbus sb;
+
+	ht_access(at, write, val, &sb);
+	expect_no_signal(_metadata, write ? "write" : "read", &sb);
+	if (write)
+		EXPECT_EQ(val, *(volatile unsigned char *)at);
+}
+
+/*
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING over hugetlb holes (6.12.117,
+ * fs/proc/task_mmu.c).  A hugetlb hole is never PAGE_IS_WRITTEN
+ * (pagemap_hugetlb_category(): no present entry), but an empty
+ * category_mask matches it and the scan write-protects what it matched:
+ *   no page table (->pte_hole): pagemap_scan_hugetlb_hole_wp() installs
+ *       a uffd-wp marker on every huge page the range touches, the whole
+ *       page even when the range covers 4 KiB of it (ALIGN_DOWN);
+ *   a none entry in a table (->hugetlb_entry): not written, so nothing
+ *       is write-protected and no marker appears;
+ *   a marker reads as PAGE_IS_SWAPPED, not written (pte_swp_uffd_wp_any).
+ * A read fault keeps a marker as the uffd-wp bit (hugetlb_no_page()): the
+ * page is present and not written; without a marker a mere read makes
+ * the page PAGE_IS_WRITTEN.  A write to a protected page is resolved
+ * without a message (async) and the next scan reports it as written.
+ */
+static void wp_scan_holes(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(ops_uffd) * self, unsigned long psize,
+			  bool shared)
+{
+	const uint64_t mapped = PAGE_IS_PRESENT | PAGE_IS_HUGE |
+				(shared ? PAGE_IS_FILE : 0);
+	size_t mid = mid_off(psize);
+	struct wp_scan s = { 0 };
+	unsigned long b;
+	char *r, *p;
+	int uffd;
+
+	p = map_two_alone(_metadata, self, psize, shared, &r);
+	ASSERT_NE(MAP_FAILED, p);
+	b = (unsigned long)p;
+	uffd = register_wp_async(_metadata, p, 2 * psize);
+	if (uffd == -ENOTSUP)
+		SKIP(return, "no async uffd-wp on hugetlbfs (6.7+)");
+	ASSERT_LE(0, uffd);
+
+	wp_scan(&s, p + psize, ps());
+	EXPECT_SCAN(&s, "4 KiB of a hole", b + psize + ps(),
+		    { b + psize, b + psize + ps(), 0 });
+	EXPECT_EQ(HT_PM_UFFD_WP, wp_bits(p + psize + mid))
+	TH_LOG("a marker on the whole page, beyond the range");
+	EXPECT_EQ(0, wp_bits(p)) TH_LOG("page 0 was not in the range");
+	HT_POOL_CHECK(&self->m, "the marker (no page)");
+
+	/* The marker's table covers page 0 now: a none entry there. */
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "a none entry and a marker", b + 2 * psize,
+		    { b, b + psize, PAGE_IS_HUGE },
+		    { b + psize, b + 2 * psize,
+		      PAGE_IS_SWAPPED | PAGE_IS_HUGE });
+	EXPECT_EQ(0, wp_bits(p + mid)) TH_LOG("a none entry got a marker");
+	EXPECT_EQ(HT_PM_UFFD_WP, wp_bits(p + psize));
+
+	touch_ok(_metadata, p + mid, false, 0);
+	touch_ok(_metadata, p + psize + mid, false, 0);
+	self->m.want.free -= 2;
+	self->m.want.resv -= 2;
+	HT_POOL_CHECK(&self->m, "reading both pages");
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p));
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p + psize));
+	s.mask = PAGE_IS_WRITTEN;
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "written after a read", b + 2 * psize,
+		    { b, b + psize, mapped | PAGE_IS_WRITTEN });
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p));
+
+	touch_ok(_metadata, p + psize + mid + 8, true, 0x6b);
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p + psize)) TH_LOG("async resolve");
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "the marked page, written", b + 2 * psize,
+		    { b + psize, b + 2 * psize, mapped | PAGE_IS_WRITTEN });
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p + psize));
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "nothing written since", b + 2 * psize);
+	EXPECT_EQ(0x6b, p[psize + mid + 8]);
+	HT_POOL_CHECK(&self->m, "the scans");
+	close(uffd);
+	munmap(r, HT_GB);
+	/* The private pages go back now, the file's with the file. */
+	if (shared)
+		ht_file_close(&self->file);
+	self->m.want.free += 2;
+	HT_POOL_CHECK(&self->m, "munmap and close");
+}
+
+TEST_F_TIMEOUT(ops_uffd, wp_scan_holes_shared, 300)
+{
+	wp_scan_holes(_metadata, self, variant->psize, true);
+}
+
+TEST_F_TIMEOUT(ops_uffd, wp_scan_holes_private, 300)
+{
+	wp_scan_holes(_metadata, self, variant->psize, false);
 }
 
 /*
@@ -1300,12 +1545,75 @@ TEST_F_TIMEOUT(ops_shared, wp_pagemap_bit, 300)
 	close(uffd);
 }
 
-static uint64_t pm_of(void *p)
+/*
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING over mapped pages
+ * (pagemap_scan_hugetlb_entry()): a huge page is write-protected whole
+ * or not at all.  When the range or max_pages cuts a written page, the
+ * scan backs out its part of the region (pagemap_scan_backout_range()),
+ * leaves the page writable and sets walk_end to the page's start, and the
+ * walk goes on: a later whole page is still reported and protected while
+ * walk_end stays at the cut page.  A page found when max_pages is already
+ * reached ends the walk (ENOSPC) with walk_end at its start.
+ */
+TEST_F_TIMEOUT(ops_shared, wp_scan_backout, 300)
 {
-	uint64_t e = 0;
+	unsigned long psize = variant->psize, b = (unsigned long)self->p;
+	const uint64_t w = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_FILE |
+			   PAGE_IS_HUGE;
+	char *p = self->p, *p1 = p + psize;
+	struct wp_scan s = { .mask = PAGE_IS_WRITTEN };
+	int uffd;
 
-	ht_pagemap_read(0, (unsigned long)p, &e);
-	return e;
+	/* One uffd per VMA: the hgm twin's MINOR one goes first. */
+	close_minor(self);
+	uffd = register_wp_async(_metadata, p, 2 * psize);
+	if (uffd == -ENOTSUP)
+		SKIP(return, "no async uffd-wp on hugetlbfs (6.7+)");
+	ASSERT_LE(0, uffd);
+	/* Both pages were faulted without protection: written. */
+	wp_scan(&s, p, psize + ps());
+	EXPECT_SCAN(&s, "a range ending 4 KiB into page 1", b + psize,
+		    { b, b + psize, w });
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p + mid_off(psize)));
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p1 + mid_off(psize)))
+	TH_LOG("the cut page was write-protected");
+	wp_scan(&s, p1, ps());
+	EXPECT_SCAN(&s, "4 KiB of page 1 alone", b + psize);
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p1));
+
+	touch_ok(_metadata, p + mid_off(psize) + 200, true, 0x21);
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p)) TH_LOG("async resolve");
+	wp_scan(&s, p + ps(), 2 * psize - ps());
+	EXPECT_SCAN(&s, "a range from 4 KiB into page 0", b + ps(),
+		    { b + psize, b + 2 * psize, w });
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p));
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p1));
+
+	touch_ok(_metadata, p1 + mid_off(psize) + 200, true, 0x43);
+	s.max_pages = psize / ps();
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "max_pages of one huge page", b + psize,
+		    { b, b + psize, w });
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p));
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p1));
+	s.max_pages = 1;
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "max_pages 1", b + psize);
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p1));
+	s.max_pages = 0;
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "no limit", b + 2 * psize,
+		    { b + psize, b + 2 * psize, w });
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p1));
+	wp_scan(&s, p, 2 * psize);
+	EXPECT_SCAN(&s, "nothing written since", b + 2 * psize);
+
+	EXPECT_EQ(0x21, p[mid_off(psize) + 200]);
+	EXPECT_EQ(0x43, p1[mid_off(psize) + 200]);
+	expect_page_at(_metadata, self, psize, p, 0, "after the scans");
+	expect_page_at(_metadata, self, psize, p1, 1, "after the scans");
+	HT_POOL_CHECK(&self->m, "the scans");
+	close(uffd);
 }
 
 /*
