@@ -12,15 +12,28 @@
 #          log_lines, taint, log_complaints, is_fatal, restore,
 #          pool_resv_surp, hw_corrupted_kb, cg_brief (state.sh).
 # OUTPUTS  V R D LOG (the verdict of run_case), CASE_PID (while it runs);
-#          functions kill_session, now_ms, sanitize, log_headline, run_case.
+#          functions session_pids, kill_session, now_ms, sanitize, log_headline, run_case.
 
 # ---- one case --------------------------------------------------------------
 # Kills every process of session $1: a harness case runs in a process group
 # of its own (setpgrp), so the runner's setsid session is what holds all.
+# A process that forks between the scan of /proc and the kill (stress-ng
+# starting a worker) would outlive the session: scan again until none is
+# left.  session_pids prints what is still there (zombies are not: their
+# parent reaps them).
+session_pids() { # sid
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v s="$1" '
+		{ pid = $1; sub(/.*\) /, ""); if ($4 == s && $1 != "Z") print pid }'
+}
+
 kill_session() { # sid
-	# shellcheck disable=SC2046 # one pid per word
-	kill -KILL $(cat /proc/[0-9]*/stat 2>/dev/null | awk -v s="$1" '
-		{ pid = $1; sub(/.*\) /, ""); if ($4 == s) print pid }') 2>/dev/null
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		pids=$(session_pids "$1")
+		[ -n "$pids" ] || return 0
+		# shellcheck disable=SC2086 # one pid per word
+		kill -KILL $pids 2>/dev/null
+		sleep 1
+	done
 	return 0
 }
 

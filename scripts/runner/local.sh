@@ -33,10 +33,14 @@ bgload_start() {
 bgload_stop() {
 	[ -n "${BGLOAD_PID:-}" ] || return 0
 	kill_session "$BGLOAD_PID"
+	left=$(session_pids "$BGLOAD_PID" | wc -l)
 	BGLOAD_PID=""
 	bad=$(grep -cv '^0$' "$RUN_DIR/bgload.rc")
 	runs=$(wc -l <"$RUN_DIR/bgload.rc")
-	if [ "$bad" -eq 0 ]; then
+	if [ "$left" -gt 0 ]; then
+		emit_case "runner:background_load" fail \
+			"$left stress-ng processes outlived SIGKILL" "" "" "" "" ""
+	elif [ "$bad" -eq 0 ]; then
 		emit_case "runner:background_load" pass "" "" "" "" "" ""
 	else
 		emit_case "runner:background_load" fail \
