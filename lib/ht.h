@@ -468,7 +468,7 @@ int ht_kmsg_next(int fd, char *msg, size_t len);
 /*
  * Every record logged since the last read whose message contains
  * @needle, one a line (no final newline), into @out: the number of such
- * records, or -errno.
+ * records, or -errno.  @out NULL and @len 0: read and dropped.
  */
 int ht_kmsg_grep(int fd, const char *needle, char *out, size_t len);
 
