@@ -97,6 +97,12 @@ int ht_pool_ensure_free(unsigned long size, int node, unsigned long count);
  * (what it did allocate stays in the pool).
  */
 int ht_pool_grow(unsigned long size, int node, unsigned long count);
+/*
+ * Surplus pages of @size on @node (or anywhere) become persistent: the
+ * pool's count written back as it reads.  A freed page then stays in the
+ * pool instead of going back to the buddy allocator (free_huge_folio()).
+ */
+int ht_pool_persist_surplus(unsigned long size, int node);
 
 /*
  * The pool model (pool_model.c): @want is what the counters must read;
@@ -115,6 +121,13 @@ void ht_pool_model_move(struct ht_pool_model *m, long nr, long free, long resv,
 			long surp);
 /* 0, or -1 with every differing counter and broken invariant in @why. */
 int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len);
+/*
+ * The same model against /proc/meminfo (@m->node < 0) or the node's
+ * meminfo, whose HugePages_Total/Free/Surp (and Rsvd, globally) report
+ * the default size only: 0 for any other size, else as above.
+ */
+int ht_pool_model_check_meminfo(const struct ht_pool_model *m, char *why,
+				size_t len);
 /* free <= nr, surplus <= nr, and globally resv <= free: 0, or 1 + @why. */
 int ht_pool_invariants(const struct ht_pool *p, bool global, char *why,
 		       size_t len);
@@ -205,6 +218,19 @@ int ht_smaps_rollup_read(pid_t pid, struct ht_smaps_vma *out);
 int ht_status_read(pid_t pid, const char *key, unsigned long *val);
 int ht_meminfo_read(const char *key, unsigned long *val);
 int ht_node_meminfo_read(int node, const char *key, unsigned long *val);
+/*
+ * Pages backing struct pages (vmstat nr_memmap_pages + the boot ones):
+ * -1 when the kernel does not count them (before 6.11, "mm: report
+ * per-page metadata information").
+ */
+long ht_memmap_pages(void);
+/*
+ * What HVO frees of one @psize page's vmemmap: all of it but the head's
+ * page, which it copies into a new page (__hugetlb_vmemmap_optimize_folio());
+ * freeing the folio to the buddy allocator allocates those back
+ * (hugetlb_vmemmap_restore_folio()).
+ */
+long ht_hvo_saving(unsigned long psize);
 int ht_numa_maps_read(pid_t pid, unsigned long addr, struct ht_numa_maps *o);
 
 /* ---- pagemap, kpagecount, kpageflags (pagemap.c) ---- */
@@ -502,6 +528,21 @@ bool ht_kmsg_line_is_complaint(int level, const char *line);
  * 1, or 0 when there is none yet, or -errno.
  */
 int ht_kmsg_next(int fd, char *msg, size_t len);
+/*
+ * Every record logged since the last read whose message contains
+ * @needle, one a line (no final newline), into @out: the number of such
+ * records, or -errno.  @out NULL and @len 0: read and dropped.
+ */
+int ht_kmsg_grep(int fd, const char *needle, char *out, size_t len);
+
+/* ---- hwpoison_inject's debugfs files (hwpoison.c) ---- */
+/*
+ * memory_failure(@pfn, MF_SW_SIMULATED) through corrupt-pfn, and
+ * unpoison_memory(@pfn) through unpoison-pfn: 0, or the kernel's -errno
+ * (the write's).  Need the module (ht_needs.hwpoison_inject).
+ */
+int ht_hwpoison_inject_pfn(uint64_t pfn);
+int ht_hwpoison_unpoison_pfn(uint64_t pfn);
 
 /* ---- userfaultfd registration details (uffd_ioctls.c) ---- */
 /* UFFDIO_REGISTER; *ioctls gets the kernel's uffdio_register.ioctls. */

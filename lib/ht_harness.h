@@ -225,6 +225,21 @@ static inline struct ht_pool ht_pool_get(struct __test_metadata *_metadata,
 }
 
 /*
+ * The pages backing struct pages moved by @delta since *@prev (then
+ * *@prev is now); nothing to check where the kernel does not count them.
+ */
+static inline void ht_expect_memmap(struct __test_metadata *_metadata,
+				    long *prev, long delta, const char *step)
+{
+	long now = ht_memmap_pages();
+
+	if (*prev < 0 || now < 0)
+		return;
+	EXPECT_EQ(delta, now - *prev) TH_LOG("vmemmap pages after %s", step);
+	*prev = now;
+}
+
+/*
  * The pool must read what @m says after @step (a short description of
  * what the case just did); every differing counter is in the log.
  */

@@ -90,3 +90,22 @@ int ht_kmsg_next(int fd, char *msg, size_t len)
 	msg[strcspn(msg, "\n")] = '\0';
 	return 1;
 }
+
+int ht_kmsg_grep(int fd, const char *needle, char *out, size_t len)
+{
+	char msg[1024];
+	size_t used = 0;
+	int n = 0, ret;
+
+	if (len)
+		out[0] = '\0';
+	while ((ret = ht_kmsg_next(fd, msg, sizeof(msg))) == 1) {
+		if (!strstr(msg, needle))
+			continue;
+		if (used < len)
+			used += snprintf(out + used, len - used, "%s%s",
+					 n ? "\n" : "", msg);
+		n++;
+	}
+	return ret < 0 ? ret : n;
+}

@@ -229,3 +229,17 @@ int ht_pool_diff(const struct ht_pool_snapshot *a,
 	}
 	return 0;
 }
+
+int ht_pool_persist_surplus(unsigned long size, int node)
+{
+	struct ht_pool p;
+	int ret = ht_pool_read(size, node, &p);
+
+	if (ret || !p.surplus)
+		return ret;
+	/*
+	 * set_max_huge_pages(): a count above the persistent pages turns
+	 * surplus pages into persistent ones before it allocates any.
+	 */
+	return ht_pool_set_nr(size, node, p.nr);
+}

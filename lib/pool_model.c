@@ -91,3 +91,38 @@ int ht_pool_model_check(const struct ht_pool_model *m, char *why, size_t len)
 	bad |= ht_pool_invariants(&got, global, why, len);
 	return bad ? -1 : 0;
 }
+
+/* One meminfo counter against the model; @node < 0: /proc/meminfo. */
+static int meminfo_field(char *why, size_t len, int node, const char *key,
+			 unsigned long want)
+{
+	unsigned long got = ~0UL;
+	int ret = node < 0 ? ht_meminfo_read(key, &got) :
+			     ht_node_meminfo_read(node, key, &got);
+	size_t used = strlen(why);
+
+	if (ret) {
+		snprintf(why + used, len - used, "%sno %s: %s",
+			 used ? ", " : "", key, strerror(-ret));
+		return 1;
+	}
+	return field(why, len, key, want, got);
+}
+
+int ht_pool_model_check_meminfo(const struct ht_pool_model *m, char *why,
+				size_t len)
+{
+	int bad = 0;
+
+	why[0] = '\0';
+	if (m->psize != ht_default_page_size())
+		return 0;
+	bad |= meminfo_field(why, len, m->node, "HugePages_Total", m->want.nr);
+	bad |= meminfo_field(why, len, m->node, "HugePages_Free", m->want.free);
+	bad |= meminfo_field(why, len, m->node, "HugePages_Surp",
+			     m->want.surplus);
+	if (m->node < 0)
+		bad |= meminfo_field(why, len, m->node, "HugePages_Rsvd",
+				     m->want.resv);
+	return bad ? -1 : 0;
+}

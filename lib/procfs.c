@@ -104,3 +104,27 @@ int ht_numa_maps_read(pid_t pid, unsigned long addr, struct ht_numa_maps *o)
 	free(buf);
 	return ret;
 }
+
+long ht_memmap_pages(void)
+{
+	char *vs = ht_slurp("/proc/vmstat", NULL), *save = NULL, *l;
+	unsigned long v;
+	long ret = -1;
+
+	if (!vs)
+		return -1;
+	for (l = strtok_r(vs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (sscanf(l, "nr_memmap_pages %lu", &v) == 1 ||
+		    sscanf(l, "nr_memmap_boot_pages %lu", &v) == 1)
+			ret = (ret < 0 ? 0 : ret) + (long)v;
+	free(vs);
+	return ret;
+}
+
+long ht_hvo_saving(unsigned long psize)
+{
+	size_t pg = ht_base_page_size();
+
+	/* x86_64: a 64-byte struct page */
+	return (long)(psize / pg * 64 / pg) - 1;
+}

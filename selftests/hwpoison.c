@@ -1141,4 +1141,603 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 	keep_lost_pages(&self->env, psize);
 }
 
+/* ---- corrupt-pfn and unpoison-pfn: free, poisoned again, unpoisoned ---- */
+
+/*
+ * memory_failure() through hwpoison_inject's corrupt-pfn, as a machine
+ * check or a scrubber reports an error: MF_SW_SIMULATED only (no
+ * MF_ACTION_REQUIRED: nobody is signalled but early-kill mappers), and it
+ * reaches pages no mapping does.  The model (6.12 try_memory_failure_
+ * hugetlb(), get_huge_page_for_hwpoison(), hugetlb_update_hwpoison(),
+ * __page_handle_poison(), unpoison_memory()):
+ *   a FREE pool page (MF_HUGETLB_FREED) is dissolved
+ *     (dissolve_free_hugetlb_folio(), which first restores an HVO
+ *     vmemmap) and its raw page taken off the buddy lists: write 0,
+ *     "free huge page: Recovered", Total -1 and Free -1 (size, node,
+ *     meminfo), HardwareCorrupted +4 kB, the raw page HWPOISON, not HUGE.
+ *     When every free page is reserved (available_huge_pages() == 0) the
+ *     dissolve is refused: write EBUSY, "free huge page: Failed", the page
+ *     stays in the pool, poisoned, and is counted all the same.
+ *   a poisoned huge page again (in use, held by the file or by
+ *     memory_failure's reference alone, or free): the same raw page
+ *     (MF_HUGETLB_PAGE_PRE_POISONED) EHWPOISON, not counted; another raw
+ *     page (MF_HUGETLB_FOLIO_PRE_POISONED) EHWPOISON, added to the
+ *     folio's raw_hwp list and counted (+4 kB).  The pool does not move.
+ *   unpoison-pfn: PG_hwpoison of a huge page is its head's, so a tail PFN
+ *     reads as "already unpoisoned": EBUSY, and so does a page not
+ *     poisoned.  The head: EBUSY while the page cache holds it; once only
+ *     memory_failure's reference is left (truncated) or the page is
+ *     free, 0: folio_free_raw_hwp() uncounts every raw page of the list
+ *     and an in-use page's last reference frees it into the pool.  A
+ *     dissolved raw page goes back to the buddy allocator: 0, -4 kB.
+ * The log lines are 6.11's (b8b9488d50b7, "mm/memory-failure: improve
+ * memory failure action_result messages"); before, a poisoned page or
+ * huge page only said "already hardware poisoned".  Measured on Debian's
+ * 6.1.192: everything else as above (its hugetlb_update_hwpoison() counts
+ * a new raw page of a poisoned folio itself).
+ */
+#define HVO_SYSCTL "/proc/sys/vm/hugetlb_optimize_vmemmap"
+/* raw pages poisoned, as 4 KiB indexes into the huge page */
+#define RAW_A (POISON_OFF / HT_BASE_PAGE)
+#define RAW_B 511 /* the last raw page of a 2 MiB page */
+
+enum mf_msg {
+	MF_FREE_OK,
+	MF_FREE_FAILED,
+	MF_IN_USE_OK,
+	MF_PAGE_PRE, /* also a dissolved raw page poisoned again */
+	MF_FOLIO_PRE,
+};
+
+static const char *mf_text(enum mf_msg m)
+{
+	bool v611 = !ht_kernel_before(6, 11);
+
+	switch (m) {
+	case MF_FREE_OK:
+		return "recovery action for free huge page: Recovered";
+	case MF_FREE_FAILED:
+		return "recovery action for free huge page: Failed";
+	case MF_IN_USE_OK:
+		return "recovery action for huge page: Recovered";
+	case MF_PAGE_PRE:
+		return v611 ? "recovery action for already poisoned page: Failed" :
+			      "already hardware poisoned";
+	case MF_FOLIO_PRE:
+		return v611 ? "recovery action for huge page: Failed" :
+			      "already hardware poisoned";
+	}
+	return "?";
+}
+
+/* One page's poisonings: what the pools and HardwareCorrupted must read. */
+struct inj {
+	struct ht_pool_model g, n; /* the size's pool, and its node's */
+	int kfd; /* /dev/kmsg, at the end of the log */
+	unsigned long hc; /* HardwareCorrupted, kB */
+	uint64_t pfn; /* the huge page's head */
+	int node;
+	bool v612;
+};
+
+/*
+ * The models start from the kernel's numbers, with no surplus page on
+ * @node: earlier cases leave poisoned pages there that the runner's pool
+ * restore turned into surplus, and a surplus page freed or dissolved
+ * leaves the pool another way (free_huge_folio(), dissolve_free_hugetlb_
+ * folio() adjust_surplus).
+ */
+static void inj_start(struct __test_metadata *_metadata, struct inj *s,
+		      unsigned long psize, int node)
+{
+	s->node = node;
+	s->v612 = !ht_kernel_before(6, 12);
+	ASSERT_EQ(0, ht_pool_persist_surplus(psize, node));
+	ASSERT_EQ(0, ht_pool_model_init(&s->g, psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&s->n, psize, node));
+	s->hc = hw_corrupted_kb(_metadata);
+	s->kfd = ht_kmsg_open();
+	ASSERT_LE(0, s->kfd) TH_LOG("/dev/kmsg: %s", strerror(-s->kfd));
+}
+
+static void inj_pools(struct __test_metadata *_metadata, struct inj *s,
+		      const char *step)
+{
+	char why[256];
+
+	HT_POOL_CHECK(&s->g, step);
+	HT_POOL_CHECK(&s->n, step);
+	EXPECT_EQ(0, ht_pool_model_check_meminfo(&s->g, why, sizeof(why)))
+	TH_LOG("/proc/meminfo after %s: %s", step, why);
+	EXPECT_EQ(0, ht_pool_model_check_meminfo(&s->n, why, sizeof(why)))
+	TH_LOG("node %d meminfo after %s: %s", s->node, step, why);
+}
+
+/* Both models: Total and Free move by @nr and @free. */
+static void inj_move(struct inj *s, long nr, long free)
+{
+	ht_pool_model_move(&s->g, nr, free, 0, 0);
+	ht_pool_model_move(&s->n, nr, free, 0, 0);
+}
+
+/* The one line memory_failure() logged about @pfn since the last read. */
+static void expect_mf_log(struct __test_metadata *_metadata, int kfd,
+			  uint64_t pfn, enum mf_msg m)
+{
+	char needle[40], want[160], got[1024];
+	int n;
+
+	snprintf(needle, sizeof(needle), "%#llx: ", (unsigned long long)pfn);
+	snprintf(want, sizeof(want), "Memory failure: %s%s", needle,
+		 mf_text(m));
+	n = ht_kmsg_grep(kfd, needle, got, sizeof(got));
+	EXPECT_EQ(1, n) TH_LOG("log lines about pfn %s: %s", needle, got);
+	EXPECT_STREQ(want, got);
+}
+
+/* corrupt-pfn of raw page @raw: the write's result, log, counter. */
+static void inj_poison(struct __test_metadata *_metadata, struct inj *s,
+		       unsigned int raw, int want, enum mf_msg m, int counted)
+{
+	uint64_t pfn = s->pfn + raw;
+	int ret = ht_hwpoison_inject_pfn(pfn);
+
+	EXPECT_EQ(want, ret)
+	TH_LOG("corrupt-pfn of raw page %u: %s (want %s)", raw, strerror(-ret),
+	       strerror(-want));
+	expect_mf_log(_metadata, s->kfd, pfn, m);
+	s->hc += counted * HT_BASE_PAGE / HT_KB;
+	EXPECT_EQ(s->hc, hw_corrupted_kb(_metadata))
+	TH_LOG("HardwareCorrupted after corrupt-pfn of raw page %u", raw);
+}
+
+/* unpoison-pfn of @pfn: the write's result and the counter. */
+static void inj_unpoison(struct __test_metadata *_metadata, struct inj *s,
+			 uint64_t pfn, int want, int uncounted)
+{
+	int ret = ht_hwpoison_unpoison_pfn(pfn);
+
+	EXPECT_EQ(want, ret)
+	TH_LOG("unpoison-pfn of %#llx (head %#llx): %s (want %s)",
+	       (unsigned long long)pfn, (unsigned long long)s->pfn,
+	       strerror(-ret), strerror(-want));
+	s->hc -= uncounted * HT_BASE_PAGE / HT_KB;
+	EXPECT_EQ(s->hc, hw_corrupted_kb(_metadata))
+	TH_LOG("HardwareCorrupted after unpoison-pfn of %#llx",
+	       (unsigned long long)pfn);
+	/*
+	 * unpoison_memory() logs "<pfn>: ..." too, rate-limited (10 in 5 s,
+	 * across cases): skipped, so that a later corrupt-pfn of the same
+	 * PFN finds its own line only.
+	 */
+	ht_kmsg_grep(s->kfd, "", NULL, 0);
+}
+
+/* KPF_HWPOISON and KPF_HUGE of raw page @raw. */
+static void expect_kpf(struct __test_metadata *_metadata, struct inj *s,
+		       unsigned int raw, int hwpoison, int huge,
+		       const char *step)
+{
+	uint64_t f = kpf(_metadata, s->pfn + raw);
+
+	EXPECT_EQ(hwpoison, (f >> KPF_HWPOISON) & 1)
+	TH_LOG("raw page %u KPF_HWPOISON after %s", raw, step);
+	EXPECT_EQ(huge, (f >> KPF_HUGE) & 1)
+	TH_LOG("raw page %u KPF_HUGE after %s", raw, step);
+}
+
+/*
+ * A huge page poisoned and still a huge page: the flag is the folio's,
+ * which 6.12 reports on every PFN and 6.1 (measured, see
+ * ps_expect_unmapped) on the head only.
+ */
+static void expect_kpf_poisoned(struct __test_metadata *_metadata,
+				struct inj *s, const char *step)
+{
+	expect_kpf(_metadata, s, 0, 1, 1, step);
+	expect_kpf(_metadata, s, RAW_A, s->v612, 1, step);
+	expect_kpf(_metadata, s, RAW_B, s->v612, 1, step);
+}
+
+/* One page of @f faulted in; its head PFN, its node in *node. */
+static uint64_t fault_file_page(struct __test_metadata *_metadata,
+				struct ht_file *f, size_t off, int *node)
+{
+	uint64_t pfn;
+	char *p;
+
+	p = mmap(NULL, f->psize, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
+		 (off_t)off);
+	if (p == MAP_FAILED)
+		return 0;
+	/* a new page is zeroed at its first fault */
+	EXPECT_EQ(0, ((volatile uint32_t *)p)[0]);
+	EXPECT_EQ(0, ((volatile uint32_t *)p)[(f->psize - 4) / 4]);
+	p[0] = 1;
+	pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	*node = ht_page_node(0, p);
+	munmap(p, f->psize);
+	return pfn;
+}
+
+/* ---- a free pool page ---- */
+
+FIXTURE(hwp_free)
+{
+	struct ht_env env;
+	struct ht_file file;
+};
+
+FIXTURE_VARIANT(hwp_free)
+{
+	unsigned long psize;
+};
+
+/*
+ * 2 MiB only: a 1 GiB page dissolved here could not be grown back at run
+ * time everywhere (6.1, expected/debian-6.1.txt), and the VM has two.
+ */
+HT_ADD_SIZE_VARIANT_2M(hwp_free, huge);
+
+static void free_setup(struct __test_metadata *_metadata, struct ht_env *env,
+		       struct ht_file *file, unsigned long psize, bool hvo)
+{
+	struct ht_needs needs = {
+		.page_size = psize,
+		.pages = 1,
+		.caps = { CAP_SYS_ADMIN },
+		.memory_failure = true,
+		.hwpoison_inject = true,
+		.destructive = true,
+		/* what dissolving costs is decided at allocation */
+		.sysctls = { hvo || !access(HVO_SYSCTL, F_OK) ?
+				     "vm/hugetlb_optimize_vmemmap" :
+				     NULL },
+	};
+
+	file->fd = -1;
+	HT_SETUP_OR_SKIP(&needs, env);
+}
+
+FIXTURE_SETUP(hwp_free)
+{
+	free_setup(_metadata, &self->env, &self->file, variant->psize, false);
+}
+
+FIXTURE_TEARDOWN_PARENT(hwp_free)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+/* The node's pool grows by one page, which a file fault then takes. */
+static void free_grow_one(struct __test_metadata *_metadata,
+			  struct ht_file *file, struct inj *s, uint64_t *pfn)
+{
+	unsigned long psize = s->g.psize;
+	int got = -1;
+
+	ASSERT_EQ(0, ht_pool_grow(psize, s->node, 1));
+	inj_move(s, 1, 1);
+	inj_pools(_metadata, s, "growing the node's pool by one page");
+	/* a node's free list is LIFO and the fault prefers the node */
+	ASSERT_EQ(0, ftruncate(file->fd, (off_t)psize));
+	*pfn = fault_file_page(_metadata, file, 0, &got);
+	ASSERT_NE(0, *pfn);
+	ASSERT_EQ(s->node, got);
+	inj_move(s, 0, -1);
+	inj_pools(_metadata, s, "faulting the new page in a file");
+	ASSERT_EQ(0, ftruncate(file->fd, 0));
+	inj_move(s, 0, 1);
+	inj_pools(_metadata, s, "truncating the file");
+}
+
+/*
+ * A free page of the pool, allocated with HVO @hvo, poisoned: dissolved,
+ * gone from the pool; the pool grows back with other memory.
+ */
+static void free_dissolve(struct __test_metadata *_metadata, struct ht_env *env,
+			  struct ht_file *file, unsigned long psize, int hvo)
+{
+	long saving = hvo ? ht_hvo_saving(psize) : 0, mm;
+	struct inj s = { 0 };
+	uint64_t raw, q;
+
+	if (!access(HVO_SYSCTL, F_OK))
+		ASSERT_EQ(0, ht_write_ulong(HVO_SYSCTL, hvo));
+	numa_set_preferred(env->nodes[0]);
+	inj_start(_metadata, &s, psize, env->nodes[0]);
+	ASSERT_EQ(0, ht_file_create(file, psize, psize));
+	mm = ht_memmap_pages();
+	free_grow_one(_metadata, file, &s, &s.pfn);
+	ht_expect_memmap(_metadata, &mm, -saving, "allocating the page");
+	raw = s.pfn + RAW_A;
+
+	inj_poison(_metadata, &s, RAW_A, 0, MF_FREE_OK, 1);
+	inj_move(&s, -1, -1);
+	inj_pools(_metadata, &s, "poisoning the free page");
+	ht_expect_memmap(_metadata, &mm, saving, "dissolving the page");
+	expect_kpf(_metadata, &s, RAW_A, 1, 0, "dissolving the page");
+	expect_kpf(_metadata, &s, 0, 0, 0, "dissolving the page");
+	/* a raw page now, whose own PG_hwpoison is set */
+	inj_poison(_metadata, &s, RAW_A, -EHWPOISON, MF_PAGE_PRE, 0);
+	inj_pools(_metadata, &s, "poisoning the raw page again");
+
+	/* other memory: no new page may contain the poisoned raw page */
+	if (!access(HVO_SYSCTL, F_OK))
+		ASSERT_EQ(0, ht_write_ulong(HVO_SYSCTL, 0));
+	free_grow_one(_metadata, file, &s, &q);
+	EXPECT_FALSE(raw >= q && raw < q + psize / HT_BASE_PAGE)
+	TH_LOG("the new page at pfn %#llx holds the poisoned %#llx",
+	       (unsigned long long)q, (unsigned long long)raw);
+	ht_expect_memmap(_metadata, &mm, 0, "growing the pool back");
+
+	inj_unpoison(_metadata, &s, raw, 0, 1);
+	expect_kpf(_metadata, &s, RAW_A, 0, 0, "unpoisoning the raw page");
+	inj_unpoison(_metadata, &s, raw, -EBUSY, 0);
+	inj_pools(_metadata, &s, "unpoisoning the raw page");
+	numa_set_localalloc();
+	close(s.kfd);
+}
+
+TEST_F_TIMEOUT(hwp_free, dissolved, 300)
+{
+	free_dissolve(_metadata, &self->env, &self->file, variant->psize, 0);
+}
+
+/*
+ * Every free page reserved (available_huge_pages() == 0): the dissolve
+ * is refused and the poisoned page stays free in the pool, where a
+ * second error meets it as MF_HUGETLB_FREED again and unpoison finds it
+ * free (get_hwpoison_page() 0: the hugetlb branch without a reference).
+ */
+static void reserved_poison(struct __test_metadata *_metadata, struct inj *s)
+{
+	inj_poison(_metadata, s, RAW_A, -EBUSY, MF_FREE_FAILED, 1);
+	inj_pools(_metadata, s, "poisoning a reserved free page");
+	expect_kpf_poisoned(_metadata, s, "poisoning a reserved free page");
+	inj_poison(_metadata, s, RAW_A, -EHWPOISON, MF_PAGE_PRE, 0);
+	inj_poison(_metadata, s, RAW_B, -EHWPOISON, MF_FOLIO_PRE, 1);
+	inj_pools(_metadata, s, "poisoning it again");
+	inj_unpoison(_metadata, s, s->pfn + RAW_A, -EBUSY, 0);
+	inj_unpoison(_metadata, s, s->pfn, 0, 2);
+	expect_kpf(_metadata, s, 0, 0, 1, "unpoisoning the free page");
+	expect_kpf(_metadata, s, RAW_A, 0, 1, "unpoisoning the free page");
+	expect_kpf(_metadata, s, RAW_B, 0, 1, "unpoisoning the free page");
+	inj_unpoison(_metadata, s, s->pfn, -EBUSY, 0);
+	inj_pools(_metadata, s, "unpoisoning it");
+}
+
+/* Every reserved page faulted: the unpoisoned page is one of them. */
+static void reserved_fault_all(struct __test_metadata *_metadata, struct inj *s,
+			       char *m, size_t n)
+{
+	unsigned long psize = s->g.psize;
+	bool found = false;
+
+	for (size_t i = 0; i < n; i++) {
+		EXPECT_EQ(0, *(volatile char *)(m + i * psize));
+		found |= ht_pfn_of(_metadata, 0,
+				   (unsigned long)m + i * psize) == s->pfn;
+	}
+	EXPECT_TRUE(found)
+	TH_LOG("pfn %#llx not among the %zu pages", (unsigned long long)s->pfn,
+	       n);
+	ht_pool_model_move(&s->g, 0, -(long)n, -(long)n, 0);
+	ht_pool_model_move(&s->n, 0, -(long)s->n.want.free, 0, 0);
+	inj_pools(_metadata, s, "faulting every reserved page");
+}
+
+TEST_F_TIMEOUT(hwp_free, reserved_kept, 300)
+{
+	unsigned long psize = variant->psize, node_free;
+	struct ht_file all = { .fd = -1 };
+	struct inj s = { 0 };
+	int node = -1;
+	size_t avail;
+	char *m;
+
+	ASSERT_EQ(0, ht_file_create(&self->file, psize, psize));
+	s.pfn = fault_file_page(_metadata, &self->file, 0, &node);
+	ASSERT_NE(0, s.pfn);
+	ASSERT_LE(0, node);
+	inj_start(_metadata, &s, psize, node);
+	ASSERT_EQ(0, s.g.want.resv) TH_LOG("someone holds a reservation");
+	ASSERT_EQ(0, ftruncate(self->file.fd, 0));
+	inj_move(&s, 0, 1);
+	inj_pools(_metadata, &s, "truncating the file");
+	avail = s.g.want.free;
+	node_free = s.n.want.free;
+	ASSERT_EQ(0, ht_file_create(&all, psize, avail * psize));
+	m = mmap(NULL, avail * psize, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 all.fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ht_pool_model_move(&s.g, 0, 0, (long)avail, 0);
+	inj_pools(_metadata, &s, "reserving every free page");
+
+	reserved_poison(_metadata, &s);
+	reserved_fault_all(_metadata, &s, m, avail);
+	munmap(m, avail * psize);
+	ht_file_close(&all);
+	ht_pool_model_move(&s.g, 0, (long)avail, 0, 0);
+	ht_pool_model_move(&s.n, 0, (long)node_free, 0, 0);
+	inj_pools(_metadata, &s, "closing the file");
+	close(s.kfd);
+}
+
+/*
+ * Allocated with HVO on: the dissolve first restores the vmemmap
+ * (hugetlb_vmemmap_restore_folio()), then frees the page to the buddy
+ * allocator as a pool shrink does.  A fixture of its own: it needs the
+ * knob, which a kernel without CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP lacks.
+ */
+FIXTURE(hwp_free_hvo)
+{
+	struct ht_env env;
+	struct ht_file file;
+};
+
+FIXTURE_VARIANT(hwp_free_hvo)
+{
+	unsigned long psize;
+};
+
+HT_ADD_SIZE_VARIANT_2M(hwp_free_hvo, huge);
+
+FIXTURE_SETUP(hwp_free_hvo)
+{
+	free_setup(_metadata, &self->env, &self->file, variant->psize, true);
+}
+
+FIXTURE_TEARDOWN_PARENT(hwp_free_hvo)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+TEST_F_TIMEOUT(hwp_free_hvo, dissolved, 300)
+{
+	free_dissolve(_metadata, &self->env, &self->file, variant->psize, 1);
+}
+
+/* ---- a page in use: poisoned again, unpoisoned ---- */
+
+FIXTURE(hwp_inject)
+{
+	struct hwp h;
+};
+
+FIXTURE_VARIANT(hwp_inject)
+{
+	HT_VARIANT_FIELDS;
+};
+
+/* 2 MiB only, as hwp_shared. */
+HT_ADD_VARIANTS_2M(hwp_inject);
+
+FIXTURE_SETUP(hwp_inject)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 1,
+		.caps = { CAP_SYS_ADMIN },
+		.memory_failure = true,
+		.hwpoison_inject = true,
+		.destructive = true,
+		.uffd_minor = true,
+		.hgm = variant->gran == HT_GRAN_HGM,
+	};
+
+	self->h.file.fd = -1;
+	HT_SETUP_OR_SKIP(&needs, &self->h.env);
+	ASSERT_EQ(0, ht_file_create(&self->h.file, variant->psize,
+				    variant->psize));
+	ASSERT_EQ(0, ht_file_fill(&self->h.file, 0, variant->psize, SEED));
+}
+
+FIXTURE_TEARDOWN_PARENT(hwp_inject)
+{
+	HT_TEARDOWN(&self->h.env);
+}
+
+/*
+ * The file's page mapped at @gran in the caller, then poisoned through
+ * its PFN: unmapped everywhere, no signal (late kill, no
+ * MF_ACTION_REQUIRED), counted once, the pool unchanged.  Returns with
+ * the mapping unmapped.
+ */
+static void inuse_poison(struct __test_metadata *_metadata, struct hwp *h,
+			 struct inj *s, enum ht_gran gran)
+{
+	unsigned long psize = h->file.psize;
+	struct ht_sigbus sb = { 0 };
+	int uffd = -1, node;
+	char *p;
+
+	p = ht_map_populated(&h->file, 0, psize, gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	s->pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	node = ht_page_node(0, p);
+	ASSERT_LE(0, node);
+	inj_start(_metadata, s, psize, node);
+	ht_sigbus_record_async();
+
+	inj_poison(_metadata, s, RAW_A, 0, MF_IN_USE_OK, 1);
+	expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
+	EXPECT_FALSE(ht_sigbus_async_get(&sb))
+	TH_LOG("late-kill caller got si_code %d", sb.code);
+	inj_pools(_metadata, s, "poisoning the mapped page");
+	expect_kpf_poisoned(_metadata, s, "poisoning the mapped page");
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+}
+
+TEST_F_TIMEOUT(hwp_inject, repoison, 300)
+{
+	struct inj s = { 0 };
+
+	inuse_poison(_metadata, &self->h, &s, variant->gran);
+	inj_poison(_metadata, &s, RAW_A, -EHWPOISON, MF_PAGE_PRE, 0);
+	inj_poison(_metadata, &s, RAW_B, -EHWPOISON, MF_FOLIO_PRE, 1);
+	inj_poison(_metadata, &s, RAW_B, -EHWPOISON, MF_PAGE_PRE, 0);
+	inj_pools(_metadata, &s, "poisoning it again in the file");
+	expect_kpf_poisoned(_metadata, &s, "poisoning it again in the file");
+
+	/* Truncated: memory_failure's reference alone keeps it (leaked). */
+	ASSERT_EQ(0, ftruncate(self->h.file.fd, 0));
+	inj_pools(_metadata, &s, "truncating the file");
+	inj_poison(_metadata, &s, RAW_A, -EHWPOISON, MF_PAGE_PRE, 0);
+	inj_poison(_metadata, &s, 0, -EHWPOISON, MF_FOLIO_PRE, 1);
+	inj_pools(_metadata, &s, "poisoning it again after the truncation");
+	expect_kpf_poisoned(_metadata, &s, "poisoning the truncated page");
+	close(s.kfd);
+	ht_file_close(&self->h.file);
+	keep_lost_pages(&self->h.env, variant->psize);
+}
+
+/* The unpoisoned page in the pool again: the next fault on its node. */
+static void inuse_reuse(struct __test_metadata *_metadata, struct inj *s)
+{
+	struct ht_file f = { .fd = -1 };
+	int node = -1;
+	uint64_t pfn;
+
+	numa_set_preferred(s->node);
+	ASSERT_EQ(0, ht_file_create(&f, s->g.psize, s->g.psize));
+	pfn = fault_file_page(_metadata, &f, 0, &node);
+	EXPECT_EQ(s->pfn, pfn) TH_LOG("the fault took another page");
+	EXPECT_EQ(s->node, node);
+	inj_move(s, 0, -1);
+	inj_pools(_metadata, s, "faulting the unpoisoned page");
+	ht_file_close(&f);
+	inj_move(s, 0, 1);
+	inj_pools(_metadata, s, "closing its file");
+	numa_set_localalloc();
+}
+
+TEST_F_TIMEOUT(hwp_inject, unpoison, 300)
+{
+	struct inj s = { 0 };
+
+	inuse_poison(_metadata, &self->h, &s, variant->gran);
+	inj_poison(_metadata, &s, RAW_B, -EHWPOISON, MF_FOLIO_PRE, 1);
+	/* the page cache holds it: "someone grabs the hwpoison page" */
+	inj_unpoison(_metadata, &s, s.pfn, -EBUSY, 0);
+	inj_unpoison(_metadata, &s, s.pfn + RAW_A, -EBUSY, 0);
+	expect_kpf_poisoned(_metadata, &s, "unpoison refused");
+
+	ASSERT_EQ(0, ftruncate(self->h.file.fd, 0));
+	inj_pools(_metadata, &s, "truncating the file");
+	inj_unpoison(_metadata, &s, s.pfn + RAW_A, -EBUSY, 0);
+	inj_unpoison(_metadata, &s, s.pfn, 0, 2);
+	/* the last reference frees it into the pool (no surplus here) */
+	inj_move(&s, 0, 1);
+	inj_pools(_metadata, &s, "unpoisoning the truncated page");
+	expect_kpf(_metadata, &s, 0, 0, 1, "unpoisoning it");
+	expect_kpf(_metadata, &s, RAW_A, 0, 1, "unpoisoning it");
+	expect_kpf(_metadata, &s, RAW_B, 0, 1, "unpoisoning it");
+	inj_unpoison(_metadata, &s, s.pfn, -EBUSY, 0);
+	inuse_reuse(_metadata, &s);
+	close(s.kfd);
+}
+
 HT_MAIN

@@ -1343,51 +1343,6 @@ FIXTURE_TEARDOWN_PARENT(pool_hvo)
 	HT_TEARDOWN(&self->env);
 }
 
-/*
- * Pages backing struct pages (vmstat nr_memmap_pages + the boot ones):
- * -1 when the kernel does not count them (before 6.11, "mm: report
- * per-page metadata information").
- */
-static long memmap_pages(void)
-{
-	char *vs = ht_slurp("/proc/vmstat", NULL), *save = NULL, *l;
-	unsigned long v;
-	long ret = -1;
-
-	if (!vs)
-		return -1;
-	for (l = strtok_r(vs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		if (sscanf(l, "nr_memmap_pages %lu", &v) == 1 ||
-		    sscanf(l, "nr_memmap_boot_pages %lu", &v) == 1)
-			ret = (ret < 0 ? 0 : ret) + (long)v;
-	free(vs);
-	return ret;
-}
-
-/*
- * What HVO frees of one page's vmemmap: all of it but the head's page,
- * which it copies into a new page (__hugetlb_vmemmap_optimize_folio());
- * freeing the folio allocates those back (hugetlb_vmemmap_restore_folio).
- */
-static long hvo_saving(unsigned long psize)
-{
-	size_t pg = ht_base_page_size();
-
-	/* x86_64: a 64-byte struct page */
-	return (long)(psize / pg * 64 / pg) - 1;
-}
-
-static void expect_memmap(struct __test_metadata *_metadata, long *prev,
-			  long delta, const char *step)
-{
-	long now = memmap_pages();
-
-	if (*prev < 0 || now < 0)
-		return;
-	EXPECT_EQ(delta, now - *prev) TH_LOG("vmemmap pages after %s", step);
-	*prev = now;
-}
-
 /* KPF_HUGE and head/tail on the first and last 4 KiB of the page. */
 static void expect_page_flags(struct __test_metadata *_metadata, void *addr,
 			      unsigned long psize, const char *step)
@@ -1425,7 +1380,7 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 	int node = psize == HT_GB ? self->env.nodes[0] : -1;
 	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
 	const char *nr = nr_p.s;
-	long saving = hvo_saving(psize), mm;
+	long saving = ht_hvo_saving(psize), mm;
 	struct ht_pool *w = &self->m.want;
 	struct held h;
 
@@ -1438,7 +1393,7 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 		bind_to(_metadata, node);
 	}
 	ASSERT_EQ(0, write_nr(HVO_SYSCTL, on_alloc));
-	mm = memmap_pages();
+	mm = ht_memmap_pages();
 	if (node < 0) {
 		ASSERT_EQ(0, write_nr(nr, w->nr + 1));
 		model_set_max(w, NULL, w->nr + 1);
@@ -1447,8 +1402,8 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 			return;
 	}
 	HT_POOL_CHECK(&self->m, "allocating one page");
-	expect_memmap(_metadata, &mm, on_alloc ? -saving : 0,
-		      "allocating one page");
+	ht_expect_memmap(_metadata, &mm, on_alloc ? -saving : 0,
+			 "allocating one page");
 	hold(_metadata, &h, psize, 1, false);
 	/* a fresh page is zeroed at its first fault */
 	EXPECT_EQ(0, ((volatile uint32_t *)h.p)[0]);
@@ -1462,11 +1417,11 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 	/* the knob acts on new pages only: the mapped one is untouched */
 	EXPECT_EQ(-1, ht_pattern_check(h.p, psize, 0, SEED));
 	expect_page_flags(_metadata, h.p, psize, "after the knob flip");
-	expect_memmap(_metadata, &mm, 0, "flipping the knob");
+	ht_expect_memmap(_metadata, &mm, 0, "flipping the knob");
 	release(&h);
 	w->free++;
 	HT_POOL_CHECK(&self->m, "freeing the page into the pool");
-	expect_memmap(_metadata, &mm, 0, "freeing the page into the pool");
+	ht_expect_memmap(_metadata, &mm, 0, "freeing the page into the pool");
 	if (node < 0) {
 		ASSERT_EQ(0, write_nr(nr, w->nr - 1));
 	} else {
@@ -1478,8 +1433,8 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 	model_set_max(w, NULL, w->nr - 1);
 	HT_POOL_CHECK(&self->m, "freeing the page to the buddy allocator");
 	/* restored if and only if it was optimised, whatever the knob */
-	expect_memmap(_metadata, &mm, on_alloc ? saving : 0,
-		      "freeing the page to the buddy allocator");
+	ht_expect_memmap(_metadata, &mm, on_alloc ? saving : 0,
+			 "freeing the page to the buddy allocator");
 	if (node >= 0)
 		unbind();
 	check_reports(_metadata, "the HVO cycle");
