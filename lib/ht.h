@@ -246,6 +246,12 @@ int ht_kpagecount_read(uint64_t pfn, uint64_t *count);
 int ht_kpageflags_read(uint64_t pfn, uint64_t *flags);
 /* Number of PAGE_SIZE pieces present in [addr, addr + len). */
 long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len);
+/*
+ * PAGE_SIZE pieces of the caller's [addr, addr + len) that mincore(2)
+ * reports resident; -errno of mincore, or -EPROTO for a byte with a bit
+ * mincore does not define (anything but 0 or 1).
+ */
+long ht_mincore_resident(void *addr, size_t len);
 
 /* ---- userfaultfd (uffd.c) ---- */
 /* Opens a uffd with API handshake; fails with -ENOTSUP if @features lack. */
@@ -319,6 +325,8 @@ const char *ht_probe_cap_r(int cap, char *why, size_t len);
 const char *ht_probe_page_size_r(unsigned long size, char *why, size_t len);
 const char *ht_probe_refcount_knob(void);
 bool ht_has_cap(int cap);
+/* Drops @cap from the caller's effective, permitted, inheritable sets. */
+int ht_drop_cap(int cap);
 
 /*
  * ---- the cgroup v2 hugetlb controller (cgroup.c) ----

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ht.h"
@@ -75,4 +78,28 @@ long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len)
 	}
 	close(fd);
 	return present;
+}
+
+long ht_mincore_resident(void *addr, size_t len)
+{
+	size_t ps = ht_base_page_size(), n = (len + ps - 1) / ps;
+	unsigned char *vec = calloc(n ? n : 1, 1);
+	long resident = 0;
+
+	if (!vec)
+		return -ENOMEM;
+	/* Bits mincore does not define must read 0: a stale byte shows. */
+	memset(vec, 0xfe, n);
+	if (mincore(addr, len, vec)) {
+		resident = -errno;
+		n = 0;
+	}
+	for (size_t i = 0; i < n && resident >= 0; i++) {
+		if (vec[i] > 1)
+			resident = -EPROTO;
+		else
+			resident += vec[i];
+	}
+	free(vec);
+	return resident;
 }

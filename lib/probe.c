@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ht.h"
@@ -122,12 +123,30 @@ bool ht_has_cap(int cap)
 	return ret;
 }
 
+int ht_drop_cap(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[cap / 32].effective &= ~(1U << (cap % 32));
+	d[cap / 32].permitted &= ~(1U << (cap % 32));
+	d[cap / 32].inheritable &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
 const char *ht_probe_cap_r(int cap, char *why, size_t len)
 {
 	static const char *const names[] = {
 		[CAP_SYS_ADMIN] = "CAP_SYS_ADMIN",
 		[CAP_SYS_NICE] = "CAP_SYS_NICE",
 		[CAP_SYS_RESOURCE] = "CAP_SYS_RESOURCE",
+		[CAP_IPC_LOCK] = "CAP_IPC_LOCK",
+		[CAP_SETUID] = "CAP_SETUID",
+		[CAP_SETGID] = "CAP_SETGID",
 	};
 
 	if (ht_has_cap(cap))

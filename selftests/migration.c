@@ -104,21 +104,6 @@ static struct outcome model(const struct scen *s, int dst)
 	return o;
 }
 
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3
-	};
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	d[cap / 32].effective &= ~(1U << (cap % 32));
-	d[cap / 32].permitted &= ~(1U << (cap % 32));
-	d[cap / 32].inheritable &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &h, d) ? -errno : 0;
-}
-
 static int bind_task(int node)
 {
 	unsigned long mask = 1UL << node;
@@ -233,7 +218,7 @@ static void scen_map(struct __test_metadata *_metadata, struct scen_run *r)
 	}
 	ASSERT_EQ(m->src, ht_page_node(0, r->p));
 	if (s->nocap) {
-		ASSERT_EQ(0, drop_cap(CAP_SYS_NICE));
+		ASSERT_EQ(0, ht_drop_cap(CAP_SYS_NICE));
 		ASSERT_FALSE(ht_has_cap(CAP_SYS_NICE));
 		ASSERT_TRUE(ht_has_cap(CAP_SYS_ADMIN));
 	}
@@ -913,6 +898,207 @@ TEST_F_TIMEOUT(mig_shared_matrix, one_proc_move_pages_under_rw, 300)
 	munmap(p, psize);
 	if (uffd >= 0)
 		close(uffd);
+}
+
+/*
+ * ---- where a fault takes its page: the memory policy ----
+ * alloc_hugetlb_folio -> dequeue_hugetlb_folio_vma: huge_node() gives
+ * the node to start from and the nodemask, dequeue_hugetlb_folio_nodemask()
+ * takes a free page from that node first (6.12 mm/mempolicy.c; 6.1
+ * computes the same through interleave_nid/offset_il_node):
+ *   MPOL_INTERLEAVE  get_vma_policy(): ilx = vm_pgoff >> order +
+ *                    (addr - vm_start) >> (PAGE_SHIFT + order), the page's
+ *                    index in the file; interleave_nid() picks the
+ *                    (ilx % nnodes)-th node of the mask, lowest first.
+ *                    A task policy (no VMA policy) counts the same way.
+ *   MPOL_PREFERRED   the first node of the mask
+ *   MPOL_BIND        the mask; the nearest of it to the local node
+ * Every node has free pages here, so nothing falls back.  Huge only: the
+ * page is allocated at the fault, not by HGM's CONTINUE of a cached page.
+ */
+FIXTURE(mig_policy)
+{
+	struct mig m;
+};
+
+FIXTURE_VARIANT(mig_policy)
+{
+	unsigned long psize;
+};
+
+HT_ADD_SIZE_VARIANTS(mig_policy, huge);
+
+/* The interleaved mapping: 4 pages, 2 per node (1 GiB: 2, 1 per node). */
+static int pol_pages(unsigned long psize)
+{
+	return psize == HT_GB ? 2 : 4;
+}
+
+FIXTURE_SETUP(mig_policy)
+{
+	int per_node = pol_pages(variant->psize) / 2;
+
+	mig_setup(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, false);
+	if (_metadata->exit_code) /* skipped or failed */
+		return;
+	/* mig_setup() provides one free page per node. */
+	for (int k = 0; k < 2 && per_node > 1; k++)
+		ASSERT_EQ(0,
+			  ht_pool_ensure_free(variant->psize,
+					      self->m.env.nodes[k], per_node));
+}
+
+FIXTURE_TEARDOWN_PARENT(mig_policy)
+{
+	HT_TEARDOWN(&self->m.env);
+}
+
+enum pol_how { POL_VMA, POL_TASK, POL_VMA_PER_PAGE };
+
+struct pol_run {
+	int mode; /* MPOL_* */
+	enum pol_how how;
+	int npages;
+	int off; /* the mapping's offset in the file, in huge pages */
+	int node[4]; /* POL_VMA_PER_PAGE: the node of page i's policy */
+	int want[4]; /* the node page i must be on */
+	char policy[2][32]; /* numa_maps policy of page 0 and of page 1 */
+};
+
+static int apply_policy(char *p, unsigned long psize, const struct pol_run *r,
+			unsigned long mask)
+{
+	if (r->how == POL_TASK)
+		return set_mempolicy(r->mode, &mask, sizeof(mask) * 8) ?
+			       -errno :
+			       0;
+	if (r->how == POL_VMA)
+		return mbind(p, r->npages * psize, r->mode, &mask,
+			     sizeof(mask) * 8, 0) ?
+			       -errno :
+			       0;
+	for (int i = 0; i < r->npages; i++) {
+		unsigned long one = 1UL << r->node[i];
+
+		if (mbind(p + i * psize, psize, r->mode, &one, sizeof(one) * 8,
+			  0))
+			return -errno;
+	}
+	return 0;
+}
+
+static void run_policy(struct __test_metadata *_metadata, struct mig *m,
+		       unsigned long psize, const struct pol_run *r)
+{
+	int a = m->src < m->dst ? m->src : m->dst, b = m->src ^ m->dst ^ a;
+	unsigned long mask = (1UL << a) | (1UL << b), on[2] = { 0, 0 };
+	struct ht_pool before[2], after[2];
+	struct ht_numa_maps nm;
+	struct ht_smaps_vma v;
+	struct ht_file f;
+	char *p;
+	int ret;
+
+	ASSERT_EQ(0, ht_file_create(&f, psize, (r->off + r->npages) * psize));
+	p = mmap(NULL, r->npages * psize, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 f.fd, r->off * psize);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap: %s", strerror(errno));
+	ret = apply_policy(p, psize, r, mask);
+	ASSERT_EQ(0, ret) TH_LOG("the policy: %s", strerror(-ret));
+	before[0] = ht_pool_get(_metadata, psize, a);
+	before[1] = ht_pool_get(_metadata, psize, b);
+	for (int i = 0; i < r->npages; i++)
+		p[i * psize] = 1;
+	for (int i = 0; i < r->npages; i++) {
+		EXPECT_EQ(r->want[i], ht_page_node(0, p + i * psize))
+		TH_LOG("the node of page %d (file page %d)", i, r->off + i);
+		on[r->want[i] == b]++;
+	}
+	after[0] = ht_pool_get(_metadata, psize, a);
+	after[1] = ht_pool_get(_metadata, psize, b);
+	for (int k = 0; k < 2; k++) {
+		int node = k ? b : a;
+
+		EXPECT_EQ(before[k].free - on[k], after[k].free)
+		TH_LOG("node %d free", node);
+		EXPECT_EQ(before[k].nr, after[k].nr) TH_LOG("node %d", node);
+	}
+	/* One VMA, or one per page with per-page policies. */
+	for (int i = 0; i < (r->how == POL_VMA_PER_PAGE ? r->npages : 1); i++) {
+		ASSERT_EQ(0,
+			  ht_smaps_read(0, (unsigned long)p + i * psize, &v));
+		ASSERT_EQ(0, ht_numa_maps_read(0, v.start, &nm));
+		EXPECT_STREQ(r->policy[i], nm.policy) TH_LOG("policy %d", i);
+		EXPECT_EQ(r->how == POL_VMA_PER_PAGE ? r->want[i] == a : on[0],
+			  nm.node_pages[a])
+		TH_LOG("numa_maps N%d= of VMA %d", a, i);
+		EXPECT_EQ(r->how == POL_VMA_PER_PAGE ? r->want[i] == b : on[1],
+			  nm.node_pages[b])
+		TH_LOG("numa_maps N%d= of VMA %d", b, i);
+	}
+	if (r->how == POL_TASK)
+		ASSERT_EQ(0, set_mempolicy(MPOL_DEFAULT, NULL, 0));
+	munmap(p, r->npages * psize);
+	ht_file_close(&f);
+	EXPECT_EQ(before[0].free, ht_pool_get(_metadata, psize, a).free);
+	EXPECT_EQ(before[1].free, ht_pool_get(_metadata, psize, b).free);
+}
+
+/* Interleave over both nodes from file page @off: node (off + i) % 2. */
+static void interleave(struct __test_metadata *_metadata, struct mig *m,
+		       unsigned long psize, enum pol_how how, int off)
+{
+	int a = m->src < m->dst ? m->src : m->dst, b = m->src ^ m->dst ^ a;
+	struct pol_run r = { .mode = MPOL_INTERLEAVE,
+			     .how = how,
+			     .npages = pol_pages(psize),
+			     .off = off };
+
+	for (int i = 0; i < r.npages; i++)
+		r.want[i] = (off + i) % 2 ? b : a;
+	snprintf(r.policy[0], sizeof(r.policy[0]), "interleave:%d%c%d", a,
+		 b == a + 1 ? '-' : ',', b);
+	run_policy(_metadata, m, psize, &r);
+}
+
+TEST_F_TIMEOUT(mig_policy, interleave_mbind, 300)
+{
+	interleave(_metadata, &self->m, variant->psize, POL_VMA, 0);
+}
+
+/* The task's policy, a mapping from file page 1: ilx starts at 1. */
+TEST_F_TIMEOUT(mig_policy, interleave_task_offset, 300)
+{
+	interleave(_metadata, &self->m, variant->psize, POL_TASK, 1);
+}
+
+/*
+ * Page 0 to the higher node, page 1 to the lower: whichever is local,
+ * one of them is not.
+ */
+static void per_page(struct __test_metadata *_metadata, struct mig *m,
+		     unsigned long psize, int mode, const char *name)
+{
+	int a = m->src < m->dst ? m->src : m->dst, b = m->src ^ m->dst ^ a;
+	struct pol_run r = { .mode = mode,
+			     .how = POL_VMA_PER_PAGE,
+			     .npages = 2,
+			     .node = { b, a },
+			     .want = { b, a } };
+
+	snprintf(r.policy[0], sizeof(r.policy[0]), "%s:%d", name, b);
+	snprintf(r.policy[1], sizeof(r.policy[1]), "%s:%d", name, a);
+	run_policy(_metadata, m, psize, &r);
+}
+
+TEST_F_TIMEOUT(mig_policy, preferred_node, 300)
+{
+	per_page(_metadata, &self->m, variant->psize, MPOL_PREFERRED, "prefer");
+}
+
+TEST_F_TIMEOUT(mig_policy, bind_node, 300)
+{
+	per_page(_metadata, &self->m, variant->psize, MPOL_BIND, "bind");
 }
 
 /* ---- MAP_PRIVATE anonymous: not HGM-eligible, huge variants only ---- */

@@ -1238,6 +1238,130 @@ TEST_F_TIMEOUT(ops_uffd, wp_marker_unpopulated, 300)
 	HT_POOL_CHECK(&self->m, "closing the file");
 }
 
+/*
+ * mincore of hugetlb reads the entry alone (mincore_hugetlb): since 6.12
+ * "present" is !huge_pte_none_mostly(), so a uffd-wp marker (sync or
+ * async WP) or a poison marker on a never-faulted page is not resident
+ * (0 for every piece), while a present page is 1 for every piece.  Page 0
+ * gets the marker, page 1 (not registered) is faulted in by a read.
+ */
+enum marker { MARK_WP, MARK_WP_ASYNC, MARK_POISON };
+
+/* The marker of @k on [p, p + psize): the uffd, or a SKIP/failure. */
+static int mark_page(struct __test_metadata *_metadata, char *p,
+		     unsigned long psize, enum marker k)
+{
+	struct uffdio_poison pz = { .range = { (unsigned long)p, psize } };
+	uint64_t ioctls = 0;
+	int uffd;
+
+	if (k == MARK_WP_ASYNC)
+		uffd = register_wp_async(_metadata, p, psize);
+	else
+		uffd = open_register(
+			_metadata,
+			k == MARK_WP ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0, p,
+			psize,
+			k == MARK_WP ? UFFDIO_REGISTER_MODE_WP :
+				       UFFDIO_REGISTER_MODE_MISSING,
+			&ioctls);
+	if (uffd < 0)
+		return uffd;
+	if (k != MARK_POISON) {
+		int ret = uffd_wp(uffd, p, psize, true);
+
+		if (ret)
+			close(uffd);
+		return ret ?: uffd;
+	}
+	/* fc71884a5f59 "mm: userfaultfd: add new UFFDIO_POISON ioctl" */
+	if (!(ioctls & BIT64(_UFFDIO_POISON))) {
+		close(uffd);
+		return -ENOSYS; /* ENOTSUP is EOPNOTSUPP on Linux */
+	}
+	if (ioctl(uffd, UFFDIO_POISON, &pz)) {
+		close(uffd);
+		return -errno;
+	}
+	return uffd;
+}
+
+static void mincore_marker(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(ops_uffd) * self, unsigned long psize,
+			   enum marker k)
+{
+	long n = (long)(psize / ps());
+	struct ht_sigbus sb;
+	uint64_t pm = ~0ULL;
+	int uffd;
+	char *p;
+
+	p = map_two(_metadata, self, psize, true);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, ht_mincore_resident(p, 2 * psize)) TH_LOG("untouched");
+	uffd = mark_page(_metadata, p, psize, k);
+	if (uffd == -ENOTSUP && k == MARK_WP_ASYNC)
+		SKIP(return, "no async uffd-wp on hugetlbfs (6.7+)");
+	if (uffd == -ENOTSUP)
+		SKIP(return,
+			   "userfaultfd without UFFD_FEATURE_WP_HUGETLBFS_SHMEM");
+	if (uffd == -ENOSYS)
+		SKIP(return, "userfaultfd without UFFDIO_POISON (6.6+)");
+	ASSERT_LE(0, uffd) TH_LOG("the marker: %s", strerror(-uffd));
+	ASSERT_EQ(0, ht_pagemap_read(0, (unsigned long)p, &pm));
+	EXPECT_EQ(k == MARK_POISON ? 0 : HT_PM_UFFD_WP,
+		  pm & (HT_PM_UFFD_WP | HT_PM_PRESENT))
+	TH_LOG("pagemap of the marker %#llx", (unsigned long long)pm);
+	HT_POOL_CHECK(&self->m, "the marker (no page)");
+	EXPECT_EQ(0, ht_mincore_resident(p, psize))
+	TH_LOG("mincore of the marker's page");
+
+	ht_access(p + psize + mid_off(psize), false, 0, &sb);
+	expect_no_signal(_metadata, "read of page 1", &sb);
+	self->m.want.free--;
+	self->m.want.resv--;
+	HT_POOL_CHECK(&self->m, "the read fault of page 1");
+	EXPECT_EQ(n, ht_mincore_resident(p + psize, psize))
+	TH_LOG("mincore of the present page");
+	EXPECT_EQ(n, ht_mincore_resident(p, 2 * psize))
+	TH_LOG("mincore of both: the present page only");
+	if (k != MARK_POISON) {
+		/* hugetlb_no_page maps the page, write-protected. */
+		ht_access(p + mid_off(psize), false, 0, &sb);
+		expect_no_signal(_metadata, "read of the marker", &sb);
+		self->m.want.free--;
+		self->m.want.resv--;
+		HT_POOL_CHECK(&self->m, "the read fault on the marker");
+		ASSERT_EQ(0, ht_pagemap_read(0, (unsigned long)p, &pm));
+		EXPECT_EQ(HT_PM_UFFD_WP | HT_PM_PRESENT,
+			  pm & (HT_PM_UFFD_WP | HT_PM_PRESENT));
+		EXPECT_EQ(2 * n, ht_mincore_resident(p, 2 * psize))
+		TH_LOG("mincore of both, present");
+	}
+	close(uffd);
+	munmap(p, 2 * psize);
+	ht_file_close(&self->file);
+	/* evict: the faulted pages go back, the rest of the reservation. */
+	self->m.want.free += k == MARK_POISON ? 1 : 2;
+	self->m.want.resv -= k == MARK_POISON ? 1 : 0;
+	HT_POOL_CHECK(&self->m, "closing the file");
+}
+
+TEST_F_TIMEOUT(ops_uffd, mincore_wp_marker, 300)
+{
+	mincore_marker(_metadata, self, variant->psize, MARK_WP);
+}
+
+TEST_F_TIMEOUT(ops_uffd, mincore_wp_async_marker, 300)
+{
+	mincore_marker(_metadata, self, variant->psize, MARK_WP_ASYNC);
+}
+
+TEST_F_TIMEOUT(ops_uffd, mincore_poison_marker, 300)
+{
+	mincore_marker(_metadata, self, variant->psize, MARK_POISON);
+}
+
 /* ======================================================================
  * Shared file mappings: the same model for a VMA mapped huge and one
  * mapped at 4 KiB (HGM).  Two filled pages, both mapped; the pool does

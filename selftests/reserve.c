@@ -27,7 +27,9 @@
 #include <numaif.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <grp.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -682,6 +684,236 @@ TEST_F_TIMEOUT(resv_anon, sysv_shm, 300)
 	self->shmid = -1;
 	ht_pool_model_move(m, 0, 1, 0, 0);
 	HT_POOL_CHECK(m, "IPC_RMID");
+}
+
+/*
+ * ---- SHM_HUGETLB segments of a size not a multiple of the page ----
+ * newseg() rounds the file up (hugesize = ALIGN(size, huge_page_size))
+ * and hugetlb_file_setup() reserves ceil(size / psize) pages of the size
+ * SHM_HUGE_SHIFT names, none of another size; shm_segsz keeps the size
+ * asked for, while shmat maps the whole file (do_shmat: i_size), so every
+ * huge page of it can be written.
+ */
+static unsigned long other_size(unsigned long ps)
+{
+	unsigned long o = ps == HT_GB ? 2 * HT_MB : HT_GB;
+
+	return ht_page_size_supported(o) ? o : 0;
+}
+
+#define POOLS_CHECK(m, o, step)                 \
+	do {                                    \
+		HT_POOL_CHECK(m, step);         \
+		if ((o)->psize)                 \
+			HT_POOL_CHECK(o, step); \
+	} while (0)
+
+/*
+ * One segment of @size: shmget, IPC_STAT, shmat, a write at the last
+ * byte of every huge page when @write; then IPC_RMID before shmdt
+ * (@rmid_first) or after it.  @o: the other size's pool, which must not
+ * move.
+ */
+static void shm_unaligned(struct __test_metadata *_metadata,
+			  struct ht_pool_model *m, struct ht_pool_model *o,
+			  int *shmid, size_t size, bool write, bool rmid_first)
+{
+	unsigned long ps = m->psize, n = (size + ps - 1) / ps;
+	struct shmid_ds ds;
+	struct ht_smaps_vma v;
+	char step[96];
+	char *p;
+
+	*shmid = shmget(IPC_PRIVATE, size,
+			IPC_CREAT | 0600 | SHM_HUGETLB |
+				(ht_size_shift(ps) << SHM_HUGE_SHIFT));
+	ASSERT_LE(0, *shmid) TH_LOG("shmget of %zu: %s", size, strerror(errno));
+	ht_pool_model_move(m, 0, 0, (long)n, 0);
+	snprintf(step, sizeof(step), "shmget of %zu bytes (%lu pages)", size,
+		 n);
+	POOLS_CHECK(m, o, step);
+	ASSERT_EQ(0, shmctl(*shmid, IPC_STAT, &ds));
+	EXPECT_EQ(size, ds.shm_segsz) TH_LOG("IPC_STAT shm_segsz");
+	p = shmat(*shmid, NULL, 0);
+	ASSERT_NE((void *)-1, p) TH_LOG("shmat: %s", strerror(errno));
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
+	EXPECT_EQ(n * ps, v.end - v.start) TH_LOG("the attached VMA's size");
+	for (unsigned long i = 0; write && i < n; i++) {
+		EXPECT_EQ(0, access_code(p + (i + 1) * ps - 1, true))
+		TH_LOG("write at the end of page %lu", i);
+		ht_pool_model_move(m, 0, -1, -1, 0);
+	}
+	POOLS_CHECK(m, o, write ? "a write to every page" : "shmat");
+	if (rmid_first) {
+		ASSERT_EQ(0, shmctl(*shmid, IPC_RMID, NULL));
+		*shmid = -1;
+		POOLS_CHECK(m, o, "IPC_RMID while attached (nothing yet)");
+	}
+	ASSERT_EQ(0, shmdt(p));
+	if (!rmid_first) {
+		POOLS_CHECK(m, o, "shmdt (the segment keeps its pages)");
+		ASSERT_EQ(0, shmctl(*shmid, IPC_RMID, NULL));
+		*shmid = -1;
+	}
+	/* The file's last reference: every page and reserve back. */
+	ht_pool_model_move(m, 0, write ? (long)n : 0, write ? 0 : -(long)n, 0);
+	POOLS_CHECK(m, o, "the segment's end");
+}
+
+TEST_F_TIMEOUT(resv_anon, sysv_shm_unaligned, 300)
+{
+	unsigned long ps = variant->psize;
+	struct ht_pool_model o = { .psize = 0 };
+
+	if (other_size(ps))
+		ASSERT_EQ(0, ht_pool_model_init(&o, other_size(ps), -1));
+	/* 3 MiB of 2 MiB pages: 2 pages, both written, RMID, then shmdt. */
+	shm_unaligned(_metadata, &self->m, &o, &self->shmid, ps + ps / 2, true,
+		      true);
+	/* 1 MiB: 1 page, never faulted, shmdt then RMID. */
+	shm_unaligned(_metadata, &self->m, &o, &self->shmid, ps / 2, false,
+		      false);
+}
+
+/*
+ * ---- vm.hugetlb_shm_group ----
+ * hugetlb_file_setup() asks can_do_hugetlb_shm() (capable(CAP_IPC_LOCK)
+ * or in_group_p(the sysctl's gid): fsgid or a supplementary group) for
+ * HUGETLB_SHMFS_INODE only, i.e. shmget(SHM_HUGETLB): EPERM otherwise
+ * (after user_shm_lock(), only for its pr_warn_once; RLIMIT_MEMLOCK 0
+ * keeps it quiet).  MAP_HUGETLB and memfd are HUGETLB_ANONHUGE_INODE /
+ * hugetlbfs files: never checked.  The same code in 6.1.
+ */
+#define SHM_GROUP 4242 /* the sysctl's group: nobody's group here */
+#define OTHER_GID 4244
+#define USER_UID 4243
+
+struct shm_cred {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[1];
+	bool drop_ipc_lock; /* uid 0, without CAP_IPC_LOCK */
+};
+
+/* A child: the credentials, then shmget and mmap; sends their errnos. */
+static int shm_cred_fn(int sock, void *arg)
+{
+	const struct shm_cred *c = arg;
+	struct rlimit rl = { 0, 0 };
+	int shm_err = 0, map_err = 0, id;
+	void *p;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) ||
+	    setgroups(c->ngroups, c->groups) ||
+	    setresgid(c->gid, c->gid, c->gid) ||
+	    setresuid(c->uid, c->uid, c->uid) ||
+	    (c->drop_ipc_lock && ht_drop_cap(CAP_IPC_LOCK)))
+		return 3;
+	id = shmget(IPC_PRIVATE, 2 * HT_MB, IPC_CREAT | 0600 | SHM_HUGETLB);
+	if (id < 0)
+		shm_err = errno;
+	else if (shmctl(id, IPC_RMID, NULL))
+		return 4;
+	p = map_anon(2 * HT_MB, 1, MAP_SHARED);
+	if (p == MAP_FAILED)
+		map_err = errno;
+	else
+		munmap(p, 2 * HT_MB);
+	if (ht_send(sock, shm_err) || ht_send(sock, map_err))
+		return 5;
+	return 0;
+}
+
+static void expect_cred(struct __test_metadata *_metadata,
+			struct ht_pool_model *m, const char *who,
+			struct shm_cred c, int shm_err)
+{
+	struct ht_child ch;
+	int64_t got_shm = -1, got_map = -1;
+	int status;
+
+	ASSERT_EQ(0, ht_spawn(&ch, shm_cred_fn, &c));
+	EXPECT_EQ(0, ht_recv(ch.sock, &got_shm, 10000)) TH_LOG("%s", who);
+	EXPECT_EQ(0, ht_recv(ch.sock, &got_map, 10000)) TH_LOG("%s", who);
+	status = ht_reap(&ch, 10000);
+	EXPECT_EQ(0, status) TH_LOG("%s: child's wait status %#x", who, status);
+	EXPECT_EQ(shm_err, got_shm)
+	TH_LOG("%s: shmget(SHM_HUGETLB) errno %s", who, strerror((int)got_shm));
+	EXPECT_EQ(0, got_map)
+	TH_LOG("%s: mmap(MAP_HUGETLB|MAP_SHARED) errno %s", who,
+	       strerror((int)got_map));
+	/* What it reserved went back with its IPC_RMID and munmap. */
+	HT_POOL_CHECK(m, who);
+}
+
+FIXTURE(resv_shm_group)
+{
+	struct ht_env env;
+	struct ht_pool_model m;
+	int shmid;
+	char dir[4];
+};
+
+FIXTURE_VARIANT(resv_shm_group)
+{
+	unsigned long psize;
+};
+
+/* The check does not depend on the size: 2 MiB, the default one. */
+HT_ADD_SIZE_VARIANT_2M(resv_shm_group, huge);
+
+FIXTURE_SETUP(resv_shm_group)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 1,
+		.caps = { CAP_IPC_LOCK, CAP_SETUID, CAP_SETGID },
+		.sysctls = { "vm/hugetlb_shm_group" },
+	};
+
+	self->shmid = -1;
+	self->dir[0] = '\0';
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+}
+
+FIXTURE_TEARDOWN_PARENT(resv_shm_group)
+{
+	resv_cleanup(_metadata, &self->shmid, self->dir);
+	HT_TEARDOWN(&self->env);
+}
+
+TEST_F_TIMEOUT(resv_shm_group, group_or_cap_ipc_lock, 300)
+{
+	struct ht_pool_model *m = &self->m;
+	struct shm_cred user = { .uid = USER_UID, .gid = OTHER_GID };
+	struct shm_cred root = { .drop_ipc_lock = true };
+
+	ASSERT_EQ(0,
+		  ht_write_ulong("/proc/sys/vm/hugetlb_shm_group", SHM_GROUP));
+	/* Root, not in the group: CAP_IPC_LOCK is enough. */
+	self->shmid = shm_huge(variant->psize, 1, 0);
+	ASSERT_LE(0, self->shmid) TH_LOG("shmget as root: %s", strerror(errno));
+	ht_pool_model_move(m, 0, 0, 1, 0);
+	HT_POOL_CHECK(m, "shmget as root");
+	ASSERT_EQ(0, shmctl(self->shmid, IPC_RMID, NULL));
+	self->shmid = -1;
+	ht_pool_model_move(m, 0, 0, -1, 0);
+	HT_POOL_CHECK(m, "IPC_RMID");
+
+	expect_cred(_metadata, m, "uid 0 without CAP_IPC_LOCK", root, EPERM);
+	expect_cred(_metadata, m, "a user not in the group", user, EPERM);
+	user.gid = SHM_GROUP;
+	expect_cred(_metadata, m, "a user whose gid is the group", user, 0);
+	user.gid = OTHER_GID;
+	user.ngroups = 1;
+	user.groups[0] = SHM_GROUP;
+	expect_cred(_metadata, m, "a user with the group as supplementary",
+		    user, 0);
+	/* The default, 0: root's group, which the user is not in. */
+	ASSERT_EQ(0, ht_write_ulong("/proc/sys/vm/hugetlb_shm_group", 0));
+	expect_cred(_metadata, m, "a user, the sysctl at 0", user, EPERM);
 }
 
 /*
