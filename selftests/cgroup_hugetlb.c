@@ -838,6 +838,43 @@ TEST_F_TIMEOUT(cg_limit, max_refuses_fault, 300)
 }
 
 /*
+ * A fault the pool cannot serve (no free page, no overcommit) is charged
+ * first and then uncharged (alloc_hugetlb_folio(): out_uncharge_cgroup):
+ * SIGBUS, no event (no limit was hit), current as before.
+ */
+TEST_F_TIMEOUT(cg_limit, empty_pool_returns_charge, 300)
+{
+	struct cg_fix *f = &self->f;
+	unsigned long ps = f->psize, n = f->pool.want.free;
+	struct ht_pool pool;
+	int node[16];
+	char *p;
+
+	if (n > 16)
+		SKIP(return,
+			   "%lu free pages in the pool: a fault per page is too many",
+			   n);
+	/* Gigantic pages have no overcommit (the write is EINVAL). */
+	ASSERT_EQ(0, ht_pool_read(ps, -1, &pool));
+	if (pool.overcommit)
+		ASSERT_EQ(0, ht_pool_set_overcommit(ps, 0));
+	move_to(_metadata, f, A);
+	p = map_anon(ps, n + 1, MAP_PRIVATE | MAP_NORESERVE);
+	ASSERT_NE(MAP_FAILED, p);
+	for (unsigned long i = 0; i < n; i++)
+		node[i] = fault(_metadata, f, p + i * ps, false);
+	check(_metadata, f, "every free page faulted");
+	EXPECT_EQ(BUS_ADRERR, write_code(p + n * ps))
+	TH_LOG("a fault with the pool empty");
+	check(_metadata, f, "the refused fault gave its charge back");
+	munmap(p, (n + 1) * ps);
+	for (unsigned long i = 0; i < n; i++)
+		charge(f, A, -1, -1, node[i]);
+	ht_pool_model_move(&f->pool, 0, n, 0, 0);
+	check(_metadata, f, "munmap");
+}
+
+/*
  * A limit of the parent refuses the child's fault; hugetlb_event() counts
  * it in the events.local of the task's group (a), not of the group whose
  * limit it hit (TOP), and in events of a and TOP.
