@@ -965,6 +965,43 @@ TEST_F_TIMEOUT(ops_uffd, register_alignment_and_unregister, 300)
 }
 
 /*
+ * UFFDIO_WRITEPROTECT of a hugetlb range must be huge-page aligned at both
+ * ends (mwriteprotect_range(): EINVAL) and then changes nothing; an
+ * aligned range protects the page (pagemap PM_UFFD_WP).
+ */
+TEST_F_TIMEOUT(ops_uffd, writeprotect_alignment, 300)
+{
+	unsigned long psize = variant->psize;
+	int uffd;
+	char *p;
+
+	p = map_two(_metadata, self, psize, false);
+	ASSERT_NE(MAP_FAILED, p);
+	uffd = ht_uffd_open(UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	if (uffd == -ENOTSUP)
+		SKIP(return, "no uffd-wp on hugetlb");
+	ASSERT_LE(0, uffd);
+	ASSERT_EQ(0, ht_uffd_register(uffd, p, 2 * psize,
+				      UFFDIO_REGISTER_MODE_WP));
+	p[0] = 1;
+	ht_pool_model_move(&self->m, 0, -1, -1, 0);
+	HT_POOL_CHECK(&self->m, "a write to page 0");
+	EXPECT_EQ(-EINVAL, uffd_wp(uffd, p, ps(), true))
+	TH_LOG("WRITEPROTECT of 4 KiB");
+	EXPECT_EQ(-EINVAL, uffd_wp(uffd, p + ps(), psize, true))
+	TH_LOG("WRITEPROTECT at an unaligned start");
+	EXPECT_EQ(HT_PM_PRESENT, wp_bits(p))
+	TH_LOG("page 0 after the refused calls");
+	EXPECT_EQ(0, uffd_wp(uffd, p, psize, true)) TH_LOG("WRITEPROTECT");
+	EXPECT_EQ(HT_PM_PRESENT | HT_PM_UFFD_WP, wp_bits(p))
+	TH_LOG("page 0 after WRITEPROTECT");
+	close(uffd);
+	munmap(p, 2 * psize);
+	ht_pool_model_move(&self->m, 0, 1, -1, 0);
+	HT_POOL_CHECK(&self->m, "munmap");
+}
+
+/*
  * UFFDIO_COPY with UFFDIO_COPY_MODE_WP into a MISSING|WP range: the new
  * page is mapped write-protected (hugetlb_mfill_atomic_pte() sets the
  * uffd-wp bit, pagemap PM_UFFD_WP) until UFFDIO_WRITEPROTECT lifts it.
