@@ -23,6 +23,11 @@
 #define HT_KB 1024UL
 #define HT_MB (1024UL * 1024)
 #define HT_GB (1024UL * 1024 * 1024)
+/*
+ * The largest buddy allocation (x86-64: 4 KiB << MAX_PAGE_ORDER 10): a
+ * larger huge page is gigantic, from contiguous ranges or from boot.
+ */
+#define HT_MAX_BUDDY_SIZE (4 * HT_MB)
 
 /*
  * The base page as a constant, for arrays of a few base pages and for
@@ -140,6 +145,11 @@ struct ht_pool_snapshot {
 	unsigned long node_nr[HT_MAX_SIZES][HT_MAX_NODES];
 };
 int ht_pool_snapshot(struct ht_pool_snapshot *s);
+/*
+ * ht_pool_set_nr() refuses to take a gigantic pool (pages larger than
+ * HT_MAX_BUDDY_SIZE) below @s; NULL removes the floor.  ht_setup() sets it.
+ */
+void ht_pool_set_floor(const struct ht_pool_snapshot *s);
 /* Per-node first (shrinking before growing), then the global overcommit. */
 int ht_pool_restore(const struct ht_pool_snapshot *s);
 /* 0 when equal, else 1 and a description of the first difference. */

@@ -119,6 +119,7 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 			 HT_ERROR_PREFIX "pool snapshot: %s", strerror(-ret));
 		return env->why;
 	}
+	ht_pool_set_floor(&env->pools);
 	for (int i = 0; i < 4 && n->sysctls[i]; i++) {
 		snprintf(env->sysctl_path[i], sizeof(env->sysctl_path[i]),
 			 "/proc/sys/%s", n->sysctls[i]);
@@ -155,6 +156,7 @@ int ht_teardown(struct ht_env *env, char *msg, size_t len)
 	if (!env->active)
 		return 0;
 	env->active = false;
+	ht_pool_set_floor(NULL);
 	/*
 	 * Groups first: their tasks go back where they came from, and a
 	 * page still charged to a group is charged to its parent after the

@@ -60,12 +60,57 @@ int ht_pool_read(unsigned long size, int node, struct ht_pool *p)
 	return ret;
 }
 
+/*
+ * The pools at the start of the case (ht_setup()).  A gigantic pool is
+ * never written below them: a 1 GiB page given back to the buddy
+ * allocator may not come back at run time (seen on 6.1 in the VM), and
+ * then no teardown can restore the machine.  Refusing the write on every
+ * machine turns such a case red where it is written, not only where the
+ * allocation happens to fail.
+ */
+static struct ht_pool_snapshot pool_floor;
+
+void ht_pool_set_floor(const struct ht_pool_snapshot *s)
+{
+	if (s)
+		pool_floor = *s;
+	else
+		memset(&pool_floor, 0, sizeof(pool_floor));
+}
+
+/* The floor for @size on @node (< 0: global), or 0 without one. */
+static unsigned long floor_of(unsigned long size, int node)
+{
+	const struct ht_pool_snapshot *s = &pool_floor;
+
+	if (size <= HT_MAX_BUDDY_SIZE)
+		return 0;
+	for (int i = 0; i < s->nsizes; i++) {
+		if (s->size[i] != size)
+			continue;
+		if (node < 0)
+			return s->nr[i];
+		for (int j = 0; j < s->nnodes; j++)
+			if (s->node[j] == node)
+				return s->node_nr[i][j];
+	}
+	return 0;
+}
+
 int ht_pool_set_nr(unsigned long size, int node, unsigned long nr)
 {
 	char path[160];
+	unsigned long floor;
 
 	if (node == 0 && !node_pools_exist(size, 0))
 		node = -1;
+	floor = floor_of(size, node);
+	if (nr < floor) {
+		fprintf(stderr,
+			"# ht_pool_set_nr: refused: %lu kB pool%s to %lu, below the %lu it had when the case began (a freed gigantic page may not come back)\n",
+			size / HT_KB, node < 0 ? "" : " of a node", nr, floor);
+		return -EPERM;
+	}
 	pool_path(path, sizeof(path), size, node, "nr_hugepages");
 	return ht_write_ulong(path, nr);
 }
