@@ -5,10 +5,12 @@
  * mincore, GUP (process_vm_readv, vmsplice, /proc/self/mem) and fork.
  * HGM teaches each of them about PTE tables under a PMD (kernel-patches/
  * 0007); a mistake there shows nowhere else in the battery.  Every case
- * maps one filled 2 MiB page fully at the variant's granularity, does one
+ * maps one filled huge page fully at the variant's granularity, does one
  * thing and compares every view with a model that does not know the
  * granularity: the huge twin holds the model to the stock kernel, the hgm
- * twin holds the HGM paths to the same model.
+ * twin holds the HGM paths to the same model.  The paths cases map a
+ * 2 MiB page; the paths_gup cases (the GUP slow path, below) map a page of
+ * each size, since a 1 GiB page is a PUD leaf with a walk of its own.
  *
  * The model (6.12: mm/mprotect.c, mm/mremap.c, fs/hugetlbfs/inode.c,
  * mm/madvise.c, mm/mincore.c, mm/gup.c, kernel/fork.c):
@@ -613,6 +615,396 @@ TEST_F_TIMEOUT(paths, fork_child_refaults, 300)
 	ht_expect_page(_metadata, "parent after the child exited", 0, addr,
 		       psize, &one);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+}
+
+/* ======================================================================
+ * The GUP slow path at every huge page size.  process_vm_readv/writev
+ * (pin_user_pages_remote) and /proc/PID/mem (access_remote_vm) walk the
+ * page tables in follow_page_mask(): a 2 MiB page is a PMD leaf
+ * (follow_huge_pmd), a 1 GiB page a PUD leaf (follow_huge_pud), an HGM
+ * piece a PTE, and each must hand back the subpage of the address asked
+ * for.  Inside a 1 GiB page the offset has bits above the PMD's: a walk
+ * that keeps only the offset mod 2 MiB returns the right bytes in the
+ * first 2 MiB and wrong ones everywhere else, so the probes reach every
+ * 2 MiB slice of the page.  Direct loads and GUP-fast (vmsplice,
+ * O_DIRECT) do not take this walk: direct loads are the reference.
+ *
+ * The page is filled (ht_file_fill: a stamp per base page, zeros after
+ * it, the page being new).  The model:
+ *   a GUP read of a probe           -> the fill's bytes there
+ *   a GUP write of one probe a slice
+ *   (its bytes inverted)            -> direct loads and GUP reads see
+ *                                      exactly those bytes changed; put
+ *                                      back by direct stores, the whole
+ *                                      page is the fill again
+ *   any of these                    -> nothing allocated or freed (pool)
+ */
+FIXTURE(paths_gup)
+{
+	struct ht_env env;
+	struct ht_file file; /* one huge page, filled */
+	char *p; /* the page, mapped at the variant's granularity */
+	int uffd; /* the hgm variant's MINOR uffd, else -1 */
+	unsigned char *scratch; /* two base pages for the fill's bytes */
+	struct ht_pool_model m;
+};
+
+FIXTURE_VARIANT(paths_gup)
+{
+	HT_VARIANT_FIELDS;
+};
+
+/* hgm_1G skips until 1 GiB HGM exists, and runs where it does. */
+HT_ADD_VARIANTS(paths_gup);
+
+FIXTURE_SETUP(paths_gup)
+{
+	struct ht_needs needs = {
+		.page_size = variant->psize,
+		.pages = 1,
+		.hgm = variant->gran == HT_GRAN_HGM,
+		.uffd_minor = variant->gran == HT_GRAN_HGM,
+	};
+	unsigned long psize = variant->psize;
+	size_t ps = ht_base_page_size();
+	struct ht_smaps_vma v;
+
+	self->file.fd = -1;
+	self->uffd = -1;
+	self->p = MAP_FAILED;
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	self->scratch = aligned_alloc(ps, 2 * ps);
+	ASSERT_NE(NULL, self->scratch);
+	ASSERT_EQ(0, ht_file_create(&self->file, psize, psize));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, psize, SEED));
+	self->p = ht_map_populated(&self->file, 0, psize, variant->gran,
+				   &self->uffd);
+	ASSERT_NE(MAP_FAILED, self->p)
+	TH_LOG("mapping at %s granularity: %s", ht_gran_name(variant->gran),
+	       strerror(errno));
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)self->p, &v));
+	ASSERT_EQ(variant->gran == HT_GRAN_HGM, ht_vmflags_has(&v, "hm"))
+	TH_LOG("VmFlags: %s", v.vmflags);
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, psize, -1));
+}
+
+FIXTURE_TEARDOWN_PARENT(paths_gup)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+/*
+ * PROBE_LEN bytes at three places in each of NSLICES slices of the page
+ * (2 MiB each of a 1 GiB page, a base page each of a 2 MiB one):
+ *   0  the slice's first bytes (k * 2 MiB in a 1 GiB page)
+ *   1  inside: base page 37k mod (base pages a slice), 1 + k mod 59 bytes
+ *      in, unaligned, over the end of its stamp into the zeros
+ *   2  across the slice's start, from 24 bytes before it (slice 0: the
+ *      page's last bytes)
+ * Slice k also has one write: its probe of kind k mod 3, through
+ * process_vm_writev (k even) or /proc/PID/mem (k odd); no two overlap.
+ */
+#define NSLICES 512
+#define KINDS 3
+#define NPROBES (NSLICES * KINDS)
+#define PROBE_LEN 64
+
+static size_t probe_off(unsigned long psize, size_t k, int kind)
+{
+	size_t ps = ht_base_page_size(), slice = psize / NSLICES;
+	size_t base = k * slice;
+
+	if (kind == 0)
+		return base;
+	if (kind == 1)
+		return base + k * 37 % (slice / ps) * ps + 1 + k % 59;
+	return k ? base - 24 : psize - PROBE_LEN;
+}
+
+static size_t write_off(unsigned long psize, size_t k)
+{
+	return probe_off(psize, k, k % KINDS);
+}
+
+/*
+ * Into @out, what [@off, @off + @len) must hold (@len at most a base
+ * page): the fill, inverted where @written and a slice's write covers
+ * it.  A write starts in its own slice or, kind 2, in the one before.
+ */
+static void model_bytes(FIXTURE_DATA(paths_gup) * self, unsigned long psize,
+			size_t off, size_t len, bool written,
+			unsigned char *out)
+{
+	size_t ps = ht_base_page_size(), at = off - off % ps;
+	size_t slice = psize / NSLICES;
+
+	memset(self->scratch, 0, 2 * ps);
+	ht_pattern_fill(self->scratch, 2 * ps, at, SEED);
+	memcpy(out, self->scratch + (off - at), len);
+	for (size_t i = 0; written && i < len; i++) {
+		size_t o = off + i, k = o / slice;
+
+		for (size_t w = k; w <= k + 1 && w < NSLICES; w++) {
+			size_t wo = write_off(psize, w);
+
+			if (o >= wo && o < wo + PROBE_LEN)
+				out[i] = ~out[i];
+		}
+	}
+}
+
+/* Index of the first byte where @a and @b differ, or -1. */
+static int first_diff(const unsigned char *a, const unsigned char *b,
+		      size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return (int)i;
+	return -1;
+}
+
+enum gup_via { VIA_PROCESS_VM, VIA_PROC_MEM, NR_VIA };
+
+static const char *const via_name[NR_VIA] = {
+	"process_vm_readv/writev",
+	"/proc/PID/mem",
+};
+
+/* Whose page GUP goes through: our own mapping or a holder's. */
+struct gup_target {
+	pid_t pid;
+	unsigned long base; /* the page in @pid */
+	int mem; /* /proc/<pid>/mem, read-write */
+};
+
+static ssize_t gup_io(const struct gup_target *t, enum gup_via via, bool write,
+		      size_t off, unsigned char *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(t->base + off), len };
+	off_t at = (off_t)(t->base + off);
+
+	if (via == VIA_PROCESS_VM)
+		return write ? process_vm_writev(t->pid, &l, 1, &r, 1, 0) :
+			       process_vm_readv(t->pid, &l, 1, &r, 1, 0);
+	return write ? pwrite(t->mem, buf, len, at) :
+		       pread(t->mem, buf, len, at);
+}
+
+static void open_target(struct __test_metadata *_metadata, struct gup_target *t,
+			pid_t pid, unsigned long base)
+{
+	char path[64];
+
+	t->pid = pid;
+	t->base = base;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	t->mem = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, t->mem) TH_LOG("%s: %s", path, strerror(errno));
+}
+
+/*
+ * Every probe read through @via, each into bytes that differ from the
+ * model everywhere, so that a short or skipped copy shows.  The first
+ * wrong probe is logged; returns how many were wrong.
+ */
+static int read_probes(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(paths_gup) * self, unsigned long psize,
+		       const struct gup_target *t, enum gup_via via,
+		       bool written)
+{
+	unsigned char got[PROBE_LEN], want[PROBE_LEN];
+	int bad = 0, d;
+
+	for (int i = 0; i < NPROBES; i++) {
+		size_t off = probe_off(psize, i / KINDS, i % KINDS);
+		ssize_t n;
+
+		model_bytes(self, psize, off, PROBE_LEN, written, want);
+		for (int b = 0; b < PROBE_LEN; b++)
+			got[b] = ~want[b];
+		n = gup_io(t, via, false, off, got, PROBE_LEN);
+		d = first_diff(got, want, PROBE_LEN);
+		if (n == PROBE_LEN && d < 0)
+			continue;
+		if (bad++)
+			continue;
+		if (n != PROBE_LEN)
+			TH_LOG("%s read of %d bytes at page offset %#zx: %zd (%s)",
+			       via_name[via], PROBE_LEN, off, n,
+			       n < 0 ? strerror(errno) : "short");
+		else
+			TH_LOG("%s read at page offset %#zx: byte %#zx is %#x, model %#x",
+			       via_name[via], off, off + d, got[d], want[d]);
+	}
+	return bad;
+}
+
+static void reads_match(struct __test_metadata *_metadata,
+			FIXTURE_DATA(paths_gup) * self, unsigned long psize,
+			const struct gup_target *t, bool written,
+			const char *step)
+{
+	for (int via = 0; via < NR_VIA; via++) {
+		int bad = read_probes(_metadata, self, psize, t, via, written);
+
+		EXPECT_EQ(0, bad)
+		TH_LOG("%s: %d of %d GUP reads through %s differ from the model",
+		       step, bad, NPROBES, via_name[via]);
+	}
+}
+
+/* First page offset where direct loads differ from the fill, or -1. */
+static long page_differs(FIXTURE_DATA(paths_gup) * self, unsigned long psize)
+{
+	size_t ps = ht_base_page_size();
+	const unsigned char *p = (const unsigned char *)self->p;
+	int d;
+
+	for (size_t at = 0; at < psize; at += ps) {
+		memset(self->scratch, 0, ps);
+		ht_pattern_fill(self->scratch, ps, at, SEED);
+		if (!memcmp(p + at, self->scratch, ps))
+			continue;
+		d = first_diff(p + at, self->scratch, ps);
+		return (long)(at + d);
+	}
+	return -1;
+}
+
+/* Each slice's write through GUP; returns how many were refused or short. */
+static int write_slices(struct __test_metadata *_metadata,
+			FIXTURE_DATA(paths_gup) * self, unsigned long psize,
+			const struct gup_target *t)
+{
+	unsigned char buf[PROBE_LEN];
+	int bad = 0;
+
+	for (size_t k = 0; k < NSLICES; k++) {
+		enum gup_via via = k % 2 ? VIA_PROC_MEM : VIA_PROCESS_VM;
+		size_t off = write_off(psize, k);
+		ssize_t n;
+
+		model_bytes(self, psize, off, PROBE_LEN, true, buf);
+		n = gup_io(t, via, true, off, buf, PROBE_LEN);
+		if (n != PROBE_LEN && !bad++)
+			TH_LOG("%s write of %d bytes at page offset %#zx: %zd (%s)",
+			       via_name[via], PROBE_LEN, off, n,
+			       n < 0 ? strerror(errno) : "short");
+	}
+	return bad;
+}
+
+/*
+ * The written bytes by direct loads, then put back by direct stores:
+ * returns how many writes did not land where they were aimed.
+ */
+static int check_and_undo_writes(struct __test_metadata *_metadata,
+				 FIXTURE_DATA(paths_gup) * self,
+				 unsigned long psize)
+{
+	unsigned char want[PROBE_LEN];
+	unsigned char *p = (unsigned char *)self->p;
+	int bad = 0, d;
+
+	for (size_t k = 0; k < NSLICES; k++) {
+		size_t off = write_off(psize, k);
+
+		model_bytes(self, psize, off, PROBE_LEN, true, want);
+		d = first_diff(p + off, want, PROBE_LEN);
+		if (d >= 0 && !bad++)
+			TH_LOG("direct load after the %s write at page offset %#zx: byte %#zx is %#x, written %#x",
+			       via_name[k % 2], off, off + d, p[off + d],
+			       want[d]);
+		model_bytes(self, psize, off, PROBE_LEN, false, want);
+		memcpy(p + off, want, PROBE_LEN);
+	}
+	return bad;
+}
+
+/*
+ * One write a slice through GUP into @t's page, which is ours too (the
+ * file's folio): exactly those bytes change, for direct loads and for
+ * GUP reads, and nothing else does.
+ */
+static void writes_land(struct __test_metadata *_metadata,
+			FIXTURE_DATA(paths_gup) * self, unsigned long psize,
+			const struct gup_target *t)
+{
+	long off = page_differs(self, psize);
+	int bad;
+
+	ASSERT_EQ(-1, off) TH_LOG("the page is not the fill at %#lx", off);
+	bad = write_slices(_metadata, self, psize, t);
+	EXPECT_EQ(0, bad) TH_LOG("%d of %d GUP writes failed", bad, NSLICES);
+	reads_match(_metadata, self, psize, t, true, "after the writes");
+	bad = check_and_undo_writes(_metadata, self, psize);
+	EXPECT_EQ(0, bad)
+	TH_LOG("%d of %d GUP writes are not where they were aimed", bad,
+	       NSLICES);
+	off = page_differs(self, psize);
+	EXPECT_EQ(-1, off)
+	TH_LOG("a GUP write changed page offset %#lx (%#lx into its 2 MiB)",
+	       off, off % (long)(2 * HT_MB));
+}
+
+TEST_F_TIMEOUT(paths_gup, read_self, 300)
+{
+	struct gup_target t;
+
+	open_target(_metadata, &t, getpid(), (unsigned long)self->p);
+	reads_match(_metadata, self, variant->psize, &t, false, "own mapping");
+	close(t.mem);
+	HT_POOL_CHECK(&self->m, "the GUP reads");
+}
+
+TEST_F_TIMEOUT(paths_gup, read_other, 300)
+{
+	struct ht_holder h = { .file = &self->file,
+			       .len = variant->psize,
+			       .gran = variant->gran };
+	struct gup_target t;
+	unsigned long addr;
+	struct ht_child c;
+
+	ht_start_holder(_metadata, &c, &h, &addr);
+	open_target(_metadata, &t, c.pid, addr);
+	reads_match(_metadata, self, variant->psize, &t, false,
+		    "another process's mapping");
+	close(t.mem);
+	HT_POOL_CHECK(&self->m, "the GUP reads");
+	ht_stop_holder(_metadata, &c);
+}
+
+TEST_F_TIMEOUT(paths_gup, write_self, 300)
+{
+	struct gup_target t;
+
+	open_target(_metadata, &t, getpid(), (unsigned long)self->p);
+	writes_land(_metadata, self, variant->psize, &t);
+	close(t.mem);
+	HT_POOL_CHECK(&self->m, "the GUP writes");
+}
+
+TEST_F_TIMEOUT(paths_gup, write_other, 300)
+{
+	struct ht_holder h = { .file = &self->file,
+			       .len = variant->psize,
+			       .gran = variant->gran };
+	struct gup_target t;
+	unsigned long addr;
+	struct ht_child c;
+	int64_t bad = 0;
+
+	ht_start_holder(_metadata, &c, &h, &addr);
+	open_target(_metadata, &t, c.pid, addr);
+	writes_land(_metadata, self, variant->psize, &t);
+	close(t.mem);
+	/* Put back through our mapping: the holder sees the fill again. */
+	ASSERT_EQ(0, ht_holder_check(&c, SEED, &bad));
+	EXPECT_EQ(-1, bad)
+	TH_LOG("the holder's stamp at %#llx", (long long)bad);
+	HT_POOL_CHECK(&self->m, "the GUP writes");
+	ht_stop_holder(_metadata, &c);
 }
 
 HT_MAIN
