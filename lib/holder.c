@@ -44,6 +44,15 @@ static int holder_map(struct ht_holder *h, void **maps, int *uffds)
 	return n;
 }
 
+/* The first SIGBUS of a read of every PAGE_SIZE piece, or none. */
+static void scan(void *map, size_t len, struct ht_sigbus *sb)
+{
+	size_t step = ht_base_page_size();
+
+	for (size_t o = 0; o < len && !sb->hit; o += step)
+		ht_touch((char *)map + o, false, sb);
+}
+
 static int64_t touch_all(void *map, size_t len, size_t step, bool write)
 {
 	struct ht_sigbus sb;
@@ -100,6 +109,14 @@ int ht_holder_fn(int sock, void *arg)
 				return 0;
 			val = ht_pattern_check(maps[0], h->len, h->off,
 					       (uint32_t)val);
+			break;
+		case HT_CMD_SCAN:
+			sb = (struct ht_sigbus){ 0 };
+			for (int i = 0; i < n && !sb.hit; i++)
+				scan(maps[i], h->len, &sb);
+			ht_send(sock, sb.code);
+			ht_send(sock, (int64_t)sb.addr);
+			val = sb.addr_lsb;
 			break;
 		case HT_CMD_SIGINFO:
 			if (!ht_sigbus_async_get(&sb))

@@ -492,6 +492,8 @@ enum ht_cmd {
 	HT_CMD_CHECK, /* then seed; reply: first bad offset or -1 */
 	HT_CMD_SIGINFO, /* reply: code, addr, addr_lsb of a recorded SIGBUS */
 	HT_CMD_UNMAP, /* unmap every mapping; reply 0 */
+	/* read every PAGE_SIZE piece up to the first SIGBUS; replies as SIGINFO */
+	HT_CMD_SCAN,
 	HT_CMD_EXIT,
 };
 

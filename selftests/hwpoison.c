@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Topic 3: a memory error in one 4 KiB piece of a huge page.  The HGM
- * review's objection (iv): memory_failure() must unmap the WHOLE huge
- * page from every mapping of every process, whatever the granularity it
- * is mapped at, and each mapper must get the right SIGBUS.
+ * review's objection (iv): memory_failure() must unmap the poisoned memory
+ * from every mapping of every process, whatever the granularity it is
+ * mapped at, and each mapper must get the right SIGBUS.  A huge mapping
+ * loses the whole page; an HGM mapping (PTE table) loses only the
+ * poisoned 4 KiB, which is what HGM is for: a 4 KiB error should not cost
+ * a VM 1 GiB of its memory.
  *
  * Destructive: poisoned memory is lost until reboot, so these cases run
  * only with HT_ALLOW_DESTRUCTIVE=1 (the VM).  Each case poisons a fresh
@@ -21,6 +24,15 @@
  *     pagemap not present, no 4 KiB piece present, HugetlbPages 0
  *     HardwareCorrupted +4 kB; kpageflags HWPOISON on the raw page
  *     the page stays in the file: a new mapping's touch gets SIGBUS
+ *   HGM mappings (our series, patch "memory-failure: unmap only the
+ *   poisoned base page of an HGM mapping"): the same, except that
+ *     every signal to a process whose VMA maps the page through a PTE
+ *     table says si_addr_lsb = 12
+ *     only the poisoned piece gets a hwpoison entry; every other piece
+ *     stays present, with its contents, readable and writable;
+ *     HugetlbPages, smaps and the page's counts stay as they were
+ *     touching the poisoned piece: BUS_MCEERR_AR, lsb 12; UFFDIO_CONTINUE
+ *     of it: EIO; of a healthy piece in a new HGM mapping: mapped
  *   MADV_SOFT_OFFLINE: the page is migrated, no signal, every mapper sees
  *     the new PFN with the old contents; the old page is dissolved.
  *   MAP_PRIVATE anonymous: the poisoned page is dissolved (Total -1).
@@ -33,6 +45,7 @@
 #include <numa.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ht_harness.h"
@@ -137,6 +150,80 @@ static void expect_gone(struct __test_metadata *_metadata, const char *who,
 	TH_LOG("%s: Private_Hugetlb", who);
 }
 
+/*
+ * Every piece of @pid's mapping at @addr but the poisoned one reads the
+ * file's data (through GUP: process_vm_readv, for another process too).
+ */
+static void expect_healthy(struct __test_metadata *_metadata, const char *who,
+			   pid_t pid, unsigned long addr, unsigned long psize)
+{
+	size_t after = POISON_OFF + HT_BASE_PAGE, tail = psize - after;
+	char *buf = malloc(psize);
+	struct iovec local[2] = { { buf, POISON_OFF }, { buf + after, tail } };
+	struct iovec remote[2] = { { (void *)addr, POISON_OFF },
+				   { (void *)(addr + after), tail } };
+	ssize_t n;
+
+	ASSERT_NE(NULL, buf);
+	n = process_vm_readv(pid ? pid : getpid(), local, 2, remote, 2, 0);
+	EXPECT_EQ((ssize_t)(psize - HT_BASE_PAGE), n)
+	TH_LOG("%s: process_vm_readv of the healthy pieces: %s", who,
+	       n < 0 ? strerror(errno) : "short");
+	EXPECT_EQ(-1, ht_pattern_check(buf, POISON_OFF, 0, SEED))
+	TH_LOG("%s: a piece before the poisoned one", who);
+	EXPECT_EQ(-1, ht_pattern_check(buf + after, tail, after, SEED))
+	TH_LOG("%s: a piece after the poisoned one", who);
+	free(buf);
+}
+
+/*
+ * An HGM mapping after the poisoning: only the piece at POISON_OFF is
+ * gone.  Everything /proc said about the mapping before (@b) holds, but
+ * for one piece fewer present, and the other pieces keep their data.
+ * smaps counts the piece's hwpoison entry as Shared_Hugetlb, as 6.12
+ * counts a huge one (expect_gone()): in a mapping that was private, its
+ * 4 kB move from Private_Hugetlb to Shared_Hugetlb.
+ */
+static void expect_piece_gone(struct __test_metadata *_metadata,
+			      const char *who, pid_t pid, unsigned long addr,
+			      unsigned long psize, const struct ht_obs *b)
+{
+	unsigned long moved =
+		b->vma.val[HT_SMAPS_PRIVATE_HUGETLB] ? HT_BASE_PAGE / HT_KB : 0;
+	struct ht_obs o;
+	int ret;
+
+	ret = ht_observe(pid, addr, psize, &o);
+	ASSERT_EQ(0, ret) TH_LOG("%s: /proc views: %s", who, strerror(-ret));
+	EXPECT_EQ(b->present - 1, o.present)
+	TH_LOG("%s: 4 KiB pieces present", who);
+	EXPECT_EQ(0, ht_pagemap_count_present(pid, addr + POISON_OFF,
+					      HT_BASE_PAGE))
+	TH_LOG("%s: the poisoned piece is still present", who);
+	EXPECT_EQ(b->pm, o.pm) TH_LOG("%s: pagemap of the first piece", who);
+	EXPECT_EQ(b->count_head, o.count_head) TH_LOG("%s: kpagecount", who);
+	EXPECT_EQ(b->hugetlb_kb, o.hugetlb_kb) TH_LOG("%s: HugetlbPages", who);
+	EXPECT_EQ(b->vma.val[HT_SMAPS_SHARED_HUGETLB] + moved,
+		  o.vma.val[HT_SMAPS_SHARED_HUGETLB])
+	TH_LOG("%s: Shared_Hugetlb", who);
+	EXPECT_EQ(b->vma.val[HT_SMAPS_PRIVATE_HUGETLB] - moved,
+		  o.vma.val[HT_SMAPS_PRIVATE_HUGETLB])
+	TH_LOG("%s: Private_Hugetlb", who);
+	expect_healthy(_metadata, who, pid, addr, psize);
+}
+
+/* An observation of a fully mapped page, for expect_piece_gone(). */
+static void observe_mapped(struct __test_metadata *_metadata, const char *who,
+			   pid_t pid, unsigned long addr, unsigned long psize,
+			   struct ht_obs *o)
+{
+	int ret = ht_observe(pid, addr, psize, o);
+
+	ASSERT_EQ(0, ret) TH_LOG("%s: /proc views: %s", who, strerror(-ret));
+	ASSERT_EQ((long)(psize / HT_BASE_PAGE), o->present)
+	TH_LOG("%s: 4 KiB pieces present before the poisoning", who);
+}
+
 /* ---- MADV_HWPOISON of a MAP_SHARED page ---- */
 
 struct topo {
@@ -184,6 +271,10 @@ struct ps_run {
 	enum ht_gran gran;
 	const struct topo *t;
 	int lsb, nh;
+	/* HGM: only the poisoned piece goes; signals say mlsb */
+	bool piece;
+	int mlsb;
+	struct ht_obs ob[2], ob_hold[MAX_HOLDERS];
 	/* each use says what changed at the boundary */
 	bool v612, v604;
 	struct ht_holder hold[MAX_HOLDERS];
@@ -217,6 +308,12 @@ static void ps_map(struct __test_metadata *_metadata, struct ps_run *s)
 					   &s->uffd[i]);
 		ASSERT_NE(MAP_FAILED, s->p[i]);
 	}
+	for (int i = 0; s->piece && i < t->vmas; i++)
+		observe_mapped(_metadata, "caller", 0, (unsigned long)s->p[i],
+			       s->psize, &s->ob[i]);
+	for (int i = 0; s->piece && i < s->nh; i++)
+		observe_mapped(_metadata, "holder", s->c[i].pid, s->haddr[i],
+			       s->psize, &s->ob_hold[i]);
 	s->node = ht_page_node(0, s->p[0]);
 	ASSERT_GE(s->node, 0);
 	s->pfn = ht_pfn_of(_metadata, 0, (unsigned long)s->p[0]);
@@ -245,7 +342,7 @@ static void ps_poison(struct __test_metadata *_metadata, struct ps_run *s)
 		EXPECT_TRUE(sb.hit)
 		TH_LOG("caller got no SIGBUS during madvise");
 		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR,
-			      (unsigned long)s->p[0] + POISON_OFF, s->lsb);
+			      (unsigned long)s->p[0] + POISON_OFF, s->mlsb);
 	} else {
 		/*
 		 * Measured on 6.1: no signal during the call.  6.1's
@@ -280,23 +377,38 @@ static void ps_holder_signals(struct __test_metadata *_metadata,
 		EXPECT_EQ(early ? s->haddr[i] + (s->v612 ? POISON_OFF : 0) : 0,
 			  (unsigned long)addr)
 		TH_LOG("holder %d si_addr", i);
-		EXPECT_EQ(early ? s->lsb : 0, r)
+		EXPECT_EQ(early ? s->mlsb : 0, r)
 		TH_LOG("holder %d si_addr_lsb", i);
 	}
 }
 
-/* Every mapping of every process is gone; the page is marked poisoned. */
+/*
+ * Every mapping of every process is gone (HGM: its poisoned piece); the
+ * page is marked poisoned.
+ */
 static void ps_expect_unmapped(struct __test_metadata *_metadata,
 			       struct ps_run *s)
 {
 	uint64_t raw = s->pfn + POISON_OFF / HT_BASE_PAGE;
 
-	for (int i = 0; i < s->t->vmas; i++)
-		expect_gone(_metadata, "caller", 0, (unsigned long)s->p[i],
-			    s->psize);
-	for (int i = 0; i < s->nh; i++)
-		expect_gone(_metadata, "holder", s->c[i].pid, s->haddr[i],
-			    s->psize);
+	for (int i = 0; i < s->t->vmas; i++) {
+		if (s->piece)
+			expect_piece_gone(_metadata, "caller", 0,
+					  (unsigned long)s->p[i], s->psize,
+					  &s->ob[i]);
+		else
+			expect_gone(_metadata, "caller", 0,
+				    (unsigned long)s->p[i], s->psize);
+	}
+	for (int i = 0; i < s->nh; i++) {
+		if (s->piece)
+			expect_piece_gone(_metadata, "holder", s->c[i].pid,
+					  s->haddr[i], s->psize,
+					  &s->ob_hold[i]);
+		else
+			expect_gone(_metadata, "holder", s->c[i].pid,
+				    s->haddr[i], s->psize);
+	}
 	EXPECT_EQ(s->hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
 	/*
 	 * The huge page carries the flag on its head.  6.12 reports the
@@ -309,19 +421,69 @@ static void ps_expect_unmapped(struct __test_metadata *_metadata,
 	TH_LOG("a file page is not dissolved");
 }
 
-/* Touching any address of the huge page now: SIGBUS AR. */
+/* HT_CMD_SCAN: the first SIGBUS of a read of every piece of holder @c. */
+static void holder_scan(struct __test_metadata *_metadata, struct ht_child *c,
+			struct ht_sigbus *sb)
+{
+	int64_t code, addr, lsb;
+
+	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_SCAN));
+	ASSERT_EQ(0, ht_recv(c->sock, &code, 60000));
+	ASSERT_EQ(0, ht_recv(c->sock, &addr, 60000));
+	ASSERT_EQ(0, ht_recv(c->sock, &lsb, 60000));
+	*sb = (struct ht_sigbus){ .hit = code != 0,
+				  .code = (int)code,
+				  .addr = (unsigned long)addr,
+				  .addr_lsb = (int)lsb };
+}
+
+/* HGM: a healthy piece next to the poisoned one takes a write. */
+static void ps_write_healthy(struct __test_metadata *_metadata,
+			     struct ps_run *s)
+{
+	size_t off = POISON_OFF + HT_BASE_PAGE;
+	unsigned char *q = (unsigned char *)s->p[0] + off, old, got = 0;
+	struct ht_sigbus sb;
+
+	old = *q;
+	ht_access(q, true, old ^ 0xff, &sb);
+	EXPECT_FALSE(sb.hit) TH_LOG("write: si_code %d", sb.code);
+	EXPECT_EQ(1, pread(s->h->file.fd, &got, 1, (off_t)off));
+	EXPECT_EQ(old ^ 0xff, got) TH_LOG("the file missed the write");
+	ht_access(q, true, old, &sb);
+}
+
+/*
+ * Touching the page now: SIGBUS AR at the first byte touched (huge), or
+ * at the poisoned piece only (HGM).  A read of every piece from the start
+ * stops at the page's first piece (huge) or at the poisoned one (HGM).
+ */
 static void ps_touch(struct __test_metadata *_metadata, struct ps_run *s)
 {
+	unsigned long first = s->piece ? POISON_OFF : 0;
+	unsigned long bad = (unsigned long)s->p[0] + POISON_OFF;
 	struct ht_sigbus sb;
 	int64_t r;
 
 	for (int i = 0; i < s->nh; i++) {
 		ASSERT_EQ(0, ht_holder_cmd(&s->c[i], HT_CMD_READ, &r));
-		EXPECT_EQ(BUS_MCEERR_AR, r) TH_LOG("holder %d touch", i);
+		EXPECT_EQ(s->piece ? 0 : BUS_MCEERR_AR, r)
+		TH_LOG("holder %d touch of the first piece", i);
+		holder_scan(_metadata, &s->c[i], &sb);
+		expect_sigbus(_metadata, "holder scan", &sb, BUS_MCEERR_AR,
+			      s->haddr[i] + first, s->mlsb);
 	}
 	ht_touch(s->p[0], false, &sb);
-	expect_sigbus(_metadata, "caller touch", &sb, BUS_MCEERR_AR,
-		      (unsigned long)s->p[0], s->lsb);
+	if (!s->piece) {
+		expect_sigbus(_metadata, "caller touch", &sb, BUS_MCEERR_AR,
+			      (unsigned long)s->p[0], s->lsb);
+		return;
+	}
+	EXPECT_FALSE(sb.hit) TH_LOG("healthy piece: si_code %d", sb.code);
+	ht_touch((void *)bad, false, &sb);
+	expect_sigbus(_metadata, "caller touch", &sb, BUS_MCEERR_AR, bad,
+		      s->mlsb);
+	ps_write_healthy(_metadata, s);
 }
 
 /*
@@ -403,6 +565,35 @@ static void ps_new_mapping(struct __test_metadata *_metadata, struct ps_run *s)
 	munmap(q, psize);
 }
 
+/*
+ * A new HGM mapping of the poisoned page: CONTINUE refuses the poisoned
+ * piece with EIO and maps healthy ones, with their data.
+ */
+static void ps_new_hgm_mapping(struct __test_metadata *_metadata,
+			       struct ps_run *s)
+{
+	unsigned long psize = s->psize, next = POISON_OFF + HT_BASE_PAGE;
+	int qfd;
+	char *q;
+
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, s->h->file.fd,
+		 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0, madvise(q, psize, MADV_SPLIT));
+	qfd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
+	ASSERT_GE(qfd, 0);
+	ASSERT_EQ(0,
+		  ht_uffd_register(qfd, q, psize, UFFDIO_REGISTER_MODE_MINOR));
+	EXPECT_EQ(-EIO, ht_uffd_continue(qfd, q + POISON_OFF, HT_BASE_PAGE));
+	EXPECT_EQ(0, ht_uffd_continue(qfd, q + next, HT_BASE_PAGE));
+	EXPECT_EQ(0, ht_uffd_continue(qfd, q, HT_BASE_PAGE));
+	EXPECT_EQ(2, ht_pagemap_count_present(0, (unsigned long)q, psize));
+	EXPECT_EQ(-1, ht_pattern_check(q, HT_BASE_PAGE, 0, SEED));
+	EXPECT_EQ(-1, ht_pattern_check(q + next, HT_BASE_PAGE, next, SEED));
+	close(qfd);
+	munmap(q, psize);
+}
+
 /* Unmap everywhere, then truncate: the page is leaked, not freed. */
 static void ps_release(struct __test_metadata *_metadata, struct ps_run *s)
 {
@@ -445,6 +636,9 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 		.gran = gran,
 		.t = t,
 		.lsb = ht_size_shift(psize),
+		.piece = gran == HT_GRAN_HGM,
+		.mlsb = ht_size_shift(gran == HT_GRAN_HGM ? HT_BASE_PAGE :
+							    psize),
 		.nh = t->early + t->late,
 		.v612 = !ht_kernel_before(6, 12),
 		.v604 = !ht_kernel_before(6, 4),
@@ -458,6 +652,8 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	ps_touch(_metadata, &s);
 	ps_read(_metadata, &s);
 	ps_new_mapping(_metadata, &s);
+	if (s.piece)
+		ps_new_hgm_mapping(_metadata, &s);
 	ps_release(_metadata, &s);
 }
 
@@ -1003,7 +1199,9 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 {
 	struct tb *t = &self->t;
 	unsigned long psize = variant->psize, hc0, hugetlb_kb = ~0UL;
-	int ret, lsb = ht_size_shift(psize);
+	/* each VMA maps X through a PTE table (hgm): a 4 KiB loss */
+	int ret, lsb = ht_size_shift(
+			 variant->gran == HT_GRAN_HGM ? HT_BASE_PAGE : psize);
 	struct ht_sigbus sb;
 	uint64_t e;
 
@@ -1640,9 +1838,9 @@ FIXTURE_TEARDOWN_PARENT(hwp_inject)
 
 /*
  * The file's page mapped at @gran in the caller, then poisoned through
- * its PFN: unmapped everywhere, no signal (late kill, no
- * MF_ACTION_REQUIRED), counted once, the pool unchanged.  Returns with
- * the mapping unmapped.
+ * its PFN: unmapped everywhere (HGM: the poisoned piece), no signal (late
+ * kill, no MF_ACTION_REQUIRED), counted once, the pool unchanged.
+ * Returns with the mapping unmapped.
  */
 static void inuse_poison(struct __test_metadata *_metadata, struct hwp *h,
 			 struct inj *s, enum ht_gran gran)
@@ -1650,10 +1848,14 @@ static void inuse_poison(struct __test_metadata *_metadata, struct hwp *h,
 	unsigned long psize = h->file.psize;
 	struct ht_sigbus sb = { 0 };
 	int uffd = -1, node;
+	struct ht_obs ob;
 	char *p;
 
 	p = ht_map_populated(&h->file, 0, psize, gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
+	if (gran == HT_GRAN_HGM)
+		observe_mapped(_metadata, "caller", 0, (unsigned long)p, psize,
+			       &ob);
 	s->pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	node = ht_page_node(0, p);
 	ASSERT_LE(0, node);
@@ -1661,7 +1863,11 @@ static void inuse_poison(struct __test_metadata *_metadata, struct hwp *h,
 	ht_sigbus_record_async();
 
 	inj_poison(_metadata, s, RAW_A, 0, MF_IN_USE_OK, 1);
-	expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
+	if (gran == HT_GRAN_HGM)
+		expect_piece_gone(_metadata, "caller", 0, (unsigned long)p,
+				  psize, &ob);
+	else
+		expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
 	EXPECT_FALSE(ht_sigbus_async_get(&sb))
 	TH_LOG("late-kill caller got si_code %d", sb.code);
 	inj_pools(_metadata, s, "poisoning the mapped page");
