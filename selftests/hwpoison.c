@@ -1900,6 +1900,65 @@ TEST_F_TIMEOUT(hwp_inject, repoison, 300)
 	keep_lost_pages(&self->h.env, variant->psize);
 }
 
+/*
+ * A second error, in another piece, while the page is still mapped: a
+ * huge mapping went with the first error, and nothing changes; an HGM
+ * mapping loses the second piece too (our patch 13), and only it.
+ */
+static void expect_second_error(struct __test_metadata *_metadata, char *p,
+				unsigned long psize, enum ht_gran gran,
+				const struct ht_obs *ob)
+{
+	unsigned long b = (unsigned long)p + RAW_B * HT_BASE_PAGE;
+	struct ht_sigbus sb;
+
+	if (gran != HT_GRAN_HGM) {
+		expect_gone(_metadata, "caller", 0, (unsigned long)p, psize);
+		return;
+	}
+	EXPECT_EQ(ob->present - 2,
+		  ht_pagemap_count_present(0, (unsigned long)p, psize));
+	EXPECT_EQ(0, ht_pagemap_count_present(0, b, HT_BASE_PAGE))
+	TH_LOG("the second poisoned piece is still mapped");
+	ht_touch(p, false, &sb);
+	EXPECT_FALSE(sb.hit) TH_LOG("healthy piece: si_code %d", sb.code);
+	ht_touch((void *)b, false, &sb);
+	expect_sigbus(_metadata, "touch of the second piece", &sb,
+		      BUS_MCEERR_AR, b, ht_size_shift(HT_BASE_PAGE));
+}
+
+TEST_F_TIMEOUT(hwp_inject, second_error_mapped, 300)
+{
+	unsigned long psize = variant->psize;
+	struct ht_sigbus sb = { 0 };
+	struct inj s = { 0 };
+	int uffd = -1, node;
+	struct ht_obs ob;
+	char *p;
+
+	p = ht_map_populated(&self->h.file, 0, psize, variant->gran, &uffd);
+	ASSERT_NE(MAP_FAILED, p);
+	observe_mapped(_metadata, "caller", 0, (unsigned long)p, psize, &ob);
+	s.pfn = ht_pfn_of(_metadata, 0, (unsigned long)p);
+	node = ht_page_node(0, p);
+	ASSERT_LE(0, node);
+	inj_start(_metadata, &s, psize, node);
+	ht_sigbus_record_async();
+	inj_poison(_metadata, &s, RAW_A, 0, MF_IN_USE_OK, 1);
+	inj_poison(_metadata, &s, RAW_B, -EHWPOISON, MF_FOLIO_PRE, 1);
+	expect_second_error(_metadata, p, psize, variant->gran, &ob);
+	EXPECT_FALSE(ht_sigbus_async_get(&sb))
+	TH_LOG("late-kill caller got si_code %d", sb.code);
+	inj_pools(_metadata, &s, "a second error while mapped");
+	expect_kpf_poisoned(_metadata, &s, "a second error while mapped");
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+	close(s.kfd);
+	ht_file_close(&self->h.file);
+	keep_lost_pages(&self->h.env, psize);
+}
+
 /* The unpoisoned page in the pool again: the next fault on its node. */
 static void inuse_reuse(struct __test_metadata *_metadata, struct inj *s)
 {
