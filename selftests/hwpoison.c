@@ -566,6 +566,34 @@ static void ps_new_mapping(struct __test_metadata *_metadata, struct ps_run *s)
 }
 
 /*
+ * A new HGM mapping of the poisoned page, without userfaultfd: its first
+ * fault finds no entry under the PMD; a healthy piece is mapped alone
+ * (a PTE table, not the whole page), the poisoned one raises SIGBUS for
+ * its 4 KiB.
+ */
+static void ps_new_hgm_fault(struct __test_metadata *_metadata,
+			     struct ps_run *s)
+{
+	unsigned long psize = s->psize, next = POISON_OFF + HT_BASE_PAGE;
+	struct ht_sigbus sb;
+	char *q;
+
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, s->h->file.fd,
+		 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0, madvise(q, psize, MADV_SPLIT));
+	ht_touch(q + next, false, &sb);
+	EXPECT_FALSE(sb.hit)
+	TH_LOG("healthy piece: si_code %d, lsb %d", sb.code, sb.addr_lsb);
+	EXPECT_EQ(1, ht_pagemap_count_present(0, (unsigned long)q, psize));
+	EXPECT_EQ(-1, ht_pattern_check(q + next, HT_BASE_PAGE, next, SEED));
+	ht_touch(q + POISON_OFF, false, &sb);
+	expect_sigbus(_metadata, "new HGM mapping", &sb, BUS_MCEERR_AR,
+		      (unsigned long)q + POISON_OFF, s->mlsb);
+	munmap(q, psize);
+}
+
+/*
  * A new HGM mapping of the poisoned page: CONTINUE refuses the poisoned
  * piece with EIO and maps healthy ones, with their data.
  */
@@ -652,8 +680,10 @@ static void poison_shared(struct __test_metadata *_metadata, struct hwp *h,
 	ps_touch(_metadata, &s);
 	ps_read(_metadata, &s);
 	ps_new_mapping(_metadata, &s);
-	if (s.piece)
+	if (s.piece) {
 		ps_new_hgm_mapping(_metadata, &s);
+		ps_new_hgm_fault(_metadata, &s);
+	}
 	ps_release(_metadata, &s);
 }
 
