@@ -36,7 +36,8 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
                          expected/environment.txt always applies with it
   --bisect               exit 0 good, 1 bad, 125 when everything skipped
                          (interrupted: 128+signal, which aborts git bisect)
-  --timeout SECONDS      per-case timeout (default: settings, case_timeout=)
+  --timeout SECONDS      per-case timeout (default: settings, case_timeout=;
+                         a case that declares a longer one gets its own)
   --allow-destructive    run hwpoison cases on this machine (default: VM only)
   --stress               also run the long refcount-overflow stress
   --fuzz SECONDS         also run hgm_seq, the random sequence tester, for

@@ -255,18 +255,27 @@ static inline void ht_expect_memmap(struct __test_metadata *_metadata,
 static inline int ht_list_cases(void)
 {
 	struct __fixture_variant_metadata none = { .name = "" }, *v;
+	bool tmo = getenv("HT_LIST_TIMEOUTS") != NULL;
 	struct __fixture_metadata *f;
 	struct __test_metadata *t;
 
 	for (f = __fixture_list; f; f = f->next)
 		for (v = f->variant ?: &none; v; v = v->next)
-			for (t = f->tests; t; t = t->next)
-				printf("%s%s%s.%s\n", f->name,
+			for (t = f->tests; t; t = t->next) {
+				printf("%s%s%s.%s", f->name,
 				       v->name[0] ? "." : "", v->name, t->name);
+				if (tmo)
+					printf(" %u", (unsigned int)t->timeout);
+				printf("\n");
+			}
 	return 0;
 }
 
-/* --list-cases prints the names that -r accepts, one per line. */
+/*
+ * --list-cases prints the names that -r accepts, one per line; with
+ * HT_LIST_TIMEOUTS in the environment, each followed by the seconds its
+ * TEST_F_TIMEOUT() allows (the runner's limit for it, when longer).
+ */
 #define HT_MAIN                                                    \
 	int main(int argc, char **argv)                            \
 	{                                                          \

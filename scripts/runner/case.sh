@@ -56,6 +56,20 @@ log_headline() {
 	} | head -n 1 | sanitize
 }
 
+# The limit for one case: the runner's (--timeout, settings), or the
+# longer one the case declares (TEST_F_TIMEOUT, listed by the program with
+# HT_LIST_TIMEOUTS set; a program that does not list them gets the
+# runner's).
+case_timeout() { # prog case
+	t=$TIMEOUT
+	if [ -x "$BIN/$1" ]; then
+		d=$(HT_LIST_TIMEOUTS=1 "$BIN/$1" --list-cases 2>/dev/null |
+			awk -v c="$2" '$1 == c && $2 ~ /^[0-9]+$/ { print $2; exit }')
+		[ -n "$d" ] && [ "$d" -gt "$t" ] && t=$d
+	fi
+	echo "$t"
+}
+
 run_case() {
 	prog=${1%%:*}
 	case_name=${1#*:}
@@ -65,7 +79,7 @@ run_case() {
 	rs0=$(pool_resv_surp)
 	hc0=$(hw_corrupted_kb)
 	cg0=$(cg_brief)
-	tmo=$TIMEOUT
+	tmo=$(case_timeout "$prog" "$case_name")
 	if [ "$prog" = stress ]; then
 		# The long stress speaks exit codes (0 pass, 4 skip, 1 fail).
 		setsid "$STRESS_BIN" --json "$RUN_DIR/stress.json" \

@@ -135,6 +135,8 @@ check "prove rejects a failing run's ktap.log" sh -c "! prove -e cat '$WORK/p2/l
 # --- directives ---
 "$RUN" --results "$WORK/t" --timeout 2 f.hangs f.noline >"$WORK/out2" 2>&1
 check "a hanging case: not ok # TIMEOUT" grep -q '^  not ok 1 fake_battery:f.hangs # TIMEOUT timeout after 2s; process group killed$' "$WORK/out2"
+"$RUN" --results "$WORK/t2" --timeout 2 f.declares_timeout >"$WORK/out2b" 2>&1
+check "a case that declares a longer timeout gets it" grep -q '^  ok 1 fake_battery:f.declares_timeout$' "$WORK/out2b"
 hp=$(cat "$WORK/mark.hang" 2>/dev/null)
 check "the hanging process is gone" [ -n "$hp" ] && ! kill -0 "$hp" 2>/dev/null
 check "no result line: not ok # ERROR" grep -q '^  not ok 2 fake_battery:f.noline # ERROR no KTAP result line (exit status 3)$' "$WORK/out2"
