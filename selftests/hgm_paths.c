@@ -957,17 +957,27 @@ TEST_F_TIMEOUT(paths_gup, read_self, 300)
 	HT_POOL_CHECK(&self->m, "the GUP reads");
 }
 
-TEST_F_TIMEOUT(paths_gup, read_other, 300)
+/* A holder of the same page at the variant's granularity, as a target. */
+static void open_other(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(paths_gup) * self, enum ht_gran gran,
+		       unsigned long psize, struct ht_child *c,
+		       struct gup_target *t)
 {
 	struct ht_holder h = { .file = &self->file,
-			       .len = variant->psize,
-			       .gran = variant->gran };
-	struct gup_target t;
+			       .len = psize,
+			       .gran = gran };
 	unsigned long addr;
+
+	ht_start_holder(_metadata, c, &h, &addr);
+	open_target(_metadata, t, c->pid, addr);
+}
+
+TEST_F_TIMEOUT(paths_gup, read_other, 300)
+{
+	struct gup_target t;
 	struct ht_child c;
 
-	ht_start_holder(_metadata, &c, &h, &addr);
-	open_target(_metadata, &t, c.pid, addr);
+	open_other(_metadata, self, variant->gran, variant->psize, &c, &t);
 	reads_match(_metadata, self, variant->psize, &t, false,
 		    "another process's mapping");
 	close(t.mem);
@@ -987,16 +997,11 @@ TEST_F_TIMEOUT(paths_gup, write_self, 300)
 
 TEST_F_TIMEOUT(paths_gup, write_other, 300)
 {
-	struct ht_holder h = { .file = &self->file,
-			       .len = variant->psize,
-			       .gran = variant->gran };
 	struct gup_target t;
-	unsigned long addr;
 	struct ht_child c;
 	int64_t bad = 0;
 
-	ht_start_holder(_metadata, &c, &h, &addr);
-	open_target(_metadata, &t, c.pid, addr);
+	open_other(_metadata, self, variant->gran, variant->psize, &c, &t);
 	writes_land(_metadata, self, variant->psize, &t);
 	close(t.mem);
 	/* Put back through our mapping: the holder sees the fill again. */
