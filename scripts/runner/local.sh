@@ -17,13 +17,16 @@
 
 # ---- background load (stress-ng job files in stress/) ----------------------
 # The job is bounded in time; it runs again and again until the battery
-# ends.  stress-ng's own kernel-log check must stay clean.
+# ends.  stress-ng's own kernel-log check must stay clean.  Its stressors
+# make scratch directories in --temp-path (default: the current directory)
+# and, killed, leave them there: they go to a directory of the run's own.
 # shellcheck disable=SC2016 # expanded by the inner sh
 bgload_start() {
 	: >"$RUN_DIR/bgload.rc"
+	mkdir -p "$RUN_DIR/bgload.tmp"
 	setsid sh -c 'while :; do
 		nice -n 19 stress-ng --job "$1/stress/background.job" --klog-check \
-			>>"$2/bgload.log" 2>&1
+			--temp-path "$2/bgload.tmp" >>"$2/bgload.log" 2>&1
 		echo $? >>"$2/bgload.rc"
 	done' bgload "$TOP" "$RUN_DIR" </dev/null >/dev/null 2>&1 &
 	BGLOAD_PID=$!
@@ -35,6 +38,7 @@ bgload_stop() {
 	kill_session "$BGLOAD_PID"
 	left=$(session_pids "$BGLOAD_PID" | wc -l)
 	BGLOAD_PID=""
+	rm -rf "$RUN_DIR/bgload.tmp"
 	bad=$(grep -cv '^0$' "$RUN_DIR/bgload.rc")
 	runs=$(wc -l <"$RUN_DIR/bgload.rc")
 	if [ "$left" -gt 0 ]; then
