@@ -42,6 +42,8 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
   --stress               also run the long refcount-overflow stress
   --fuzz SECONDS         also run hgm_seq, the random sequence tester, for
                          SECONDS (fuzz:hgm_seq; results/.../fuzz*)
+  --fuzz-seed N          its first sequence's seed (default: from the clock;
+                         the same N replays the same sequences)
   --background-load      run the battery under stress-ng load (stress/*.job)
   --coverage             kernel gcov counters at the end (each boot with
                          --vm; the kernel needs CONFIG_GCOV_KERNEL, e.g.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # mutants.sh [--list] [--build-only|--run-only] [--battery FILTER]...
-#            [MUTANT.patch...] - the
+#            [--fuzz SECONDS [--fuzz-seed N]] [MUTANT.patch...] - the
 # planted-bug measurement: does the battery notice a small semantic bug?
 #
 # Builds the patched kernel (default config) in $HGMT_CACHE/kernel-build-
@@ -16,6 +16,10 @@
 # mutant built and was caught, 1 when one was missed or did not build.
 # Environment: as build.sh (HGMT_CACHE, KSRC, JOBS); HGMT_ACCEL for qemu;
 # MUTANT_BASE=debug to use the debug flavour's tree (see below).
+# --fuzz SECONDS: hgm_seq's random sequences instead of the battery (only
+# fuzz:hgm_seq unless --battery is given too), from seed N (default 1) for
+# at most SECONDS; the line says how many sequences it took to find the
+# bug.  Default mutants then: those whose text says "Planted for hgm_seq".
 set -eu
 
 me=mutants.sh
@@ -41,14 +45,29 @@ export FLAVOUR
 . "$(dirname "$0")/common.sh"
 top=$(cd "$kp/.." && pwd -P)
 
+is_num() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ ${#1} -le 18 ]; }
 filters=
 mutants=
 phase=all
+fuzz=0
+fuzz_seed=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--battery)
 		[ $# -ge 2 ] || usage_error "--battery needs a case filter"
 		filters="$filters $2"
+		shift
+		;;
+	--fuzz)
+		if [ $# -lt 2 ] || ! is_num "$2" || [ "$2" -eq 0 ]; then
+			usage_error "--fuzz needs a positive number of seconds"
+		fi
+		fuzz=$2
+		shift
+		;;
+	--fuzz-seed)
+		{ [ $# -ge 2 ] && is_num "$2"; } || usage_error "--fuzz-seed needs a number"
+		fuzz_seed=$2
 		shift
 		;;
 	--build-only) phase=build ;;
@@ -71,6 +90,9 @@ done
 if [ -z "$mutants" ]; then
 	for m in "$kp"/mutants/*.patch; do
 		[ -f "$m" ] || continue
+		if [ "$fuzz" != 0 ]; then
+			grep -q 'Planted for hgm_seq' "$m" || continue
+		fi
 		if grep -q 'needs fault injection' "$m"; then
 			[ "$FLAVOUR" = debug ] || continue
 		else
@@ -142,6 +164,19 @@ release=$(cat "$kb/release" 2>/dev/null) || die "no base kernel in $kb: run muta
 res=$top/results/mutants-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$res"
 rc=0
+more=
+if [ "$fuzz" != 0 ]; then
+	more="--fuzz $fuzz --fuzz-seed $fuzz_seed"
+	[ -n "$filters" ] || filters='fuzz:*'
+fi
+# The fuzz case's reason: its summary line (sequences, seed, step).
+fuzz_reason() { # results.json
+	python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1]))["cases"]:
+    if c["name"] == "fuzz:hgm_seq":
+        print(c["reason"])' "$1" 2>/dev/null
+}
 for m in $mutants; do
 	name=$(basename "$m" .patch)
 	img=$kb/mutants/$name.bzImage
@@ -153,11 +188,13 @@ for m in $mutants; do
 	# shellcheck disable=SC2086 # filters: one glob each, no blanks
 	"$top/run_tests.sh" --vm="$img:$kb/modules/lib/modules/$release" \
 		--expect "$top/expected/$expect" --results "$res/$name" \
-		$filters >"$res/$name.ktap" 2>&1 && r=0 || r=$?
+		$more $filters >"$res/$name.ktap" 2>&1 && r=0 || r=$?
 	red=$(sed -n 's/^ *not ok [0-9]* \([^ ]*\):.*/\1/p' "$res/$name.ktap" |
 		uniq -c | awk '{ printf "%s(%s) ", $2, $1 }')
+	[ "$fuzz" = 0 ] ||
+		red="$red$(fuzz_reason "$res/$name/latest/results.json")"
 	case $r in
-	0) printf '%-40s MISSED\n' "$name" ;;
+	0) printf '%-40s MISSED %s\n' "$name" "$red" ;;
 	1) printf '%-40s caught: %s\n' "$name" "$red" ;;
 	*) printf '%-40s ERROR (run_tests.sh exit %s): see %s\n' "$name" "$r" "$res/$name.ktap" ;;
 	esac | tee -a "$res/table.txt"

@@ -359,10 +359,16 @@ void seq_model_expect(const struct seq_model *m, struct seqrt_obs *o)
 				memcpy(po->bits, mp->bits, sizeof(po->bits));
 			for (int i = 0; i < SEQRT_WORDS; i++)
 				kb += 4 * __builtin_popcountll(po->bits[i]);
-			if (o->mapcount[p] > 1)
+			/*
+			 * smaps and pagemap call a hugetlb folio shared when
+			 * its mapcount, one per (VMA, folio), is above one.
+			 */
+			if (o->mapcount[p] > 1) {
 				po->shared_kb = kb;
-			else
+			} else {
 				po->private_kb = kb;
+				po->excl = (int)(kb / 4);
+			}
 			o->hugetlb_kb[w] += kb ? SEQRT_PSIZE / 1024 : 0;
 		}
 	}

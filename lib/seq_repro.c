@@ -126,8 +126,8 @@ static void emit_page(FILE *f, const struct seqrt_page_obs *po, int p)
 {
 	fprintf(f,
 		"\t\t\t[%d] = { .huge_vma = %d, .shared_kb = %lu, "
-		".private_kb = %lu,\n\t\t\t       .bits = {",
-		p, po->huge_vma, po->shared_kb, po->private_kb);
+		".private_kb = %lu, .excl = %d,\n\t\t\t       .bits = {",
+		p, po->huge_vma, po->shared_kb, po->private_kb, po->excl);
 	for (int i = 0; i < SEQRT_WORDS; i++)
 		fprintf(f, "%s%#llxULL", i ? ", " : "",
 			(unsigned long long)po->bits[i]);

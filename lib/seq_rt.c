@@ -44,6 +44,7 @@
 #define SEQRT_MADV_COLLAPSE 25
 #define SEQRT_REPLY_MS 10000
 #define SEQRT_PFN_MASK ((1ULL << 55) - 1)
+#define SEQRT_EXCLUSIVE (1ULL << 56)
 #define SEQRT_PRESENT (1ULL << 63)
 
 const char *const seqrt_kind_name[SEQ_NKINDS] = {
@@ -597,6 +598,7 @@ static int read_pagemap(const struct seqrt *r, int w, int p,
 		if (!(pm[k] & SEQRT_PRESENT))
 			continue;
 		o->pg[w][p].bits[k / 64] |= 1ULL << (k % 64);
+		o->pg[w][p].excl += !!(pm[k] & SEQRT_EXCLUSIVE);
 		pfn = (pm[k] & SEQRT_PFN_MASK) - k;
 		if (!*head)
 			*head = pfn;
@@ -701,6 +703,9 @@ static int compare_page(const struct seqrt_page_obs *want,
 			   "%lu kB, model %lu %lu; ",
 			   w, p, got->shared_kb, got->private_kb,
 			   want->shared_kb, want->private_kb);
+	if (want->excl != got->excl)
+		SEQRT_DIFF("w%d p%d: %d pieces pagemap-exclusive, model %d; ",
+			   w, p, got->excl, want->excl);
 	return bad;
 }
 

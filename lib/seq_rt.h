@@ -67,6 +67,7 @@ struct seqrt_page_obs {
 	bool huge_vma; /* a hugetlb VMA at the slot (KernelPageSize 2048) */
 	uint64_t bits[SEQRT_WORDS]; /* pagemap present, per 4 KiB piece */
 	unsigned long shared_kb, private_kb; /* smaps *_Hugetlb */
+	int excl; /* present pieces with pagemap's PM_MMAP_EXCLUSIVE */
 };
 
 struct seqrt_obs {

@@ -396,12 +396,18 @@ int main(int argc, char **argv)
 	}
 	ht_guard_stop(&guard);
 	printf("hgm_seq: %ld sequences, %ld steps (%ld skipped) in %.1f s, "
-	       "%.0f steps/s: %s\n",
+	       "%.0f steps/s: %s",
 	       sum.sequences, sum.steps, sum.skipped, sum.seconds,
 	       sum.seconds > 0 ? sum.steps / sum.seconds : 0.0,
 	       got_signal ? "interrupted" :
 	       ret	  ? "FAIL" :
 			    "PASS");
+	/* The runner keeps only this line: it must say where it failed. */
+	if (sum.failed_step >= 0)
+		printf(" at seed %llu step %d, minimal %d ops: %s",
+		       (unsigned long long)sum.failed_seed, sum.failed_step,
+		       sum.minimal, sum.why);
+	printf("\n");
 	if (o.json)
 		write_json();
 	if (ret == -EINVAL)

@@ -7,7 +7,7 @@
 # kernel complaint), and turns its output, the kernel log and the taint
 # into a verdict.
 #
-# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ (options.sh);
+# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED (options.sh);
 #          RUN_DIR SNAP (main);
 #          log_lines, taint, log_complaints, is_fatal, restore,
 #          pool_resv_surp, hw_corrupted_kb, cg_brief (state.sh).
@@ -87,7 +87,9 @@ run_case() {
 	elif [ "$prog" = fuzz ]; then
 		# So does hgm_seq; a failure is shrunk after the budget.
 		tmo=$((FUZZ + 900))
+		# shellcheck disable=SC2086 # no seed: no words
 		setsid "$FUZZ_BIN" --seconds "$FUZZ" --json "$RUN_DIR/fuzz.json" \
+			${FUZZ_SEED:+--seed $FUZZ_SEED} \
 			--out "$RUN_DIR/fuzz" >"$out" 2>&1 </dev/null &
 	else
 		setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &
@@ -140,9 +142,10 @@ run_case() {
 			grep -v '^--\|^ok \|^not ok ' | head -n 6 | sed 's/^# //' | sanitize) ;;
 	*) D=ERROR R="no KTAP result line (exit status $rc)" ;;
 	esac
-	# The stress programs' last line is their summary (figures, verdict).
-	if [ "$V" = pass ] && { [ "$prog" = stress ] || [ "$prog" = fuzz ]; }; then
-		R=$(tail -n 1 "$out" | sanitize)
+	# The stress programs' last line is their summary (figures, verdict,
+	# where it failed).
+	if [ "$D" != ERROR ] && { [ "$prog" = stress ] || [ "$prog" = fuzz ]; }; then
+		R=$(tail -n 1 "$out" | sed 's/^# //' | sanitize)
 	fi
 	if grep -q '^#@TIMEOUT' "$out"; then
 		V=fail D=TIMEOUT
