@@ -46,6 +46,13 @@ struct seq_model {
 	struct seq_map map[SEQRT_MAX_W][SEQRT_MAX_P];
 	int size; /* file size, pages */
 	bool cached[SEQRT_MAX_P]; /* in the page cache */
+	/*
+	 * Node of each cached page, -1 while unknown: where a new page lands
+	 * is the allocator's choice, not modelled; after a migration it is
+	 * known.  Nodes 0 .. nodes-1 have memory.
+	 */
+	int node[SEQRT_MAX_P];
+	int nodes;
 	uint8_t val[SEQRT_MAX_P][SEQRT_PIECES]; /* first byte of each piece */
 	unsigned long free0; /* free pool pages with the file empty */
 };
@@ -111,6 +118,8 @@ struct seq_run {
 	struct seq_model m;
 	long steps, skipped, counts[SEQ_NKINDS];
 	long pieces; /* successful 4 KiB CONTINUEs: HGM state was reached */
+	long moved; /* migrations that moved a page to another node */
+	int seen_node[SEQRT_MAX_P]; /* as the last observation read them */
 	char why[4096];
 };
 /* Is there HGM for 2 MiB pages?  NULL or the probe's reason (in @why). */

@@ -17,6 +17,16 @@ const char *seq_probe_hgm(char *why, size_t len)
 	return ht_probe_hgm_r(2 * HT_MB, why, len);
 }
 
+/* Memory nodes 0, 1, ... without a gap: the targets of a migration. */
+static int memory_nodes(void)
+{
+	int nodes[HT_MAX_NODES], n = ht_memory_nodes(nodes, HT_MAX_NODES), i;
+
+	for (i = 0; i < n && nodes[i] == i; i++)
+		;
+	return i ? i : 1;
+}
+
 int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 {
 	struct ht_pool pool;
@@ -24,6 +34,8 @@ int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 
 	memset(s, 0, sizeof(*s));
 	s->h = *h;
+	for (int p = 0; p < SEQRT_MAX_P; p++)
+		s->seen_node[p] = -1;
 	ret = seqrt_init(&s->rt, h->npages);
 	if (!ret)
 		ret = ht_pool_read(2 * HT_MB, -1, &pool);
@@ -34,6 +46,7 @@ int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 	/* The file is empty: every page it gets later comes from here. */
 	seq_model_init(&s->m, h->npages, h->nslots, hgm, pool.free);
 	s->m.inject_bug = h->inject_bug;
+	s->m.nodes = memory_nodes();
 	return 0;
 }
 
@@ -47,7 +60,7 @@ int seq_run_step(struct seq_run *s, const struct seqrt_op *op)
 	struct seqrt_obs want, got;
 	char a[48], b[48], line[96];
 	int64_t ret_want, ret_got;
-	int child, ret;
+	int child, ret, node = s->seen_node[op->p % SEQRT_MAX_P];
 
 	if (!seq_model_apply(&s->m, op, &ret_want, &child)) {
 		s->skipped++;
@@ -56,6 +69,8 @@ int seq_run_step(struct seq_run *s, const struct seqrt_op *op)
 	s->steps++;
 	s->counts[op->kind]++;
 	s->pieces += op->kind == SEQ_CONT && ret_want == 0;
+	s->moved += op->kind == SEQ_MIGRATE && ret_want >= 0 && node >= 0 &&
+		    ret_want != node;
 	seq_op_format(op, line, sizeof(line));
 	ret = seqrt_exec(&s->rt, op, child, &ret_got, s->why, sizeof(s->why));
 	if (ret == -ETIMEDOUT || ret == -EPIPE)
@@ -75,6 +90,7 @@ int seq_run_step(struct seq_run *s, const struct seqrt_op *op)
 			 line, strerror(-ret));
 		return ret;
 	}
+	memcpy(s->seen_node, got.node, sizeof(s->seen_node));
 	seq_model_expect(&s->m, &want);
 	return seqrt_compare(&want, &got, s->h.npages, s->why, sizeof(s->why));
 }

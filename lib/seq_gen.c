@@ -22,7 +22,7 @@ static const unsigned char weight[SEQ_NKINDS] = {
 	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	[SEQ_WRITE] = 8,
 	[SEQ_PROT_RO] = 1,   [SEQ_PROT_RW] = 2, [SEQ_DONTNEED] = 2,
 	[SEQ_COLLAPSE] = 2,  [SEQ_PUNCH] = 1,	[SEQ_FALLOC] = 4,
-	[SEQ_TRUNC] = 1,
+	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2,
 };
 
 /* Pieces drawn half of the time, so that operations meet each other. */
@@ -66,8 +66,9 @@ static int pick_present(struct seq_rng *r, const struct seq_map *mp)
 }
 
 /*
- * A page @w maps (and for a CONTINUE has split and registered), or -1:
- * uniform picks would mostly hit unmapped pages and prove only errnos.
+ * A page @w maps (and for a CONTINUE has split and registered, in the
+ * page cache and not mapped huge), or -1: uniform picks would mostly hit
+ * unmapped pages and prove only errnos.
  */
 static int pick_page(struct seq_rng *r, const struct seq_model *m, int w,
 		     bool ready)
@@ -77,10 +78,43 @@ static int pick_page(struct seq_rng *r, const struct seq_model *m, int w,
 	for (int p = 0; p < m->npages; p++) {
 		const struct seq_map *mp = &m->map[w][p];
 
-		if (mp->mapped && (!ready || (mp->split && mp->reg)))
+		if (mp->mapped &&
+		    (!ready || (mp->split && mp->reg && m->cached[p] &&
+				mp->pte != SEQ_PTE_HUGE)))
 			cand[n++] = p;
 	}
 	return n ? cand[seq_rng_below(r, n)] : -1;
+}
+
+/*
+ * A CONTINUE where it can map a piece: a (worker, page) pair that is
+ * ready (see pick_page) and a piece not present there.  False if none.
+ */
+static bool pick_continue(struct seq_rng *r, const struct seq_model *m,
+			  struct seqrt_op *op)
+{
+	int cand[SEQRT_MAX_W * SEQRT_MAX_P], n = 0, k;
+
+	for (int w = 0; w < m->nslots; w++) {
+		if (!m->alive[w])
+			continue;
+		for (int p = 0; p < m->npages; p++) {
+			const struct seq_map *mp = &m->map[w][p];
+
+			if (mp->mapped && mp->split && mp->reg &&
+			    m->cached[p] && mp->pte != SEQ_PTE_HUGE)
+				cand[n++] = w * SEQRT_MAX_P + p;
+		}
+	}
+	if (!n)
+		return false;
+	k = cand[seq_rng_below(r, n)];
+	op->w = k / SEQRT_MAX_P;
+	op->p = k % SEQRT_MAX_P;
+	for (int i = 0;
+	     i < 8 && seq_piece_present(&m->map[op->w][op->p], op->k); i++)
+		op->k = (int)seq_rng_below(r, SEQRT_PIECES);
+	return true;
 }
 
 static void gen_one(struct seq_rng *r, const struct seq_model *m,
@@ -95,14 +129,21 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 			hot[seq_rng_below(r, sizeof(hot) / sizeof(hot[0]))] :
 			(int)seq_rng_below(r, SEQRT_PIECES);
 	op->v = op->kind == SEQ_WRITE ? 1 + (int)seq_rng_below(r, 255) : 0;
+	if (op->kind == SEQ_MIGRATE) /* a node; MPOL_MF_MOVE_ALL half of it */
+		op->v = (int)seq_rng_below(r, (unsigned int)m->nodes) |
+			(int)seq_rng_below(r, 2) << 1;
+	if (op->kind == SEQ_CONT && seq_rng_below(r, 4) &&
+	    pick_continue(r, m, op))
+		return;
 	if (op->kind != SEQ_MAP && op->kind != SEQ_TRUNC &&
 	    seq_rng_below(r, 4)) {
 		k = pick_page(r, m, op->w, op->kind == SEQ_CONT);
 		if (k >= 0)
 			op->p = k;
 	}
-	/* Reads and writes of present pieces check contents most. */
-	if ((op->kind == SEQ_READ || op->kind == SEQ_WRITE) &&
+	/* Reads, writes and migrations of present pieces: they do most. */
+	if ((op->kind == SEQ_READ || op->kind == SEQ_WRITE ||
+	     op->kind == SEQ_MIGRATE) &&
 	    seq_rng_below(r, 2)) {
 		k = pick_present(r, &m->map[op->w][op->p]);
 		if (k >= 0)
@@ -126,8 +167,16 @@ void seq_gen(struct seq_rng *r, const struct seq_model *m, struct seqrt_op *op)
 		if (!scratch)
 			break;
 		memcpy(scratch, m, sizeof(*m));
-		if (seq_model_apply(scratch, op, &ret, &child))
-			break;
+		if (!seq_model_apply(scratch, op, &ret, &child))
+			continue;
+		/*
+		 * A refused CONTINUE or migration proves an errno; three in
+		 * four are drawn again, so that pieces and moves happen.
+		 */
+		if ((op->kind == SEQ_CONT || op->kind == SEQ_MIGRATE) &&
+		    ret < 0 && seq_rng_below(r, 4))
+			continue;
+		break;
 	}
 	free(scratch);
 }

@@ -21,6 +21,13 @@
  *   DONTNEED, punch, truncate unmap (the HGM table goes with them)
  *   MADV_COLLAPSE: an HGM VMA's pieces become one huge entry; EINVAL on a
  *       VMA that is not split
+ *   move_pages() (mm/migrate.c add_page_for_migration()): ENODEV for a
+ *       node without memory; ENOENT where nothing is present; the node
+ *       if the page is there already; EACCES if it is mapped by more
+ *       than one (VMA, page) pair without MPOL_MF_MOVE_ALL; else the page
+ *       moves with every mapping as it was, pieces included (0009, 0010)
+ *       and the pool's free count is the same (the old page is freed, or
+ *       the new one was a temporary surplus page that takes its place)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -58,6 +65,9 @@ void seq_model_init(struct seq_model *m, int npages, int nslots, bool hgm,
 	m->hgm = hgm;
 	m->size = npages;
 	m->free0 = free0;
+	m->nodes = 1;
+	for (int p = 0; p < SEQRT_MAX_P; p++)
+		m->node[p] = -1;
 }
 
 bool seq_piece_present(const struct seq_map *mp, int k)
@@ -89,6 +99,7 @@ static void uncache(struct seq_model *m, int p)
 {
 	unmap_all(m, p);
 	m->cached[p] = false;
+	m->node[p] = -1;
 	memset(m->val[p], 0, sizeof(m->val[p]));
 }
 
@@ -174,6 +185,28 @@ static bool apply_continue_huge(struct seq_model *m, const struct seqrt_op *op,
 		*ret = -EFAULT;
 	else
 		mp->pte = SEQ_PTE_HUGE;
+	return true;
+}
+
+static bool apply_migrate(struct seq_model *m, const struct seqrt_op *op,
+			  int64_t *ret)
+{
+	const struct seq_map *mp = &m->map[op->w][op->p];
+	int node = op->v & 1;
+
+	if (node >= m->nodes)
+		*ret = -ENODEV;
+	else if (!mp->mapped || !seq_piece_present(mp, op->k))
+		*ret = -ENOENT;
+	else if (m->node[op->p] == node)
+		*ret = node;
+	else if (!(op->v & 2) && seq_model_mapcount(m, op->p) > 1 &&
+		 m->node[op->p] >= 0)
+		*ret = -EACCES;
+	else if (!(op->v & 2) && seq_model_mapcount(m, op->p) > 1)
+		return false; /* EACCES, or the node if it is there: unknown */
+	else
+		*ret = m->node[op->p] = node;
 	return true;
 }
 
@@ -294,6 +327,8 @@ static bool valid(const struct seq_model *m, const struct seqrt_op *op)
 	    op->w >= m->nslots || op->k < 0 || op->k >= SEQRT_PIECES ||
 	    op->v < 0 || op->v > 255 || op->p < 0)
 		return false;
+	if (op->kind == SEQ_MIGRATE && op->v > 3)
+		return false;
 	return op->kind == SEQ_TRUNC ? op->p <= m->npages : op->p < m->npages;
 }
 
@@ -330,6 +365,8 @@ bool seq_model_apply(struct seq_model *m, const struct seqrt_op *op,
 		return true;
 	case SEQ_CONT_HUGE:
 		return apply_continue_huge(m, op, ret);
+	case SEQ_MIGRATE:
+		return apply_migrate(m, op, ret);
 	default:
 		return apply_map(m, op, ret);
 	}
@@ -345,6 +382,8 @@ void seq_model_expect(const struct seq_model *m, struct seqrt_obs *o)
 		cached += m->cached[p];
 	}
 	o->free = m->free0 - cached;
+	for (int p = 0; p < SEQRT_MAX_P; p++)
+		o->node[p] = -1;
 	for (int w = 0; w < m->nslots; w++) {
 		o->alive[w] = m->alive[w];
 		for (int p = 0; o->alive[w] && p < m->npages; p++) {
@@ -370,6 +409,9 @@ void seq_model_expect(const struct seq_model *m, struct seqrt_obs *o)
 				po->excl = (int)(kb / 4);
 			}
 			o->hugetlb_kb[w] += kb ? SEQRT_PSIZE / 1024 : 0;
+			/* read_node() asks a worker with a piece present. */
+			if (kb)
+				o->node[p] = m->node[p];
 		}
 	}
 }

@@ -144,6 +144,9 @@ static void emit_obs(FILE *f, const struct seqrt_obs *o,
 	fprintf(f, "},\n\t  .hugetlb_kb = {");
 	for (int w = 0; w < SEQRT_MAX_W; w++)
 		fprintf(f, "%s%lu", w ? ", " : "", o->hugetlb_kb[w]);
+	fprintf(f, "},\n\t  .node = {");
+	for (int p = 0; p < SEQRT_MAX_P; p++)
+		fprintf(f, "%s%d", p ? ", " : "", o->node[p]);
 	fprintf(f, "},\n\t  .mapcount = {");
 	for (int p = 0; p < SEQRT_MAX_P; p++)
 		fprintf(f, "%s%llu", p ? ", " : "",

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/mempolicy.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -57,7 +58,7 @@ const char *const seqrt_kind_name[SEQ_NKINDS] = {
 	[SEQ_PROT_RO] = "mprotect_ro", [SEQ_PROT_RW] = "mprotect_rw",
 	[SEQ_DONTNEED] = "dontneed",   [SEQ_COLLAPSE] = "collapse",
 	[SEQ_PUNCH] = "punch",	       [SEQ_FALLOC] = "fallocate",
-	[SEQ_TRUNC] = "truncate",
+	[SEQ_TRUNC] = "truncate",      [SEQ_MIGRATE] = "migrate",
 };
 
 static char *slot_of(const struct seqrt *r, int p)
@@ -140,6 +141,20 @@ static int64_t w_uffd_op(char *slot, const struct seqrt_op *op)
 	}
 }
 
+/* The status of the one page, or -errno of the call itself. */
+static int64_t move_one(pid_t pid, char *addr, const int *node, int flags)
+{
+	void *pages[1] = { addr };
+	int status = -1;
+	long n;
+
+	n = syscall(SYS_move_pages, pid, 1, pages, node, &status, flags);
+	if (n < 0)
+		return -errno;
+	/* n > 0: pages not migrated, and status says why. */
+	return status;
+}
+
 static int64_t w_do(const struct seqrt *r, const struct seqrt_op *op)
 {
 	char *slot = slot_of(r, op->p);
@@ -182,6 +197,12 @@ static int64_t w_do(const struct seqrt *r, const struct seqrt_op *op)
 	case SEQ_CONT:
 	case SEQ_CONT_HUGE:
 		return w_uffd_op(slot, op);
+	case SEQ_MIGRATE: {
+		int node = op->v & 1;
+
+		return move_one(0, slot + (size_t)op->k * SEQRT_PS, &node,
+				op->v & 2 ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
+	}
 	}
 	return -ENOSYS;
 }
@@ -629,6 +650,25 @@ static int read_counts(struct seqrt_obs *o, int p, uint64_t head)
 	return 0;
 }
 
+/* The node of page @p, from a worker that has a piece of it present. */
+static int read_node(const struct seqrt *r, const struct seqrt_obs *o, int p)
+{
+	for (int w = 0; w < SEQRT_MAX_W; w++) {
+		const uint64_t *b = o->pg[w][p].bits;
+		char *slot = slot_of(r, p);
+
+		if (!o->alive[w])
+			continue;
+		for (int k = 0; k < SEQRT_PIECES; k++) {
+			if (!((b[k / 64] >> (k % 64)) & 1))
+				continue;
+			return (int)move_one(r->w[w].pid, slot + k * SEQRT_PS,
+					     NULL, 0);
+		}
+	}
+	return -1;
+}
+
 int seqrt_observe(struct seqrt *r, struct seqrt_obs *o)
 {
 	uint64_t head[SEQRT_MAX_P] = { 0 };
@@ -655,6 +695,8 @@ int seqrt_observe(struct seqrt *r, struct seqrt_obs *o)
 	for (int p = 0; p < r->npages; p++)
 		if (head[p] && (ret = read_counts(o, p, head[p])))
 			return ret;
+	for (int p = 0; p < SEQRT_MAX_P; p++)
+		o->node[p] = p < r->npages ? read_node(r, o, p) : -1;
 	st = slurp("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
 	o->free = st ? strtoul(st, NULL, 10) : ~0UL;
 	free(st);
@@ -731,6 +773,10 @@ int seqrt_compare(const struct seqrt_obs *want, const struct seqrt_obs *got,
 			bad |= compare_page(&want->pg[w][p], &got->pg[w][p], w,
 					    p, why, len);
 	}
+	for (int p = 0; p < npages; p++)
+		if (want->node[p] >= 0 && want->node[p] != got->node[p])
+			SEQRT_DIFF("p%d: on node %d, model %d; ", p,
+				   got->node[p], want->node[p]);
 	for (int p = 0; p < npages; p++)
 		if (want->mapcount[p] != got->mapcount[p])
 			SEQRT_DIFF("p%d: kpagecount %llu, model %llu; ", p,

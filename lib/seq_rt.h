@@ -50,6 +50,11 @@ enum seqrt_kind {
 	SEQ_PUNCH, /* fallocate(PUNCH_HOLE | KEEP_SIZE) of page p */
 	SEQ_FALLOC, /* fallocate(0) of page p */
 	SEQ_TRUNC, /* ftruncate to p pages */
+	/*
+	 * w: move_pages() of piece k of page p to node v & 1, with
+	 * MPOL_MF_MOVE_ALL if v & 2, else MPOL_MF_MOVE
+	 */
+	SEQ_MIGRATE,
 	SEQ_NKINDS
 };
 
@@ -76,6 +81,8 @@ struct seqrt_obs {
 	unsigned long hugetlb_kb[SEQRT_MAX_W]; /* status HugetlbPages */
 	/* kpagecount of head and tail; checked where mapcount > 0 */
 	uint64_t mapcount[SEQRT_MAX_P];
+	/* node of each page mapped anywhere (move_pages); want -1: any */
+	int node[SEQRT_MAX_P];
 	unsigned long free; /* free 2 MiB pages, global */
 	char bad[256]; /* inconsistencies seen while observing */
 };

@@ -44,7 +44,7 @@ static struct seq_run run;
 
 /* What the JSON summary reports. */
 static struct {
-	long sequences, steps, skipped, counts[SEQ_NKINDS];
+	long sequences, steps, skipped, counts[SEQ_NKINDS], pieces, moved;
 	double seconds;
 	int failed_step, minimal;
 	uint64_t failed_seed;
@@ -274,6 +274,8 @@ static int run_sequence(const struct seq_header *h, struct seqrt_op *ops,
 	sum.sequences++;
 	sum.steps += run.steps;
 	sum.skipped += run.skipped;
+	sum.pieces += run.pieces;
+	sum.moved += run.moved;
 	for (int k = 0; k < SEQ_NKINDS; k++)
 		sum.counts[k] += run.counts[k];
 	seq_run_stop(&run);
@@ -299,9 +301,12 @@ static void write_json(void)
 		o.pages, o.steps);
 	fprintf(f,
 		" \"sequences\": %ld, \"steps\": %ld, \"skipped\": %ld, "
-		"\"seconds\": %.3f, \"ops_per_sec\": %.1f,\n \"counts\": {",
+		"\"seconds\": %.3f, \"ops_per_sec\": %.1f, "
+		"\"pieces_continued\": %ld, \"pages_migrated\": %ld,\n"
+		" \"counts\": {",
 		sum.sequences, sum.steps, sum.skipped, sum.seconds,
-		sum.seconds > 0 ? sum.steps / sum.seconds : 0.0);
+		sum.seconds > 0 ? sum.steps / sum.seconds : 0.0, sum.pieces,
+		sum.moved);
 	for (int k = 0; k < SEQ_NKINDS; k++)
 		fprintf(f, "%s\"%s\": %ld", k ? ", " : "", seqrt_kind_name[k],
 			sum.counts[k]);
@@ -396,9 +401,10 @@ int main(int argc, char **argv)
 	}
 	ht_guard_stop(&guard);
 	printf("hgm_seq: %ld sequences, %ld steps (%ld skipped) in %.1f s, "
-	       "%.0f steps/s: %s",
+	       "%.0f steps/s, %ld pieces continued, %ld pages migrated: %s",
 	       sum.sequences, sum.steps, sum.skipped, sum.seconds,
-	       sum.seconds > 0 ? sum.steps / sum.seconds : 0.0,
+	       sum.seconds > 0 ? sum.steps / sum.seconds : 0.0, sum.pieces,
+	       sum.moved,
 	       got_signal ? "interrupted" :
 	       ret	  ? "FAIL" :
 			    "PASS");

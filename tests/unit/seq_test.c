@@ -54,6 +54,48 @@ TEST(rng_is_reproducible)
 		ASSERT_GT(7, seq_rng_below(&a, 7));
 }
 
+/*
+ * move_pages(): the node is unknown until a migration; without
+ * MPOL_MF_MOVE_ALL a page that two processes map stays where it is.
+ */
+TEST(migrate_move_and_move_all)
+{
+	struct seqrt_op mv = { SEQ_MIGRATE, 1, 0, 3, 1 }; /* node 1, MOVE */
+	struct seq_model m;
+	struct seqrt_obs o;
+	int64_t ret;
+	int child;
+
+	seq_model_init(&m, 1, 4, true, 10);
+	m.nodes = 2;
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 1, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 1, 0, 0));
+	EXPECT_EQ(-ENOENT, do_op(_metadata, &m, mv)) TH_LOG("nothing present");
+	do_op(_metadata, &m, OP(SEQ_READ, 0, 0, 3));
+	do_op(_metadata, &m, OP(SEQ_READ, 1, 0, 3));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(-1, o.node[0]) TH_LOG("a new page's node is not modelled");
+	EXPECT_FALSE(seq_model_apply(&m, &mv, &ret, &child))
+	TH_LOG("shared, node unknown: EACCES or 1, so not applied");
+	mv.v = 1 | 2; /* MPOL_MF_MOVE_ALL */
+	EXPECT_EQ(1, do_op(_metadata, &m, mv));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(1, o.node[0]);
+	mv.v = 0;
+	EXPECT_EQ(-EACCES, do_op(_metadata, &m, mv)) TH_LOG("shared, MOVE");
+	do_op(_metadata, &m, OP(SEQ_EXIT, 0, 0, 0));
+	EXPECT_EQ(0, do_op(_metadata, &m, mv)) TH_LOG("one mapper: moves");
+	EXPECT_EQ(0, do_op(_metadata, &m, mv)) TH_LOG("already there");
+	m.nodes = 1;
+	mv.v = 1;
+	EXPECT_EQ(-ENODEV, do_op(_metadata, &m, mv));
+	do_op(_metadata, &m, OP(SEQ_PUNCH, 1, 0, 0));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(-1, o.node[0]) TH_LOG("gone with the page");
+}
+
 TEST(split_then_three_pieces)
 {
 	struct seqrt_op rd = OP(SEQ_READ, 0, 1, 7);
