@@ -22,7 +22,7 @@ static const unsigned char weight[SEQ_NKINDS] = {
 	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	[SEQ_WRITE] = 8,
 	[SEQ_PROT_RO] = 1,   [SEQ_PROT_RW] = 2, [SEQ_DONTNEED] = 2,
 	[SEQ_COLLAPSE] = 2,  [SEQ_PUNCH] = 1,	[SEQ_FALLOC] = 4,
-	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2,
+	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2, [SEQ_GUP_READ] = 3,
 };
 
 /* Pieces drawn half of the time, so that operations meet each other. */
@@ -143,7 +143,7 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 	}
 	/* Reads, writes and migrations of present pieces: they do most. */
 	if ((op->kind == SEQ_READ || op->kind == SEQ_WRITE ||
-	     op->kind == SEQ_MIGRATE) &&
+	     op->kind == SEQ_GUP_READ || op->kind == SEQ_MIGRATE) &&
 	    seq_rng_below(r, 2)) {
 		k = pick_present(r, &m->map[op->w][op->p]);
 		if (k >= 0)

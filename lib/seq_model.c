@@ -117,20 +117,25 @@ static void set_piece(struct seq_map *mp, int k)
 	mp->bits[k / 64] |= 1ULL << (k % 64);
 }
 
-/* A read or write of piece @k; false when it would wait on the uffd. */
+/*
+ * A read or write of piece @k, by the worker or (GUP_READ) by another
+ * process, which gets EFAULT where the worker gets a signal; false when
+ * it would wait on the uffd.
+ */
 static bool apply_access(struct seq_model *m, const struct seqrt_op *op,
 			 int64_t *ret)
 {
 	struct seq_map *mp = &m->map[op->w][op->p];
 	bool write = op->kind == SEQ_WRITE;
+	bool gup = op->kind == SEQ_GUP_READ;
 
 	if (!mp->mapped || (write && mp->ro)) {
-		*ret = SEQRT_SIG(SIGSEGV);
+		*ret = gup ? -EFAULT : SEQRT_SIG(SIGSEGV);
 		return true;
 	}
 	if (!seq_piece_present(mp, op->k)) {
 		if (op->p >= m->size) {
-			*ret = SEQRT_SIG(SIGBUS);
+			*ret = gup ? -EFAULT : SEQRT_SIG(SIGBUS);
 			return true;
 		}
 		if (m->cached[op->p] && mp->reg)
@@ -359,6 +364,7 @@ bool seq_model_apply(struct seq_model *m, const struct seqrt_op *op,
 	switch (op->kind) {
 	case SEQ_READ:
 	case SEQ_WRITE:
+	case SEQ_GUP_READ:
 		return apply_access(m, op, ret);
 	case SEQ_CONT:
 		*ret = apply_continue(m, op);

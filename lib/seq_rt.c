@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +60,7 @@ const char *const seqrt_kind_name[SEQ_NKINDS] = {
 	[SEQ_DONTNEED] = "dontneed",   [SEQ_COLLAPSE] = "collapse",
 	[SEQ_PUNCH] = "punch",	       [SEQ_FALLOC] = "fallocate",
 	[SEQ_TRUNC] = "truncate",      [SEQ_MIGRATE] = "migrate",
+	[SEQ_GUP_READ] = "gup_read",
 };
 
 static char *slot_of(const struct seqrt *r, int p)
@@ -468,6 +470,19 @@ static int fork_worker(struct seqrt *r, const struct seqrt_op *op, int child,
 	return 0;
 }
 
+/* GUP from another process: a byte, or -EFAULT where a fault fails. */
+static int64_t gup_read(const struct seqrt *r, const struct seqrt_op *op)
+{
+	unsigned char b;
+	struct iovec local = { &b, 1 };
+	struct iovec remote = { slot_of(r, op->p) + (size_t)op->k * SEQRT_PS,
+				1 };
+
+	if (process_vm_readv(r->w[op->w].pid, &local, 1, &remote, 1, 0) != 1)
+		return -errno;
+	return b;
+}
+
 int seqrt_exec(struct seqrt *r, const struct seqrt_op *op, int child,
 	       int64_t *ret, char *why, size_t len)
 {
@@ -488,6 +503,9 @@ int seqrt_exec(struct seqrt *r, const struct seqrt_op *op, int child,
 		return err;
 	case SEQ_FORK:
 		return fork_worker(r, op, child, ret, why, len);
+	case SEQ_GUP_READ:
+		*ret = gup_read(r, op);
+		return 0;
 	}
 	if (send(w->sock, op, sizeof(*op), MSG_NOSIGNAL) != sizeof(*op) ||
 	    (err = recv_reply(w->sock, ret, NULL))) {

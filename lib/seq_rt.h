@@ -55,6 +55,8 @@ enum seqrt_kind {
 	 * MPOL_MF_MOVE_ALL if v & 2, else MPOL_MF_MOVE
 	 */
 	SEQ_MIGRATE,
+	/* the controller reads piece k of page p of w: process_vm_readv */
+	SEQ_GUP_READ,
 	SEQ_NKINDS
 };
 

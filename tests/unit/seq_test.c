@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,26 @@ TEST(migrate_move_and_move_all)
 	do_op(_metadata, &m, OP(SEQ_PUNCH, 1, 0, 0));
 	seq_model_expect(&m, &o);
 	EXPECT_EQ(-1, o.node[0]) TH_LOG("gone with the page");
+}
+
+/* Another process's read: what the worker's read gives, EFAULT for a signal. */
+TEST(gup_read_is_a_read_with_efault)
+{
+	struct seq_model m;
+
+	seq_model_init(&m, 2, 4, true, 10);
+	m.size = 1;
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, OP(SEQ_GUP_READ, 0, 0, 9)))
+	TH_LOG("not mapped");
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	do_op(_metadata, &m, (struct seqrt_op){ SEQ_WRITE, 0, 0, 9, 77 });
+	EXPECT_EQ(77, do_op(_metadata, &m, OP(SEQ_GUP_READ, 0, 0, 9)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_GUP_READ, 0, 0, 10)));
+	m.map[0][1].mapped = true; /* page 1 mapped beyond EOF */
+	EXPECT_EQ(SEQRT_SIG(SIGBUS),
+		  do_op(_metadata, &m, OP(SEQ_READ, 0, 1, 0)));
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, OP(SEQ_GUP_READ, 0, 1, 0)));
 }
 
 TEST(split_then_three_pieces)
