@@ -7,7 +7,8 @@
 # kernel complaint), and turns its output, the kernel log and the taint
 # into a verdict.
 #
-# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED (options.sh);
+# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED IN_VM
+#          (options.sh);
 #          RUN_DIR SNAP (main);
 #          log_lines, taint, log_complaints, is_fatal, restore,
 #          pool_resv_surp, hw_corrupted_kb, cg_brief (state.sh).
@@ -190,5 +191,17 @@ run_case() {
 		V=fail
 		R="HugePages_Rsvd/Surp not back after the case (kB:resv:surplus): $rs0 -> $rs1"
 	fi
+	[ "$prog" != fuzz ] || send_files "$RUN_DIR/fuzz"
 	return 0
+}
+
+# In the guest, the files a case wrote (hgm_seq's shrunk sequence and its
+# C reproducer) go to the host with the records, a line at a time, as
+# "#@FILE name<TAB>line"; the host writes them under its own run directory.
+send_files() { # dir
+	[ "$IN_VM" = 1 ] && [ -d "$1" ] || return 0
+	for f in "$1"/*; do
+		[ -f "$f" ] || continue
+		sed "s/^/#@FILE $(basename "$f")	/" "$f"
+	done
 }

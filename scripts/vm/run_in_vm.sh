@@ -105,6 +105,15 @@ vm_record() { # tab-separated record
 		"$(printf %s "$LOG" | sed 's/ | /\n/g; s/ |$//')"
 }
 
+# One line of a file the guest sent (scripts/runner/case.sh send_files):
+# "name<TAB>line", appended to RUN_DIR/fuzz/name.
+vm_file() { # name<TAB>line
+	name=${1%%"$(printf '\t')"*}
+	case "$name" in '' | .* | *[!A-Za-z0-9._-]*) return 0 ;; esac
+	mkdir -p "$RUN_DIR/fuzz" || return 0
+	printf '%s\n' "${1#*"$(printf '\t')"}" >>"$RUN_DIR/fuzz/$name"
+}
+
 # Handles the complete lines the guest wrote since the last call.
 vm_drain() { # stream file
 	[ -r "$1" ] || return 0
@@ -126,6 +135,7 @@ vm_drain() { # stream file
 			begin_case
 			say "# RUN $STARTED ($((K + 1))/$TOTAL, $((TOTAL - K - 1)) left after it, $(($(date +%s) - VM_T0)) s elapsed, boot $BOOT)" ;;
 		"#@REC	"*) vm_record "${line#"#@REC	"}" ;;
+		"#@FILE "*) vm_file "${line#"#@FILE "}" ;;
 		"#@REBOOT"*) REBOOT=1 ;;
 		esac
 	done <"$RUN_DIR/chunk"
