@@ -53,6 +53,8 @@ struct seq_model {
 	 */
 	int node[SEQRT_MAX_P];
 	int nodes;
+	/* The worker and page of the last operation applied (-1: none). */
+	int last_w, last_p;
 	uint8_t val[SEQRT_MAX_P][SEQRT_PIECES]; /* first byte of each piece */
 	unsigned long free0; /* free pool pages with the file empty */
 };

@@ -20,13 +20,16 @@ static const unsigned char weight[SEQ_NKINDS] = {
 	[SEQ_MAP] = 6,	     [SEQ_UNMAP] = 1,	[SEQ_SPLIT] = 5,
 	[SEQ_REG] = 4,	     [SEQ_UNREG] = 1,	[SEQ_CONT] = 14,
 	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	[SEQ_WRITE] = 8,
-	[SEQ_PROT_RO] = 1,   [SEQ_PROT_RW] = 2, [SEQ_DONTNEED] = 2,
+	[SEQ_PROT_RO] = 2,   [SEQ_PROT_RW] = 2, [SEQ_DONTNEED] = 2,
 	[SEQ_COLLAPSE] = 2,  [SEQ_PUNCH] = 1,	[SEQ_FALLOC] = 4,
 	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2, [SEQ_GUP_READ] = 3,
 };
 
-/* Pieces drawn half of the time, so that operations meet each other. */
-static const int hot[] = { 0, 1, 2, 3, 255, 256, 510, 511 };
+/*
+ * Pieces drawn half of the time, so that operations meet each other; the
+ * first and last entries of a table, where loop bounds go wrong, most.
+ */
+static const int hot[] = { 0, 0, 0, 1, 2, 255, 256, 510, 511, 511, 511 };
 
 static int pick_kind(struct seq_rng *r)
 {
@@ -51,10 +54,23 @@ static int pick_worker(struct seq_rng *r, const struct seq_model *m, bool alive)
 	return n ? cand[seq_rng_below(r, n)] : 0;
 }
 
-/* A present piece of @mp, or -1. */
+/*
+ * A present piece of @mp, or -1; half of the time one of the hot pieces
+ * if one is present: the first and last entries of a table are where
+ * loop bounds go wrong.
+ */
 static int pick_present(struct seq_rng *r, const struct seq_map *mp)
 {
 	int start = (int)seq_rng_below(r, SEQRT_PIECES);
+	int n = (int)(sizeof(hot) / sizeof(hot[0]));
+
+	if (seq_rng_below(r, 2)) {
+		int h = (int)seq_rng_below(r, (unsigned int)n);
+
+		for (int i = 0; i < n; i++)
+			if (seq_piece_present(mp, hot[(h + i) % n]))
+				return hot[(h + i) % n];
+	}
 
 	for (int i = 0; i < SEQRT_PIECES; i++) {
 		int k = (start + i) % SEQRT_PIECES;
@@ -135,12 +151,23 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 	if (op->kind == SEQ_CONT && seq_rng_below(r, 4) &&
 	    pick_continue(r, m, op))
 		return;
+	/*
+	 * Half of the time the mapping of the last operation again: a
+	 * mprotect, then a write of a piece; a CONTINUE, then a migration.
+	 */
+	if (m->last_w >= 0 && m->alive[m->last_w] && op->kind != SEQ_SPAWN &&
+	    op->kind != SEQ_TRUNC && seq_rng_below(r, 2)) {
+		op->w = m->last_w;
+		op->p = m->last_p;
+		goto piece;
+	}
 	if (op->kind != SEQ_MAP && op->kind != SEQ_TRUNC &&
 	    seq_rng_below(r, 4)) {
 		k = pick_page(r, m, op->w, op->kind == SEQ_CONT);
 		if (k >= 0)
 			op->p = k;
 	}
+piece:
 	/* Reads, writes and migrations of present pieces: they do most. */
 	if ((op->kind == SEQ_READ || op->kind == SEQ_WRITE ||
 	     op->kind == SEQ_GUP_READ || op->kind == SEQ_MIGRATE) &&

@@ -66,6 +66,7 @@ void seq_model_init(struct seq_model *m, int npages, int nslots, bool hgm,
 	m->size = npages;
 	m->free0 = free0;
 	m->nodes = 1;
+	m->last_w = m->last_p = -1;
 	for (int p = 0; p < SEQRT_MAX_P; p++)
 		m->node[p] = -1;
 }
@@ -337,13 +338,24 @@ static bool valid(const struct seq_model *m, const struct seqrt_op *op)
 	return op->kind == SEQ_TRUNC ? op->p <= m->npages : op->p < m->npages;
 }
 
+static bool apply(struct seq_model *m, const struct seqrt_op *op, int64_t *ret,
+		  int *child);
+
 bool seq_model_apply(struct seq_model *m, const struct seqrt_op *op,
 		     int64_t *ret, int *child)
 {
 	*ret = 0;
 	*child = -1;
-	if (!valid(m, op))
+	if (!valid(m, op) || !apply(m, op, ret, child))
 		return false;
+	m->last_w = *child >= 0 ? *child : op->w;
+	m->last_p = op->p < m->npages ? op->p : 0;
+	return true;
+}
+
+static bool apply(struct seq_model *m, const struct seqrt_op *op, int64_t *ret,
+		  int *child)
+{
 	switch (op->kind) {
 	case SEQ_FALLOC:
 		/* Mode 0 beyond EOF would extend the file: kept simple. */
