@@ -53,6 +53,12 @@ struct seq_model {
 	 */
 	int node[SEQRT_MAX_P];
 	int nodes;
+	/*
+	 * move_pages() moves a hugetlb page only through its first 4 KiB;
+	 * another address keeps -EACCES (before 6.12: add_page_for_migration()
+	 * isolated only a head page; see selftests/migration.c).
+	 */
+	bool head_only;
 	/* The worker and page of the last operation applied (-1: none). */
 	int last_w, last_p;
 	uint8_t val[SEQRT_MAX_P][SEQRT_PIECES]; /* first byte of each piece */

@@ -24,7 +24,8 @@
  *   move_pages() (mm/migrate.c add_page_for_migration()): ENODEV for a
  *       node without memory; ENOENT where nothing is present; the node
  *       if the page is there already; EACCES if it is mapped by more
- *       than one (VMA, page) pair without MPOL_MF_MOVE_ALL; else the page
+ *       than one (VMA, page) pair without MPOL_MF_MOVE_ALL, and before
+ *       6.12 for any address but the page's first 4 KiB; else the page
  *       moves with every mapping as it was, pieces included (0009, 0010)
  *       and the pool's free count is the same (the old page is freed, or
  *       the new one was a temporary surplus page that takes its place)
@@ -200,12 +201,23 @@ static bool apply_migrate(struct seq_model *m, const struct seqrt_op *op,
 	const struct seq_map *mp = &m->map[op->w][op->p];
 	int node = op->v & 1;
 
+	/*
+	 * Not in a hugetlb VMA: the slot's PROT_NONE reservation, where 6.1
+	 * says EFAULT (follow_page(FOLL_DUMP) in an anonymous VMA) and 6.12
+	 * ENOENT: not drawn.
+	 */
+	if (!mp->mapped)
+		return false;
 	if (node >= m->nodes)
 		*ret = -ENODEV;
-	else if (!mp->mapped || !seq_piece_present(mp, op->k))
+	else if (!seq_piece_present(mp, op->k))
 		*ret = -ENOENT;
 	else if (m->node[op->p] == node)
 		*ret = node;
+	else if (m->head_only && op->k && m->node[op->p] >= 0)
+		*ret = -EACCES;
+	else if (m->head_only && op->k)
+		return false; /* EACCES, or the node if it is there: unknown */
 	else if (!(op->v & 2) && seq_model_mapcount(m, op->p) > 1 &&
 		 m->node[op->p] >= 0)
 		*ret = -EACCES;

@@ -222,6 +222,26 @@ static void write_outputs(const struct seq_header *h,
 		fclose(f);
 }
 
+/*
+ * The sequence as it failed, before shrinking: the shrunk one may fail
+ * for another reason (replay either with --replay).
+ */
+static void write_whole(const struct seq_header *h, const struct seqrt_op *ops,
+			int n)
+{
+	char path[512];
+	FILE *f;
+
+	mkdir(o.out, 0755);
+	snprintf(path, sizeof(path), "%s/hgm_seq-%llu-whole.seq", o.out,
+		 (unsigned long long)h->seed);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	seq_file_write(f, h, ops, n);
+	fclose(f);
+}
+
 static void report_failure(const struct seq_header *h, struct seqrt_op *ops,
 			   int fail_step, const char *why)
 {
@@ -235,6 +255,7 @@ static void report_failure(const struct seq_header *h, struct seqrt_op *ops,
 		(unsigned long long)h->seed, fail_step, why);
 	fprintf(stderr, "hgm_seq: the sequence up to that step:\n");
 	seq_file_write(stderr, h, ops, n);
+	write_whole(h, ops, n);
 	if (!o.no_shrink) {
 		n = seq_shrink(ops, n, still_fails, (void *)h, SHRINK_TRIES);
 		if (seq_run_ops(h, hgm, ops, n, &step, again, sizeof(again)) !=
