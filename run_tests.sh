@@ -54,7 +54,9 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
                          to a bzImage
   --vm-nodes N           NUMA nodes with memory in the VM (default 2)
   --vm-no-1g             VM CPU without 1 GiB pages (-cpu ...,-pdpe1gb)
-  --vm-timeout SECONDS   whole-VM timeout per boot (default 3600)
+  --vm-timeout SECONDS   the guest is stopped (its case fails) when it sends
+                         nothing for SECONDS (default 3600; a case writes at
+                         its start and end; with --fuzz at least FUZZ+1200)
   --vm-append ARGS       extra guest kernel command line arguments
   --matrix K1,K2,...     run in the VM on each kernel; one KTAP document
                          with a subtest per kernel, and a table

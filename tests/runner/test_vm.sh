@@ -71,6 +71,24 @@ check "within the timeout (took ${took}s)" [ "$took" -lt 300 ]
 same "the summary is the last line" "$(tail -n 1 "$WORK/out")" "# 2 passed, 4 failed, 1 skipped"
 [ "$FAILS" = 0 ] || sed 's/^/# /' "$WORK/out"
 
+# --- --vm-timeout bounds the guest's silence, not the boot ---
+# Boot 1 lasts longer than 30 s (boot, 20 s, 4 s), but the guest speaks
+# at every case; in f.silences_guest (the last case in the fake's order)
+# its runner stops, and 30 s later the host stops the guest.
+start=$(date +%s)
+"$TOP/run_tests.sh" --vm=debian-6.12 --vm-timeout 30 --timeout 25 --results "$WORK/q" \
+	f.passes f.sleeps20 f.declares_timeout f.silences_guest f.skips >"$WORK/outq" 2>&1
+took=$(($(date +%s) - start))
+d="$WORK/q/latest"
+same "a guest that speaks outlives --vm-timeout: f.sleeps20 passed" \
+	"$(field "$d" f.sleeps20 verdict)" pass
+same "... and so did f.declares_timeout, in the same boot" "$(field "$d" f.declares_timeout verdict)" pass
+check "... boot 1 still ran f.silences_guest" grep -q '^#@START fake_battery:f.silences_guest' "$d/stream.1.log"
+same "a silent guest fails its case" "$(field "$d" f.silences_guest reason)" \
+	"guest died (qemu exit 124, nothing from the guest for 30s) in this case"
+# 20 s + 4 s of cases and 30 s of silence at least.
+check "... after 30 s of silence: the run took ${took} s >= 54" [ "$took" -ge 54 ]
+
 # --- the environment: a CPU without 1 GiB pages, one node ---
 printf 'flaky *f.needs_* Shared_Hugetlb\nflaky *f.skips Shared_Hugetlb\n' >"$WORK/expect"
 "$TOP/run_tests.sh" --vm=debian-6.12 --vm-no-1g --vm-nodes 1 --expect "$WORK/expect" \
