@@ -193,6 +193,23 @@ static bool still_fails(const struct seqrt_op *ops, int n, void *arg)
 	return seq_run_ops(arg, hgm, ops, n, &step, why, sizeof(why)) == 1;
 }
 
+/* Writes @ops as DIR/hgm_seq-SEED@tag.seq (@path); false if it cannot. */
+static bool write_seq(const struct seq_header *h, const struct seqrt_op *ops,
+		      int n, const char *tag, char *path, size_t len)
+{
+	FILE *f;
+
+	mkdir(o.out, 0755);
+	snprintf(path, len, "%s/hgm_seq-%llu%s.seq", o.out,
+		 (unsigned long long)h->seed, tag);
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	seq_file_write(f, h, ops, n);
+	fclose(f);
+	return true;
+}
+
 /* Writes @ops as DIR/hgm_seq-SEED.seq and the reproducer DIR/...c. */
 static void write_outputs(const struct seq_header *h,
 			  const struct seqrt_op *ops, int n)
@@ -200,15 +217,8 @@ static void write_outputs(const struct seq_header *h,
 	char path[512];
 	FILE *f;
 
-	mkdir(o.out, 0755);
-	snprintf(path, sizeof(path), "%s/hgm_seq-%llu.seq", o.out,
-		 (unsigned long long)h->seed);
-	f = fopen(path, "w");
-	if (f) {
-		seq_file_write(f, h, ops, n);
-		fclose(f);
+	if (write_seq(h, ops, n, "", path, sizeof(path)))
 		fprintf(stderr, "hgm_seq: replay: hgm_seq --replay %s\n", path);
-	}
 	snprintf(sum.repro, sizeof(sum.repro), "%s/hgm_seq-%llu.c", o.out,
 		 (unsigned long long)h->seed);
 	f = fopen(sum.repro, "w");
@@ -222,31 +232,11 @@ static void write_outputs(const struct seq_header *h,
 		fclose(f);
 }
 
-/*
- * The sequence as it failed, before shrinking: the shrunk one may fail
- * for another reason (replay either with --replay).
- */
-static void write_whole(const struct seq_header *h, const struct seqrt_op *ops,
-			int n)
-{
-	char path[512];
-	FILE *f;
-
-	mkdir(o.out, 0755);
-	snprintf(path, sizeof(path), "%s/hgm_seq-%llu-whole.seq", o.out,
-		 (unsigned long long)h->seed);
-	f = fopen(path, "w");
-	if (!f)
-		return;
-	seq_file_write(f, h, ops, n);
-	fclose(f);
-}
-
 static void report_failure(const struct seq_header *h, struct seqrt_op *ops,
 			   int fail_step, const char *why)
 {
 	int n = fail_step + 1, step = -1;
-	char again[4096] = "";
+	char again[4096] = "", whole[512];
 
 	sum.failed_seed = h->seed;
 	sum.failed_step = fail_step;
@@ -255,7 +245,8 @@ static void report_failure(const struct seq_header *h, struct seqrt_op *ops,
 		(unsigned long long)h->seed, fail_step, why);
 	fprintf(stderr, "hgm_seq: the sequence up to that step:\n");
 	seq_file_write(stderr, h, ops, n);
-	write_whole(h, ops, n);
+	/* As it failed: the shrunk one may fail for another reason. */
+	write_seq(h, ops, n, "-whole", whole, sizeof(whole));
 	if (!o.no_shrink) {
 		n = seq_shrink(ops, n, still_fails, (void *)h, SHRINK_TRIES);
 		if (seq_run_ops(h, hgm, ops, n, &step, again, sizeof(again)) !=
