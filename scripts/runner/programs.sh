@@ -108,13 +108,18 @@ has_1g_every_node() {
 	for d in "$@"; do
 		read -r fr <"$d/free_hugepages" || return 1
 		[ "$fr" -ge 1 ] && continue
-		[ "$(id -u)" = 0 ] || return 1
-		read -r was <"$d/nr_hugepages" || return 1
-		echo $((was + 1)) >"$d/nr_hugepages" 2>/dev/null
-		read -r got <"$d/nr_hugepages"
-		echo "$was" >"$d/nr_hugepages" 2>/dev/null
-		[ "$got" -gt "$was" ] || return 1
+		[ "$(id -u)" = 0 ] && grows_by_one "$d" || return 1
 	done
+}
+
+# Can the pool in sysfs directory $1 take one more page now?  The count is
+# put back.
+grows_by_one() { # dir
+	read -r was <"$1/nr_hugepages" || return 1
+	echo $((was + 1)) >"$1/nr_hugepages" 2>/dev/null
+	read -r got <"$1/nr_hugepages"
+	echo "$was" >"$1/nr_hugepages" 2>/dev/null
+	[ "$got" -gt "$was" ]
 }
 
 # One more 1 GiB page on every node (or globally without node pools), at
@@ -127,11 +132,8 @@ probe_1g_runtime() {
 	[ -d "$1" ] || set -- /sys/kernel/mm/hugepages/hugepages-1048576kB
 	ok=1
 	for d in "$@"; do
-		read -r was <"$d/nr_hugepages" || return 1
-		echo $((was + 1)) >"$d/nr_hugepages" 2>/dev/null
-		read -r got <"$d/nr_hugepages"
-		echo "$was" >"$d/nr_hugepages" 2>/dev/null
-		[ "$got" -gt "$was" ] || ok=0
+		[ -r "$d/nr_hugepages" ] || return 1
+		grows_by_one "$d" || ok=0
 	done
 	[ "$ok" = 1 ]
 }
