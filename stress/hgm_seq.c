@@ -12,35 +12,122 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ht.h"
 #include "seq.h"
+#include "skel.h"
 
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-#define EXIT_SKIP 4
 #define MAX_STEPS 1000000
 #define SHRINK_TRIES 150
 
 static struct {
-	uint64_t seed;
-	long seconds, steps;
-	int workers, pages;
+	long seed, seconds, steps, workers, pages;
 	const char *json, *replay, *out;
 	bool seed_given, no_shrink, inject_bug;
-} o = { .seconds = 10, .steps = 200, .workers = 3, .pages = 4, .out = "." };
+} o;
 
-static volatile sig_atomic_t got_signal;
+static const struct sk_opt opts[] = {
+	{ .name = "seed",
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .def_help = "from the clock; printed",
+	  .min = 0,
+	  .max = LONG_MAX,
+	  .help = "first sequence's seed; sequence i uses seed N+i",
+	  .target = &o.seed,
+	  .given = &o.seed_given },
+	{ .name = "seconds",
+	  .kind = SK_COUNT,
+	  .arg = "S",
+	  .def = "10",
+	  .min = 0,
+	  .max = 86400,
+	  .help = "time budget: new sequences until S seconds;\n"
+		  "0: one sequence",
+	  .target = &o.seconds },
+	{ .name = "steps",
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .def = "200",
+	  .show_max = true,
+	  .min = 1,
+	  .max = MAX_STEPS,
+	  .help = "operations per sequence",
+	  .target = &o.steps },
+	{ .name = "workers",
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .def = "3",
+	  .show_max = true,
+	  .min = 1,
+	  .max = 4,
+	  .help = "worker processes at the start (forks up to 2N)",
+	  .target = &o.workers },
+	{ .name = "pages",
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .def = "4",
+	  .show_max = true,
+	  .min = 1,
+	  .max = SEQRT_MAX_P,
+	  .help = "2 MiB pages in the file",
+	  .target = &o.pages },
+	{ .name = "json",
+	  .kind = SK_FILE,
+	  .arg = "FILE",
+	  .help = "summary: sequences, steps, ops/s, count per kind,\n"
+		  "failures",
+	  .target = &o.json },
+	{ .name = "replay",
+	  .kind = SK_FILE,
+	  .arg = "FILE",
+	  .help = "run the sequence in FILE (a written .seq) once",
+	  .target = &o.replay },
+	{ .name = "out",
+	  .kind = SK_FILE,
+	  .arg = "DIR",
+	  .def = ".",
+	  .help = "where a failure's .seq and .c reproducer go",
+	  .target = &o.out },
+	{ .name = "no-shrink",
+	  .kind = SK_FLAG,
+	  .flag_value = true,
+	  .help = "report a failure without shrinking it",
+	  .target = &o.no_shrink },
+	{ .name = "inject-model-bug",
+	  .kind = SK_FLAG,
+	  .flag_value = true,
+	  .help = "the model wrongly copies entries at fork:\n"
+		  "exercises the failure path (report, shrink, .seq, .c)",
+	  .target = &o.inject_bug },
+	{ 0 }
+};
+
+static const struct sk_prog prog = {
+	.name = "hgm_seq",
+	.about =
+		"Seeded random sequences of HugeTLB/HGM operations (map, MADV_SPLIT, uffd MINOR,\n"
+		"4 KiB CONTINUE, faults, writes, fork, exit, mprotect, DONTNEED, COLLAPSE, punch,\n"
+		"truncate, move_pages, GUP reads) by several processes on one 2 MiB hugetlb\n"
+		"file, every step checked against a model: pagemap, kpagecount, smaps,\n"
+		"HugetlbPages, the pool, contents.\n",
+	.exits =
+		"Exit: 0 pass, 1 difference (or interrupted, kernel complaint, pool not\n"
+		"restored), 2 bad usage, 4 skip (not root, no 2 MiB pages, no userfaultfd\n"
+		"MINOR on hugetlb, no free pages).\n",
+	.opts = opts,
+};
+
 static bool hgm;
 static struct seq_run run;
+static struct sk_report rep;
 
 /* What the JSON summary reports. */
 static struct {
@@ -51,144 +138,12 @@ static struct {
 	char why[4096], repro[512];
 } sum = { .failed_step = -1 };
 
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "hgm_seq: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (try --help)\n");
-	exit(EXIT_USAGE);
-}
-
-static void help(void)
-{
-	printf("Usage: hgm_seq [OPTIONS]\n"
-	       "Seeded random sequences of HugeTLB/HGM operations (map, MADV_SPLIT, uffd MINOR,\n"
-	       "4 KiB CONTINUE, faults, writes, fork, exit, mprotect, DONTNEED, COLLAPSE, punch,\n"
-	       "truncate) by several processes on one 2 MiB hugetlb file, every step checked\n"
-	       "against a model: pagemap, kpagecount, smaps, HugetlbPages, the pool, contents.\n\n"
-	       "  --seed N        first sequence's seed (default: from the clock; printed);\n"
-	       "                  sequence i uses seed N+i\n"
-	       "  --seconds S     time budget: new sequences until S seconds (default 10;\n"
-	       "                  0: one sequence)\n"
-	       "  --steps N       operations per sequence (default 200)\n"
-	       "  --workers N     worker processes at the start, 1..4 (default 3; forks up to 2N)\n"
-	       "  --pages N       2 MiB pages in the file, 1..%d (default 4)\n"
-	       "  --json FILE     summary: sequences, steps, ops/s, count per kind, failures\n"
-	       "  --replay FILE   run the sequence in FILE (a written .seq) once\n"
-	       "  --out DIR       where a failure's .seq and .c reproducer go (default .)\n"
-	       "  --no-shrink     report a failure without shrinking it\n"
-	       "  --inject-model-bug  the model wrongly copies entries at fork: exercises\n"
-	       "                  the failure path (report, shrink, .seq, .c)\n"
-	       "  -h, --help      this text\n\n"
-	       "Exit: 0 pass, 1 difference (or interrupted), 2 bad usage, 4 skip (not root,\n"
-	       "no 2 MiB pages, no userfaultfd MINOR on hugetlb, no free pages).\n",
-	       SEQRT_MAX_P);
-}
-
-static long parse_num(const char *opt, const char *s, long min, long max)
-{
-	unsigned long v;
-
-	if (ht_parse_ulong(s, &v) || (long)v < min || v > (unsigned long)max)
-		usage_error("%s: '%s' is not a number in %ld..%ld", opt, s, min,
-			    max);
-	return (long)v;
-}
-
-static const char *nonempty(const char *opt, const char *s)
-{
-	if (!*s)
-		usage_error("%s: empty file name", opt);
-	return s;
-}
-
-static void parse_args(int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{ "seed", required_argument, NULL, 's' },
-		{ "seconds", required_argument, NULL, 't' },
-		{ "steps", required_argument, NULL, 'n' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "pages", required_argument, NULL, 'p' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "replay", required_argument, NULL, 'r' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "no-shrink", no_argument, NULL, 'S' },
-		{ "inject-model-bug", no_argument, NULL, 'I' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	unsigned long v;
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (ht_parse_ulong(optarg, &v))
-				usage_error("--seed: '%s' is not a number",
-					    optarg);
-			o.seed = v;
-			o.seed_given = true;
-			break;
-		case 't':
-			o.seconds = parse_num("--seconds", optarg, 0, 86400);
-			break;
-		case 'n':
-			o.steps = parse_num("--steps", optarg, 1, MAX_STEPS);
-			break;
-		case 'w':
-			o.workers = (int)parse_num("--workers", optarg, 1, 4);
-			break;
-		case 'p':
-			o.pages = (int)parse_num("--pages", optarg, 1,
-						 SEQRT_MAX_P);
-			break;
-		case 'j':
-			o.json = nonempty("--json", optarg);
-			break;
-		case 'r':
-			o.replay = nonempty("--replay", optarg);
-			break;
-		case 'o':
-			o.out = nonempty("--out", optarg);
-			break;
-		case 'S':
-			o.no_shrink = true;
-			break;
-		case 'I':
-			o.inject_bug = true;
-			break;
-		case 'h':
-			help();
-			exit(EXIT_PASS);
-		case ':':
-			usage_error("option '%s' needs a value",
-				    argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
-}
-
-static void on_signal(int sig)
-{
-	got_signal = sig;
-}
-
 static bool still_fails(const struct seqrt_op *ops, int n, void *arg)
 {
 	char why[4096];
 	int step;
 
-	if (got_signal)
+	if (sk_got_signal)
 		return false;
 	return seq_run_ops(arg, hgm, ops, n, &step, why, sizeof(why)) == 1;
 }
@@ -275,7 +230,7 @@ static int run_sequence(const struct seq_header *h, struct seqrt_op *ops,
 
 	seq_rng_seed(&rng, h->seed);
 	ret = seq_run_start(&run, h, hgm);
-	for (i = 0; !ret && i < nsteps && !got_signal; i++) {
+	for (i = 0; !ret && i < nsteps && !sk_got_signal; i++) {
 		if (!given && i < o.workers)
 			ops[i] = (struct seqrt_op){ .kind = SEQ_SPAWN,
 						    .w = (int)i };
@@ -291,51 +246,56 @@ static int run_sequence(const struct seq_header *h, struct seqrt_op *ops,
 	for (int k = 0; k < SEQ_NKINDS; k++)
 		sum.counts[k] += run.counts[k];
 	seq_run_stop(&run);
-	if (ret < 0)
+	if (ret < 0) {
 		fprintf(stderr, "hgm_seq: broken: %s\n", run.why);
-	if (ret == 1)
+		sk_fail(&rep, "broken: %s", run.why);
+	}
+	if (ret == 1) {
+		sk_fail(&rep, "a difference from the model");
 		report_failure(h, ops, (int)i - 1, run.why);
+	}
 	return ret;
 }
 
-static void write_json(void)
+/* The JSON summary; keys as the runner's fuzz.json has always had them. */
+static int write_json(const char *kernel)
 {
-	FILE *f = fopen(o.json, "w");
+	struct ht_json *j = ht_json_new(), *c, *l;
+	int ret;
 
-	if (!f) {
-		fprintf(stderr, "hgm_seq: %s: %s\n", o.json, strerror(errno));
-		return;
-	}
-	fprintf(f,
-		"{\"seed\": %llu, \"hgm\": %s, \"workers\": %d, "
-		"\"pages\": %d, \"steps_per_sequence\": %ld,\n",
-		(unsigned long long)o.seed, hgm ? "true" : "false", o.workers,
-		o.pages, o.steps);
-	fprintf(f,
-		" \"sequences\": %ld, \"steps\": %ld, \"skipped\": %ld, "
-		"\"seconds\": %.3f, \"ops_per_sec\": %.1f, "
-		"\"pieces_continued\": %ld, \"pages_migrated\": %ld,\n"
-		" \"counts\": {",
-		sum.sequences, sum.steps, sum.skipped, sum.seconds,
-		sum.seconds > 0 ? sum.steps / sum.seconds : 0.0, sum.pieces,
-		sum.moved);
+	if (!j)
+		return EXIT_FAIL;
+	sk_json_head(j, "hgm_seq", kernel, &rep);
+	ht_json_num(j, "seed", "%ld", o.seed);
+	ht_json_bool(j, "hgm", hgm);
+	ht_json_num(j, "workers", "%ld", o.workers);
+	ht_json_num(j, "pages", "%ld", o.pages);
+	ht_json_num(j, "steps_per_sequence", "%ld", o.steps);
+	ht_json_num(j, "sequences", "%ld", sum.sequences);
+	ht_json_num(j, "steps", "%ld", sum.steps);
+	ht_json_num(j, "skipped", "%ld", sum.skipped);
+	ht_json_num(j, "seconds", "%.3f", sum.seconds);
+	ht_json_num(j, "ops_per_sec", "%.1f",
+		    sum.seconds > 0 ? sum.steps / sum.seconds : 0.0);
+	ht_json_num(j, "pieces_continued", "%ld", sum.pieces);
+	ht_json_num(j, "pages_migrated", "%ld", sum.moved);
+	c = ht_json_obj(j, "counts");
 	for (int k = 0; k < SEQ_NKINDS; k++)
-		fprintf(f, "%s\"%s\": %ld", k ? ", " : "", seqrt_kind_name[k],
-			sum.counts[k]);
-	fprintf(f, "},\n \"failures\": [");
+		ht_json_num(c, seqrt_kind_name[k], "%ld", sum.counts[k]);
+	l = ht_json_list(j, "failures");
 	if (sum.failed_step >= 0) {
-		fprintf(f,
-			"{\"seed\": %llu, \"step\": %d, \"minimal_ops\": %d, "
-			"\"reproducer\": ",
-			(unsigned long long)sum.failed_seed, sum.failed_step,
-			sum.minimal);
-		ht_json_str(f, sum.repro);
-		fprintf(f, ", \"why\": ");
-		ht_json_str(f, sum.why);
-		fprintf(f, "}");
+		c = ht_json_obj(l, NULL);
+		ht_json_num(c, "seed", "%llu",
+			    (unsigned long long)sum.failed_seed);
+		ht_json_num(c, "step", "%d", sum.failed_step);
+		ht_json_num(c, "minimal_ops", "%d", sum.minimal);
+		ht_json_string(c, "reproducer", sum.repro);
+		ht_json_string(c, "why", sum.why);
 	}
-	fprintf(f, "]}\n");
-	fclose(f);
+	sk_json_kmsg(j, &rep);
+	ret = sk_json_save(j, o.json);
+	ht_json_free(j);
+	return ret;
 }
 
 static int run_all(struct seqrt_op *ops, long nops)
@@ -352,12 +312,13 @@ static int run_all(struct seqrt_op *ops, long nops)
 		if (seq_file_read(o.replay, &h, &ops, (int *)&nops, why,
 				  sizeof(why))) {
 			fprintf(stderr, "hgm_seq: %s\n", why);
+			sk_fail(&rep, "%s", why);
 			return -EINVAL;
 		}
 		ret = run_sequence(&h, ops, nops, true);
 		free(ops);
 	}
-	for (long i = 0; !o.replay && !ret && !got_signal; i++) {
+	for (long i = 0; !o.replay && !ret && !sk_got_signal; i++) {
 		h.seed = o.seed + (uint64_t)i;
 		ret = run_sequence(&h, ops, o.steps, false);
 		if ((ht_now_ns() - start) / 1000000000L >= o.seconds)
@@ -367,68 +328,70 @@ static int run_all(struct seqrt_op *ops, long nops)
 	return ret;
 }
 
+/*
+ * The one line the runner keeps (the output's last): figures, verdict,
+ * and where it failed.
+ */
+static void print_summary(int ret)
+{
+	printf("hgm_seq: %ld sequences, %ld steps (%ld skipped) in %.1f s, "
+	       "%.0f steps/s, %ld pieces continued, %ld pages migrated: %s",
+	       sum.sequences, sum.steps, sum.skipped, sum.seconds,
+	       sum.seconds > 0 ? sum.steps / sum.seconds : 0.0, sum.pieces,
+	       sum.moved, rep.interrupted ? "interrupted" : sk_verdict(&rep));
+	if (sum.failed_step >= 0)
+		printf(" at seed %llu step %d, minimal %d ops: %s",
+		       (unsigned long long)sum.failed_seed, sum.failed_step,
+		       sum.minimal, sum.why);
+	else if (rep.failures[0])
+		printf(": %s", rep.failures);
+	printf("\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct ht_needs needs = { .page_size = 2 * HT_MB,
 				  .caps = { CAP_SYS_ADMIN /* pagemap PFNs */ },
 				  .uffd_minor = true };
-	struct seqrt_op *ops;
-	struct ht_guard guard;
-	struct ht_env env;
-	const char *r;
 	char why[HT_WHY_LEN] = "";
+	struct seqrt_op *ops;
+	struct sk_run srun;
+	struct utsname u;
+	const char *r;
 	int ret;
 
-	parse_args(argc, argv);
+	sk_parse(&prog, argc, argv);
+	uname(&u);
 	if (!o.seed_given)
-		o.seed = (uint64_t)ht_now_ns() % 1000000007ULL;
+		o.seed = ht_now_ns() % 1000000007L;
 	ops = malloc(o.steps * sizeof(*ops));
 	if (!ops)
 		return EXIT_FAIL;
 	/* Every page of the file, and one for a fault after a punch. */
 	needs.pages = (o.replay ? SEQRT_MAX_P : o.pages) + 1;
-	r = ht_setup(&needs, &env);
-	if (r) {
-		fprintf(stderr, "hgm_seq: %s%s\n",
-			ht_setup_error(r) ? "" : "skip: ", r);
-		return ht_setup_error(r) ? EXIT_FAIL : EXIT_SKIP;
-	}
-	ht_guard_start(&guard, &env, 30);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	ret = sk_setup(&srun, &needs, 30);
+	if (ret)
+		return ret;
 	r = seq_probe_hgm(why, sizeof(why));
 	hgm = !r;
 	if (o.replay)
 		printf("hgm_seq: replay of %s; %s\n", o.replay,
 		       hgm ? "HGM: yes" : r);
 	else
-		printf("hgm_seq: seed %llu, %d workers, %d pages, %ld steps a "
+		printf("hgm_seq: seed %ld, %ld workers, %ld pages, %ld steps a "
 		       "sequence; %s\n",
-		       (unsigned long long)o.seed, o.workers, o.pages, o.steps,
+		       o.seed, o.workers, o.pages, o.steps,
 		       hgm ? "HGM: yes" : r);
 	ret = run_all(ops, o.steps);
-	if (ht_teardown(&env, why, sizeof(why))) {
-		fprintf(stderr, "hgm_seq: pools not restored: %s\n", why);
+	sk_restore(&srun, &rep);
+	sk_kmsg_check(&srun, &rep);
+	rep.interrupted = sk_got_signal;
+	if (rep.kmsg[0])
+		printf("kmsg: %s", rep.kmsg);
+	if (o.json && write_json(u.release))
 		ret = ret ? ret : 1;
-	}
-	ht_guard_stop(&guard);
-	printf("hgm_seq: %ld sequences, %ld steps (%ld skipped) in %.1f s, "
-	       "%.0f steps/s, %ld pieces continued, %ld pages migrated: %s",
-	       sum.sequences, sum.steps, sum.skipped, sum.seconds,
-	       sum.seconds > 0 ? sum.steps / sum.seconds : 0.0, sum.pieces,
-	       sum.moved,
-	       got_signal ? "interrupted" :
-	       ret	  ? "FAIL" :
-			    "PASS");
-	/* The runner keeps only this line: it must say where it failed. */
-	if (sum.failed_step >= 0)
-		printf(" at seed %llu step %d, minimal %d ops: %s",
-		       (unsigned long long)sum.failed_seed, sum.failed_step,
-		       sum.minimal, sum.why);
-	printf("\n");
-	if (o.json)
-		write_json();
+	print_summary(ret);
 	if (ret == -EINVAL)
 		return EXIT_USAGE;
-	return ret || got_signal ? EXIT_FAIL : EXIT_PASS;
+	return sk_exit_code(&rep);
 }

@@ -26,7 +26,7 @@ block() { # prog
 		inside { print }' "$README"
 }
 
-for prog in refcount_stress continue_rate postcopy; do
+for prog in refcount_stress continue_rate hgm_seq postcopy; do
 	bin=$TOP/build/stress/$prog
 	if [ ! -x "$bin" ]; then
 		echo "$prog: $bin not built (make)"
