@@ -111,6 +111,8 @@ if [ "$LIST" = 1 ]; then
 	exit 0
 fi
 [ -n "$CASES" ] || die "no case matches:$FILTERS"
+# Before the probes: the 1 GiB run-time probe resizes a pool.
+[ "$(id -u)" != 0 ] || take_machine_lock
 mkdir -p "$RUN_DIR/out" || die "cannot create $RUN_DIR"
 : >"$RUN_DIR/records.tsv"
 : >"$RUN_DIR/ktap.log"

@@ -400,8 +400,22 @@ struct ht_needs {
 	const char *sysctls[4]; /* saved and restored, NULL-terminated */
 };
 
+/*
+ * The machine's pool lock (machine_lock.c): exclusive, from a pool
+ * snapshot until the restore; a runner that holds it passes HT_LOCK_FD.
+ */
+struct ht_lock {
+	int fd; /* -1: not ours (none, or the runner's) */
+	pid_t pid; /* the process that took it */
+};
+const char *ht_lock_path(void);
+/* 0, or -errno with @why saying who holds it. */
+int ht_lock_take(struct ht_lock *l, char *why, size_t len);
+void ht_lock_release(struct ht_lock *l);
+
 struct ht_env {
 	struct ht_pool_snapshot pools;
+	struct ht_lock lock;
 	int nsysctls;
 	char sysctl_path[4][128];
 	unsigned long sysctl_val[4];

@@ -92,9 +92,11 @@ bool ht_setup_error(const char *why)
 const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 {
 	const char *r;
+	size_t n_len;
 	int ret;
 
 	memset(env, 0, sizeof(*env));
+	env->lock.fd = -1;
 	r = check_features(n, env->why, sizeof(env->why));
 	if (r)
 		return r;
@@ -113,8 +115,14 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 	/* pools and sysctls are root's */
 	if (!ht_has_cap(CAP_SYS_ADMIN))
 		return "needs CAP_SYS_ADMIN to size huge page pools (run as root)";
+	n_len = strlen(HT_ERROR_PREFIX);
+	memcpy(env->why, HT_ERROR_PREFIX, n_len);
+	if (ht_lock_take(&env->lock, env->why + n_len,
+			 sizeof(env->why) - n_len))
+		return env->why;
 	ret = ht_pool_snapshot(&env->pools);
 	if (ret) {
+		ht_lock_release(&env->lock);
 		snprintf(env->why, sizeof(env->why),
 			 HT_ERROR_PREFIX "pool snapshot: %s", strerror(-ret));
 		return env->why;
@@ -131,6 +139,7 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 			snprintf(env->why, sizeof(env->why),
 				 "sysctl %s unavailable: %s", n->sysctls[i],
 				 strerror(-ret));
+			ht_lock_release(&env->lock);
 			return env->why;
 		}
 		env->nsysctls = i + 1;
@@ -146,7 +155,7 @@ const char *ht_setup(const struct ht_needs *n, struct ht_env *env)
 	return NULL;
 }
 
-int ht_teardown(struct ht_env *env, char *msg, size_t len)
+static int restore_env(struct ht_env *env, char *msg, size_t len)
 {
 	struct ht_pool_snapshot now;
 	char diff[HT_WHY_LEN];
@@ -191,4 +200,15 @@ int ht_teardown(struct ht_env *env, char *msg, size_t len)
 	if (msg)
 		snprintf(msg, len, "%s", diff);
 	return -1;
+}
+
+int ht_teardown(struct ht_env *env, char *msg, size_t len)
+{
+	bool was_active = env->active;
+	int ret = restore_env(env, msg, len);
+
+	/* The guard retries: the lock goes with the first restore. */
+	if (was_active)
+		ht_lock_release(&env->lock);
+	return ret;
 }

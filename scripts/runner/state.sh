@@ -15,7 +15,32 @@
 #          functions cg2_root, cg_leftovers, cg_brief, cg_restore,
 #          state_files, snapshot, restore, pool_brief,
 #          hw_corrupted_kb, poisoned_explains, check_restored, log_lines,
-#          taint, log_complaints, is_fatal.
+#          taint, log_complaints, is_fatal, take_machine_lock (exports
+#          HT_LOCK_FD).
+
+# ---- one run per machine ----------------------------------------------------
+# Two runs that size pools at once restore each other's snapshots and read
+# each other's pages as leaks.  The runner holds lib/machine_lock.c's lock
+# from its first probe to its last restore and hands it to the programs
+# as HT_LOCK_FD (fd 9); a nested runner (--matrix, --bisect) reuses it.
+# The guest runs nothing else, and its busybox has no flock.
+take_machine_lock() {
+	lock=${HT_LOCK_FILE:-/run/lock/hugetlb-hgm-tests.lock}
+	if [ -n "${HT_LOCK_FD:-}" ] && flock -n "$HT_LOCK_FD" 2>/dev/null; then
+		return 0
+	fi
+	if [ "$IN_VM" = 1 ] || ! command -v flock >/dev/null 2>&1; then
+		return 0
+	fi
+	mkdir -p "$(dirname "$lock")" 2>/dev/null
+	exec 9>>"$lock" || die "cannot open $lock"
+	if ! flock -n 9; then
+		die "another hugetlb test run (pid $(head -n 1 "$lock" 2>/dev/null || echo '?')) holds $lock: pools cannot be shared; wait for it, or run this one with --vm"
+	fi
+	echo $$ >"$lock"
+	HT_LOCK_FD=9
+	export HT_LOCK_FD
+}
 
 # ---- cgroups: lib/cgroup.c's groups and +hugetlb ----------------------------
 # A case of cgroup_hugetlb makes its groups below hgmt-<pid> at the root of

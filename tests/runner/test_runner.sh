@@ -26,6 +26,7 @@ d = json.load(open('$1/results.json'))
 print(''.join(str(c['$3']) for c in d['cases'] if c['name'] == 'fake_battery:$2'))"
 }
 verdict() { field "$WORK/r/latest" "$1" verdict; }
+verdict_in() { field "$1/latest" "$2" verdict; } # results-dir case
 reason() { field "$WORK/r/latest" "$1" reason; }
 
 echo "KTAP version 1"
@@ -332,6 +333,34 @@ if (cd "$WORK/k/obj" && gcc --coverage -O0 -c ../src/mm/hugetlb.c -o mm/hugetlb.
 else
 	bad "--coverage: cannot build the gcov sample"
 fi
+
+# --- one run per machine (lib/machine_lock.c, take_machine_lock) ---
+export HT_LOCK_FILE="$WORK/machine.lock"
+"$RUN" --results "$WORK/l" f.holds_lock >"$WORK/out" 2>&1
+same "the programs inherit the runner's machine lock" "$?:$(verdict_in "$WORK/l" f.holds_lock)" "0:pass"
+flock "$HT_LOCK_FILE" sleep 30 &
+holder=$!
+sleep 0.5
+"$RUN" --results "$WORK/l2" f.passes >"$WORK/out" 2>"$WORK/err"
+rc=$?
+same "a second run on a held lock: exit 2, one line" "$rc:$(wc -l <"$WORK/err")" "2:1"
+check "... saying another run holds it" grep -q "another hugetlb test run (pid .*) holds $HT_LOCK_FILE" "$WORK/err"
+check "... before it made a results directory" [ ! -e "$WORK/l2" ]
+HT_LOCK_FD=9 "$RUN" --results "$WORK/l3" f.passes >"$WORK/out" 2>"$WORK/err"
+same "... a stale HT_LOCK_FD does not get past it" "$?" 2
+if [ -x "$TOP/build/stress/hgm_seq" ]; then
+	"$TOP/build/stress/hgm_seq" --seconds 0 --steps 5 >"$WORK/out" 2>&1
+	rc=$?
+	if [ "$rc" = 4 ]; then
+		ok "a program on a held lock fails # SKIP $(tail -n 1 "$WORK/out")"
+	else
+		same "a program on a held lock fails, saying why" \
+			"$rc:$(grep -c 'error: another hugetlb test run' "$WORK/out")" "1:1"
+	fi
+fi
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+unset HT_LOCK_FILE
 
 # --- bisect exit codes ---
 "$RUN" --results "$WORK/b" --bisect f.skips >/dev/null 2>&1
