@@ -110,6 +110,55 @@ int ht_pool_grow(unsigned long size, int node, unsigned long count);
 int ht_pool_persist_surplus(unsigned long size, int node);
 
 /*
+ * The model of one process's view of one huge page.  ht_expect_page()
+ * compares every view the kernel offers with it: smaps of the VMA,
+ * numa_maps, status, pagemap, kpagecount and kpageflags.
+ */
+struct ht_expect {
+	bool mapped; /* present in this process */
+	bool shared; /* Shared_Hugetlb, else Private_Hugetlb */
+	bool anon; /* MAP_PRIVATE copy: KPF_ANON, no PM_FILE, anon= */
+	unsigned long mapcount; /* kpagecount, head and tail */
+	unsigned long hugetlb_kb; /* status HugetlbPages */
+	int node; /* N<node>=1 in numa_maps; -1: not checked */
+	/* PM_MMAP_EXCLUSIVE when it is not simply !shared: 1 set, -1 clear */
+	int pm_exclusive;
+};
+
+/*
+ * The page model (page_model.c): one huge page and the processes that map
+ * it, each with how many of its VMAs map the page (a VMA counts once
+ * however much of the page it maps: one mapcount per (VMA, folio), huge
+ * or HGM).  Tests apply each step to it and compare every process's view
+ * with ht_model_view() (ht_model_check() in ht_harness.h).
+ */
+#define HT_MODEL_MAPPERS 8
+struct ht_page_model {
+	unsigned long psize;
+	int node; /* where the page is; -1: not known, not checked */
+	bool anon; /* a MAP_PRIVATE copy */
+	int n;
+	struct ht_mapper {
+		pid_t pid; /* 0: the test's own process */
+		int vmas; /* VMAs of this process mapping the page */
+		unsigned long base_kb; /* HugetlbPages from other mappings */
+	} m[HT_MODEL_MAPPERS];
+};
+void ht_model_init(struct ht_page_model *pm, unsigned long psize, int node);
+/* @pid maps the page in @vmas more VMAs (fewer when negative). */
+void ht_model_map(struct ht_page_model *pm, pid_t pid, int vmas);
+/* @pid unmapped it everywhere, or exited. */
+void ht_model_unmap(struct ht_page_model *pm, pid_t pid);
+/* HugetlbPages @pid has from mappings the model does not hold. */
+void ht_model_base(struct ht_page_model *pm, pid_t pid, unsigned long kb);
+/* (VMA, page) pairs: kpagecount of head and tail. */
+unsigned long ht_model_mapcount(const struct ht_page_model *pm);
+struct ht_expect ht_model_view(const struct ht_page_model *pm, pid_t pid);
+/* smaps (rollup) Shared_Hugetlb and Private_Hugetlb of @pid, in kB. */
+void ht_model_smaps_kb(const struct ht_page_model *pm, pid_t pid,
+		       unsigned long *shared_kb, unsigned long *private_kb);
+
+/*
  * The pool model (pool_model.c): @want is what the counters must read;
  * a case starts from the kernel's numbers (init) and updates @want at
  * every step its model predicts a change.  Rsvd and overcommit exist

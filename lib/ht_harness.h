@@ -87,22 +87,6 @@
 		}                                                      \
 	} while (0)
 
-/*
- * The model of one process's view of one huge page.  ht_expect_page()
- * compares every view the kernel offers with it: smaps of the VMA,
- * numa_maps, status, pagemap, kpagecount and kpageflags.
- */
-struct ht_expect {
-	bool mapped; /* present in this process */
-	bool shared; /* Shared_Hugetlb, else Private_Hugetlb */
-	bool anon; /* MAP_PRIVATE copy: KPF_ANON, no PM_FILE, anon= */
-	unsigned long mapcount; /* kpagecount, head and tail */
-	unsigned long hugetlb_kb; /* status HugetlbPages */
-	int node; /* N<node>=1 in numa_maps; -1: not checked */
-	/* PM_MMAP_EXCLUSIVE when it is not simply !shared: 1 set, -1 clear */
-	int pm_exclusive;
-};
-
 static inline void ht_expect_page(struct __test_metadata *_metadata,
 				  const char *who, pid_t pid,
 				  unsigned long addr, unsigned long psize,
@@ -172,6 +156,49 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 	if (e->node >= 0)
 		EXPECT_EQ(1, o.nm.node_pages[e->node])
 	TH_LOG("%s: numa_maps N%d=", who, e->node);
+}
+
+/*
+ * What lib's page model says @pid (0: this process) must see of the page
+ * at @addr, compared with every view: the one oracle the programs share.
+ */
+static inline void ht_model_check(struct __test_metadata *_metadata,
+				  const char *who,
+				  const struct ht_page_model *pm, pid_t pid,
+				  unsigned long addr)
+{
+	struct ht_expect e = ht_model_view(pm, pid);
+
+	ht_expect_page(_metadata, who, pid, addr, pm->psize, &e);
+}
+
+/* kpagecount of @pfn (the page's head) is the model's mapcount. */
+static inline void ht_model_check_count(struct __test_metadata *_metadata,
+					const char *who,
+					const struct ht_page_model *pm,
+					uint64_t pfn)
+{
+	uint64_t count = ~0ULL;
+
+	ASSERT_EQ(0, ht_kpagecount_read(pfn, &count));
+	EXPECT_EQ(ht_model_mapcount(pm), count) TH_LOG("%s: kpagecount", who);
+}
+
+/* smaps_rollup of @pid: the model's Shared/Private_Hugetlb. */
+static inline void ht_model_check_rollup(struct __test_metadata *_metadata,
+					 const char *who,
+					 const struct ht_page_model *pm,
+					 pid_t pid)
+{
+	unsigned long shared_kb, private_kb;
+	struct ht_smaps_vma roll;
+
+	ht_model_smaps_kb(pm, pid, &shared_kb, &private_kb);
+	ASSERT_EQ(0, ht_smaps_rollup_read(pid, &roll));
+	EXPECT_EQ(shared_kb, roll.val[HT_SMAPS_SHARED_HUGETLB])
+	TH_LOG("%s: smaps_rollup Shared_Hugetlb", who);
+	EXPECT_EQ(private_kb, roll.val[HT_SMAPS_PRIVATE_HUGETLB])
+	TH_LOG("%s: smaps_rollup Private_Hugetlb", who);
 }
 
 /* Free huge pages of @psize, globally; fails the test if unreadable. */

@@ -60,6 +60,7 @@ FIXTURE(paths)
 	unsigned long free0; /* free pages with the page cached */
 	unsigned long kb0; /* HugetlbPages before the mapping */
 	int node; /* where the page is */
+	struct ht_page_model pm; /* who maps the page */
 };
 
 FIXTURE_VARIANT(paths)
@@ -68,28 +69,6 @@ FIXTURE_VARIANT(paths)
 };
 
 HT_ADD_VARIANTS_2M(paths);
-
-/*
- * The page as this process sees it: @mapcount mappings in all, @vmas of
- * them in this process.
- */
-static struct ht_expect model(FIXTURE_DATA(paths) * self, unsigned long psize,
-			      unsigned long mapcount, unsigned long vmas,
-			      int node)
-{
-	return (struct ht_expect){
-		.mapped = true,
-		.shared = mapcount > 1,
-		.mapcount = mapcount,
-		.hugetlb_kb = self->kb0 + vmas * psize / HT_KB,
-		.node = node,
-	};
-}
-
-static struct ht_expect unmapped(FIXTURE_DATA(paths) * self)
-{
-	return (struct ht_expect){ .hugetlb_kb = self->kb0, .node = -1 };
-}
 
 FIXTURE_SETUP(paths)
 {
@@ -101,7 +80,6 @@ FIXTURE_SETUP(paths)
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
 	unsigned long psize = variant->psize;
-	struct ht_expect one;
 	struct ht_smaps_vma v;
 	void *p;
 
@@ -130,9 +108,11 @@ FIXTURE_SETUP(paths)
 	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)self->p, &v));
 	ASSERT_EQ(variant->gran == HT_GRAN_HGM, ht_vmflags_has(&v, "hm"))
 	TH_LOG("VmFlags: %s", v.vmflags);
-	one = model(self, psize, 1, 1, self->node);
-	ht_expect_page(_metadata, "after mapping", 0, (unsigned long)self->p,
-		       psize, &one);
+	ht_model_init(&self->pm, psize, self->node);
+	ht_model_base(&self->pm, 0, self->kb0);
+	ht_model_map(&self->pm, 0, 1);
+	ht_model_check(_metadata, "after mapping", &self->pm, 0,
+		       (unsigned long)self->p);
 	self->pfn = ht_pfn_of(_metadata, 0, (unsigned long)self->p);
 }
 
@@ -236,8 +216,6 @@ static void expect_signal(struct __test_metadata *_metadata, const char *what,
 TEST_F_TIMEOUT(paths, mprotect_ro_then_rw, 300)
 {
 	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
-	struct ht_expect one = model(self, psize, 1, 1, self->node);
-	struct ht_expect two = model(self, psize, 2, 2, self->node);
 	/* Past the piece's stamp: the fill left this byte 0. */
 	size_t off = piece_k(psize) * ht_base_page_size() + 100;
 	volatile unsigned char *b = (unsigned char *)self->p + off;
@@ -250,22 +228,22 @@ TEST_F_TIMEOUT(paths, mprotect_ro_then_rw, 300)
 	TH_LOG("mprotect(PROT_READ): %s", strerror(errno));
 	ASSERT_EQ(0, ht_smaps_read(0, addr, &v));
 	EXPECT_STREQ("r--s", v.perms);
-	ht_expect_page(_metadata, "read-only", 0, addr, psize, &one);
+	ht_model_check(_metadata, "read-only", &self->pm, 0, addr);
 
 	ht_access(b, true, 0xa5, &sb);
 	expect_signal(_metadata, "write to the read-only mapping", &sb, SIGSEGV,
 		      SEGV_ACCERR, b);
 	EXPECT_EQ(0, *b) TH_LOG("the refused write reached the page");
 	EXPECT_EQ(-1, ht_pattern_check(self->p, psize, 0, SEED));
-	ht_expect_page(_metadata, "after the refused write", 0, addr, psize,
-		       &one);
+	ht_model_check(_metadata, "after the refused write", &self->pm, 0,
+		       addr);
 
 	ASSERT_EQ(0, mprotect(self->p, psize, PROT_READ | PROT_WRITE))
 	TH_LOG("mprotect(PROT_READ | PROT_WRITE): %s", strerror(errno));
 	ht_access(b, true, 0xa5, &sb);
 	expect_no_signal(_metadata, "write after PROT_READ | PROT_WRITE", &sb);
 	EXPECT_EQ(0xa5, *b);
-	ht_expect_page(_metadata, "read-write again", 0, addr, psize, &one);
+	ht_model_check(_metadata, "read-write again", &self->pm, 0, addr);
 
 	/* The write went to the page-cache folio: the file shows it. */
 	q = mmap(NULL, psize, PROT_READ, MAP_SHARED, self->file.fd, 0);
@@ -273,21 +251,22 @@ TEST_F_TIMEOUT(paths, mprotect_ro_then_rw, 300)
 	EXPECT_EQ(0xa5, ((volatile unsigned char *)q)[off])
 	TH_LOG("a second mapping of the file does not see the write");
 	EXPECT_EQ(-1, ht_pattern_check(q, psize, 0, SEED));
-	ht_expect_page(_metadata, "first mapping, second touched", 0, addr,
-		       psize, &two);
-	ht_expect_page(_metadata, "second mapping", 0, (unsigned long)q, psize,
-		       &two);
+	ht_model_map(&self->pm, 0, 1);
+	ht_model_check(_metadata, "first mapping, second touched", &self->pm, 0,
+		       addr);
+	ht_model_check(_metadata, "second mapping", &self->pm, 0,
+		       (unsigned long)q);
 	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, 0, (unsigned long)q));
 	munmap(q, psize);
-	ht_expect_page(_metadata, "after the second munmap", 0, addr, psize,
-		       &one);
+	ht_model_map(&self->pm, 0, -1);
+	ht_model_check(_metadata, "after the second munmap", &self->pm, 0,
+		       addr);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
 }
 
 TEST_F_TIMEOUT(paths, mremap_moves, 300)
 {
 	unsigned long psize = variant->psize, old = (unsigned long)self->p;
-	struct ht_expect one = model(self, psize, 1, 1, self->node);
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
 	struct ht_smaps_vma v;
 	struct ht_sigbus sb;
@@ -321,7 +300,7 @@ TEST_F_TIMEOUT(paths, mremap_moves, 300)
 	/* The split VMA moved as it was; it was not mapped anew. */
 	EXPECT_EQ(variant->gran == HT_GRAN_HGM, ht_vmflags_has(&v, "hm"))
 	TH_LOG("VmFlags: %s", v.vmflags);
-	ht_expect_page(_metadata, "moved", 0, (unsigned long)q, psize, &one);
+	ht_model_check(_metadata, "moved", &self->pm, 0, (unsigned long)q);
 	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, 0, (unsigned long)q))
 	TH_LOG("head PFN changed: the page was not moved as mapped");
 	EXPECT_EQ(pfn_k, ht_pfn_of(_metadata, 0, (unsigned long)q + k * ps))
@@ -336,20 +315,20 @@ TEST_F_TIMEOUT(paths, mremap_moves, 300)
 TEST_F_TIMEOUT(paths, truncate_unmaps, 300)
 {
 	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
-	struct ht_expect gone = unmapped(self);
 	char *at = self->p + piece_k(psize) * ht_base_page_size();
 	struct ht_sigbus sb;
 
 	ASSERT_EQ(0, ftruncate(self->file.fd, 0))
 	TH_LOG("ftruncate: %s", strerror(errno));
-	ht_expect_page(_metadata, "after truncate", 0, addr, psize, &gone);
+	ht_model_unmap(&self->pm, 0);
+	ht_model_check(_metadata, "after truncate", &self->pm, 0, addr);
 	EXPECT_EQ(self->free0 + 1, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("the truncated page must go back to the pool");
 
 	read_watched(_metadata, self, at, &sb);
 	expect_signal(_metadata, "read beyond EOF", &sb, SIGBUS, BUS_ADRERR,
 		      at);
-	ht_expect_page(_metadata, "after the read", 0, addr, psize, &gone);
+	ht_model_check(_metadata, "after the read", &self->pm, 0, addr);
 	EXPECT_EQ(self->free0 + 1, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("a fault beyond EOF must not allocate");
 }
@@ -357,9 +336,6 @@ TEST_F_TIMEOUT(paths, truncate_unmaps, 300)
 TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
 {
 	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
-	struct ht_expect gone = unmapped(self);
-	/* A new page: it may come from another node. */
-	struct ht_expect fresh = model(self, psize, 1, 1, -1);
 	char *at = self->p + piece_k(psize) * ht_base_page_size();
 	const uint64_t *w = (const uint64_t *)self->p;
 	struct ht_sigbus sb;
@@ -370,7 +346,8 @@ TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
 			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 			       psize))
 	TH_LOG("punch hole: %s", strerror(errno));
-	ht_expect_page(_metadata, "after punch hole", 0, addr, psize, &gone);
+	ht_model_unmap(&self->pm, 0);
+	ht_model_check(_metadata, "after punch hole", &self->pm, 0, addr);
 	EXPECT_EQ(self->free0 + 1, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("the punched page must go back to the pool");
 	ASSERT_EQ(0, fstat(self->file.fd, &st));
@@ -381,7 +358,10 @@ TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
 	expect_no_signal(_metadata, "read of the hole", &sb);
 	ASSERT_EQ(npages_of(psize), ht_pagemap_count_present(0, addr, psize))
 	TH_LOG("one fault must map the whole new page");
-	ht_expect_page(_metadata, "after the read", 0, addr, psize, &fresh);
+	/* A new page: it may come from another node. */
+	self->pm.node = -1;
+	ht_model_map(&self->pm, 0, 1);
+	ht_model_check(_metadata, "after the read", &self->pm, 0, addr);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("the read must allocate exactly one page");
 	for (i = 0; i < psize / sizeof(*w) && !w[i]; i++)
@@ -393,17 +373,15 @@ TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
 TEST_F_TIMEOUT(paths, dontneed_then_refault, 300)
 {
 	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
-	struct ht_expect gone = unmapped(self);
-	struct ht_expect one = model(self, psize, 1, 1, self->node);
 	char *at = self->p + piece_k(psize) * ht_base_page_size();
 	struct ht_sigbus sb;
-	uint64_t c = ~0ULL;
 
 	ASSERT_EQ(0, madvise(self->p, psize, MADV_DONTNEED))
 	TH_LOG("MADV_DONTNEED: %s", strerror(errno));
-	ht_expect_page(_metadata, "after MADV_DONTNEED", 0, addr, psize, &gone);
-	ASSERT_EQ(0, ht_kpagecount_read(self->pfn, &c));
-	EXPECT_EQ(0, c) TH_LOG("kpagecount of the unmapped, cached page");
+	ht_model_unmap(&self->pm, 0);
+	ht_model_check(_metadata, "after MADV_DONTNEED", &self->pm, 0, addr);
+	ht_model_check_count(_metadata, "the unmapped, cached page", &self->pm,
+			     self->pfn);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("the page must stay in the page cache");
 
@@ -414,7 +392,8 @@ TEST_F_TIMEOUT(paths, dontneed_then_refault, 300)
 	/* The HGM table went with the entries: one fault maps it whole. */
 	ASSERT_EQ(npages_of(psize), ht_pagemap_count_present(0, addr, psize))
 	TH_LOG("one fault must map the whole page again");
-	ht_expect_page(_metadata, "after the read", 0, addr, psize, &one);
+	ht_model_map(&self->pm, 0, 1);
+	ht_model_check(_metadata, "after the read", &self->pm, 0, addr);
 	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, 0, addr))
 	TH_LOG("not the cached page");
 	EXPECT_EQ(-1, ht_pattern_check(self->p, psize, 0, SEED));
@@ -493,7 +472,6 @@ out:
 TEST_F_TIMEOUT(paths, gup_reads_pieces, 300)
 {
 	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
-	struct ht_expect one = model(self, psize, 1, 1, self->node);
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
 	struct iovec local, remote;
 	char *buf = malloc(psize);
@@ -540,7 +518,7 @@ TEST_F_TIMEOUT(paths, gup_reads_pieces, 300)
 	close(fd);
 
 	/* Reading through GUP maps nothing more and unmaps nothing. */
-	ht_expect_page(_metadata, "after the GUP reads", 0, addr, psize, &one);
+	ht_model_check(_metadata, "after the GUP reads", &self->pm, 0, addr);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
 	free(buf);
 }
@@ -578,9 +556,6 @@ TEST_F_TIMEOUT(paths, fork_child_refaults, 300)
 {
 	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
-	struct ht_expect one = model(self, psize, 1, 1, self->node);
-	struct ht_expect two = model(self, psize, 2, 1, self->node);
-	struct ht_expect child_none = unmapped(self);
 	struct fork_arg a = { .piece = self->p + k * ps, .off = k * ps };
 	int64_t signo = -1, bad = 0;
 	struct ht_child c;
@@ -588,11 +563,13 @@ TEST_F_TIMEOUT(paths, fork_child_refaults, 300)
 
 	ASSERT_EQ(0, ht_spawn(&c, fork_reader, &a));
 	ASSERT_EQ(0, ht_recv(c.sock, &(int64_t){ 0 }, 60000));
+	/* A copy of this process: the same other mappings. */
+	ht_model_base(&self->pm, c.pid, self->kb0);
 	/* A shared VMA's entries are not copied: the child maps nothing. */
-	ht_expect_page(_metadata, "child before its read", c.pid, addr, psize,
-		       &child_none);
-	ht_expect_page(_metadata, "parent, child untouched", 0, addr, psize,
-		       &one);
+	ht_model_check(_metadata, "child before its read", &self->pm, c.pid,
+		       addr);
+	ht_model_check(_metadata, "parent, child untouched", &self->pm, 0,
+		       addr);
 
 	ASSERT_EQ(0, ht_send(c.sock, 0));
 	ASSERT_EQ(0, ht_recv(c.sock, &signo, 60000))
@@ -602,18 +579,21 @@ TEST_F_TIMEOUT(paths, fork_child_refaults, 300)
 	EXPECT_EQ(-1, bad)
 	TH_LOG("the child read piece %zu wrong at offset %ld", k, (long)bad);
 	/* Its fault found no table: the whole page, one mapping more. */
-	ht_expect_page(_metadata, "child after its read", c.pid, addr, psize,
-		       &two);
-	ht_expect_page(_metadata, "parent, child mapped", 0, addr, psize, &two);
+	ht_model_map(&self->pm, c.pid, 1);
+	ht_model_check(_metadata, "child after its read", &self->pm, c.pid,
+		       addr);
+	ht_model_check(_metadata, "parent, child mapped", &self->pm, 0, addr);
 	EXPECT_EQ(self->pfn, ht_pfn_of(_metadata, c.pid, addr))
 	TH_LOG("the child maps another page");
 
+	/* Before the reap, which forgets the pid. */
+	ht_model_unmap(&self->pm, c.pid);
 	ASSERT_EQ(0, ht_send(c.sock, 0));
 	status = ht_reap(&c, 10000);
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 	TH_LOG("child wait status %#x", status);
-	ht_expect_page(_metadata, "parent after the child exited", 0, addr,
-		       psize, &one);
+	ht_model_check(_metadata, "parent after the child exited", &self->pm, 0,
+		       addr);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
 }
 

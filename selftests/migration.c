@@ -174,7 +174,7 @@ struct scen_run {
 	enum ht_gran gran;
 	const struct scen *s;
 	struct outcome want;
-	struct ht_expect e;
+	struct ht_page_model pm; /* the caller and the other mapper */
 	char *p;
 	int uffd;
 	struct ht_child c; /* the other mapper, for two processes */
@@ -208,6 +208,9 @@ static void scen_map(struct __test_metadata *_metadata, struct scen_run *r)
 		r->p = ht_map_populated(&m->file, 0, psize, r->gran, &r->uffd);
 		ASSERT_NE(MAP_FAILED, r->p) TH_LOG("map: %s", strerror(errno));
 	}
+	ht_model_init(&r->pm, psize, m->src);
+	r->pm.anon = s->priv;
+	ht_model_map(&r->pm, 0, 1);
 	if (s->procs > 1) {
 		if (s->priv)
 			h.inherit =
@@ -215,6 +218,7 @@ static void scen_map(struct __test_metadata *_metadata, struct scen_run *r)
 		ht_start_holder(_metadata, &r->c, &h, &r->haddr);
 		if (s->priv)
 			r->haddr = (unsigned long)r->p;
+		ht_model_map(&r->pm, r->c.pid, 1);
 	}
 	ASSERT_EQ(m->src, ht_page_node(0, r->p));
 	if (s->nocap) {
@@ -227,9 +231,8 @@ static void scen_map(struct __test_metadata *_metadata, struct scen_run *r)
 /* The caller's view and the pools before the call. */
 static void scen_before(struct __test_metadata *_metadata, struct scen_run *r)
 {
-	r->e.node = r->m->src;
-	ht_expect_page(_metadata, "caller before", 0, (unsigned long)r->p,
-		       r->psize, &r->e);
+	ht_model_check(_metadata, "caller before", &r->pm, 0,
+		       (unsigned long)r->p);
 	r->pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)r->p);
 	r->src0 = ht_pool_get(_metadata, r->psize, r->m->src);
 	r->dst0 = ht_pool_get(_metadata, r->psize, r->m->dst);
@@ -250,9 +253,9 @@ static void scen_expect_caller(struct __test_metadata *_metadata,
 	r->node = r->want.moves ? m->dst : m->src;
 	EXPECT_EQ(r->node, ht_page_node(0, r->p))
 	TH_LOG("node after %s", api_name[s->api]);
-	r->e.node = r->node;
-	ht_expect_page(_metadata, "caller after", 0, (unsigned long)r->p,
-		       r->psize, &r->e);
+	r->pm.node = r->node;
+	ht_model_check(_metadata, "caller after", &r->pm, 0,
+		       (unsigned long)r->p);
 	expect_numa_maps(_metadata, 0, (unsigned long)r->p, r->node,
 			 r->want.moves ? m->src : m->dst);
 	r->pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)r->p);
@@ -284,8 +287,8 @@ static void scen_expect_other(struct __test_metadata *_metadata,
 
 	hpfn = ht_pfn_of(_metadata, c->pid, r->haddr);
 	EXPECT_EQ(r->pfn1, hpfn) TH_LOG("other mapper's PFN");
-	ht_expect_page(_metadata, "other mapper after", c->pid, r->haddr,
-		       r->psize, &r->e);
+	ht_model_check(_metadata, "other mapper after", &r->pm, c->pid,
+		       r->haddr);
 	expect_numa_maps(_metadata, c->pid, r->haddr, r->node,
 			 r->want.moves ? r->m->src : r->m->dst);
 	ASSERT_EQ(0, ht_holder_check(c, SEED, &bad));
@@ -307,11 +310,6 @@ static void run_scen(struct __test_metadata *_metadata, struct mig *m,
 		.gran = gran,
 		.s = s,
 		.want = model(s, m->dst),
-		.e = { .mapped = true,
-		       .shared = s->procs > 1,
-		       .anon = s->priv,
-		       .mapcount = s->procs,
-		       .hugetlb_kb = psize / HT_KB },
 		.uffd = -1,
 	};
 	int status, ret;
@@ -651,17 +649,16 @@ static char *reserve_pages(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(mig_shared, mbind_strict_misplaced, 300)
 {
 	unsigned long psize = variant->psize;
-	struct ht_expect e = { .mapped = true,
-			       .mapcount = 1,
-			       .hugetlb_kb = psize / HT_KB,
-			       .node = self->m.src };
+	struct ht_page_model pm;
 	struct node_pools before;
 	uint64_t pfn0;
 	int uffd;
 	char *p;
 
+	ht_model_init(&pm, psize, self->m.src);
 	p = ht_map_populated(&self->m.file, 0, psize, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
+	ht_model_map(&pm, 0, 1);
 	ASSERT_EQ(self->m.src, ht_page_node(0, p));
 	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p);
 	before = pools_now(_metadata, &self->m, psize);
@@ -670,8 +667,7 @@ TEST_F_TIMEOUT(mig_shared, mbind_strict_misplaced, 300)
 	TH_LOG("mbind(STRICT) of a page on the other node");
 	EXPECT_EQ(self->m.src, ht_page_node(0, p)) TH_LOG("the page moved");
 	EXPECT_EQ(pfn0, ht_pfn_of(_metadata, 0, (unsigned long)p));
-	ht_expect_page(_metadata, "after mbind", 0, (unsigned long)p, psize,
-		       &e);
+	ht_model_check(_metadata, "after mbind", &pm, 0, (unsigned long)p);
 	expect_numa_maps(_metadata, 0, (unsigned long)p, self->m.src,
 			 self->m.dst);
 	expect_policy(_metadata, p, "default");
@@ -741,16 +737,13 @@ TEST_F_TIMEOUT(mig_shared, mbind_strict_in_place, 300)
 TEST_F_TIMEOUT(mig_shared, two_vmas_mbind_all_strict, 300)
 {
 	unsigned long psize = variant->psize;
-	struct ht_expect e = { .mapped = true,
-			       .shared = true,
-			       .mapcount = 2,
-			       .hugetlb_kb = 2 * psize / HT_KB,
-			       .node = self->m.src };
+	struct ht_page_model pm;
 	int uffd[2] = { -1, -1 };
 	struct node_pools before;
 	char *r, *p[2], want[32];
 	uint64_t pfn0;
 
+	ht_model_init(&pm, psize, self->m.src);
 	r = reserve_pages(_metadata, psize, 2);
 	ASSERT_NE(MAP_FAILED, r);
 	for (int i = 0; i < 2; i++) {
@@ -759,21 +752,21 @@ TEST_F_TIMEOUT(mig_shared, two_vmas_mbind_all_strict, 300)
 					   &uffd[i]);
 		ASSERT_EQ(r + i * psize, p[i])
 		TH_LOG("map %d: %s", i, strerror(errno));
+		ht_model_map(&pm, 0, 1);
 	}
-	ht_expect_page(_metadata, "before", 0, (unsigned long)p[1], psize, &e);
+	ht_model_check(_metadata, "before", &pm, 0, (unsigned long)p[1]);
 	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)p[0]);
 	before = pools_now(_metadata, &self->m, psize);
 
 	EXPECT_EQ(-EIO, mbind_node(r, 2 * psize, self->m.dst,
 				   MPOL_MF_MOVE_ALL | MPOL_MF_STRICT))
 	TH_LOG("mbind(MOVE_ALL|STRICT) over two VMAs of one page");
-	e.node = self->m.dst;
+	pm.node = self->m.dst;
 	snprintf(want, sizeof(want), "bind:%d", self->m.dst);
 	for (int i = 0; i < 2; i++) {
 		EXPECT_EQ(self->m.dst, ht_page_node(0, p[i]))
 		TH_LOG("VMA %d: node", i);
-		ht_expect_page(_metadata, "after", 0, (unsigned long)p[i],
-			       psize, &e);
+		ht_model_check(_metadata, "after", &pm, 0, (unsigned long)p[i]);
 		expect_policy(_metadata, p[i], want);
 		EXPECT_EQ(-1, ht_pattern_check(p[i], psize, 0, SEED));
 	}

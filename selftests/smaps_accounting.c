@@ -72,31 +72,13 @@ FIXTURE_TEARDOWN_PARENT(smaps_shared)
 	HT_TEARDOWN(&self->env);
 }
 
-static struct ht_expect shared_expect(unsigned long psize, int node,
-				      unsigned long mappers, bool shared,
-				      unsigned long vmas_in_proc)
-{
-	return (struct ht_expect){
-		.mapped = true,
-		.shared = shared,
-		.mapcount = mappers,
-		.hugetlb_kb = vmas_in_proc * psize / HT_KB,
-		.node = node,
-	};
-}
-
-static const struct ht_expect unmapped = { .node = -1 };
-
 /* After the last mapper is gone: mapcount 0, pool as after the fill. */
 static void expect_all_unmapped(struct __test_metadata *_metadata,
 				FIXTURE_DATA(smaps_shared) * self,
-				unsigned long psize, uint64_t pfn)
+				const struct ht_page_model *pm, uint64_t pfn)
 {
-	uint64_t count = ~0ULL;
-
-	ASSERT_EQ(0, ht_kpagecount_read(pfn, &count));
-	EXPECT_EQ(0, count) TH_LOG("kpagecount after every mapper left");
-	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1));
+	ht_model_check_count(_metadata, "after every mapper left", pm, pfn);
+	EXPECT_EQ(self->free0, ht_free_pages(_metadata, pm->psize, -1));
 }
 
 TEST_F_TIMEOUT(smaps_shared, one_process, 300)
@@ -105,52 +87,55 @@ TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 			       .len = variant->psize,
 			       .gran = variant->gran };
 	unsigned long psize = variant->psize, addr;
-	struct ht_expect e = shared_expect(psize, self->node, 1, false, 1);
-	struct ht_smaps_vma roll;
+	struct ht_page_model pm;
 	struct ht_child a;
 	uint64_t pfn;
 
+	ht_model_init(&pm, psize, self->node);
 	ht_start_holder(_metadata, &a, &h, &addr);
-	ht_expect_page(_metadata, "mapper", a.pid, addr, psize, &e);
-	ASSERT_EQ(0, ht_smaps_rollup_read(a.pid, &roll));
-	EXPECT_EQ(psize / HT_KB, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
-	EXPECT_EQ(0, roll.val[HT_SMAPS_SHARED_HUGETLB]);
+	ht_model_map(&pm, a.pid, 1);
+	ht_model_check(_metadata, "mapper", &pm, a.pid, addr);
+	ht_model_check_rollup(_metadata, "mapper", &pm, a.pid);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("mapping a cached page must not allocate");
 	pfn = ht_pfn_of(_metadata, a.pid, addr);
+	/* Before the reap, which forgets the pid. */
+	ht_model_unmap(&pm, a.pid);
 	ht_stop_holder(_metadata, &a);
-	expect_all_unmapped(_metadata, self, psize, pfn);
+	expect_all_unmapped(_metadata, self, &pm, pfn);
 }
 
 /* The child inherits the VMA but not its page tables. */
 TEST_F_TIMEOUT(smaps_shared, fork_child_untouched_then_touched, 300)
 {
 	unsigned long psize = variant->psize, addr;
-	struct ht_expect one = shared_expect(psize, self->node, 1, false, 1);
-	struct ht_expect two = shared_expect(psize, self->node, 2, true, 1);
 	struct ht_holder h = { .file = &self->file, .len = psize };
+	struct ht_page_model pm;
 	struct ht_child c;
 	int64_t r;
 	void *p;
 	int uffd;
 
+	ht_model_init(&pm, psize, self->node);
 	p = ht_map_populated(&self->file, 0, psize, variant->gran, &uffd);
 	ASSERT_NE(MAP_FAILED, p);
 	addr = (unsigned long)p;
+	ht_model_map(&pm, 0, 1);
 	h.inherit = p;
 	ht_start_holder(_metadata, &c, &h, &(unsigned long){ 0 });
-	ht_expect_page(_metadata, "parent", 0, addr, psize, &one);
-	ht_expect_page(_metadata, "untouched child", c.pid, addr, psize,
-		       &unmapped);
+	ht_model_check(_metadata, "parent", &pm, 0, addr);
+	ht_model_check(_metadata, "untouched child", &pm, c.pid, addr);
 	ASSERT_EQ(0, ht_holder_cmd(&c, HT_CMD_READ, &r));
 	ASSERT_EQ(0, r) TH_LOG("child's touch raised SIGBUS code %ld", (long)r);
-	ht_expect_page(_metadata, "parent", 0, addr, psize, &two);
-	ht_expect_page(_metadata, "touched child", c.pid, addr, psize, &two);
+	ht_model_map(&pm, c.pid, 1);
+	ht_model_check(_metadata, "parent", &pm, 0, addr);
+	ht_model_check(_metadata, "touched child", &pm, c.pid, addr);
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &r));
 	EXPECT_EQ(-1, r) TH_LOG("child sees wrong contents at %ld", (long)r);
+	/* Before the reap, which forgets the pid. */
+	ht_model_unmap(&pm, c.pid);
 	ht_stop_holder(_metadata, &c);
-	ht_expect_page(_metadata, "parent after child exit", 0, addr, psize,
-		       &one);
+	ht_model_check(_metadata, "parent after child exit", &pm, 0, addr);
 	munmap(p, psize);
 	if (uffd >= 0)
 		close(uffd);
@@ -162,27 +147,30 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 			       .len = variant->psize,
 			       .gran = variant->gran };
 	unsigned long psize = variant->psize, addr_a, addr_b;
-	struct ht_expect two = shared_expect(psize, self->node, 2, true, 1);
-	struct ht_expect one = shared_expect(psize, self->node, 1, false, 1);
-	struct ht_smaps_vma roll;
+	struct ht_page_model pm;
 	struct ht_child a, b;
 	uint64_t pfn;
 
+	ht_model_init(&pm, psize, self->node);
 	ht_start_holder(_metadata, &a, &h, &addr_a);
+	ht_model_map(&pm, a.pid, 1);
 	ht_start_holder(_metadata, &b, &h, &addr_b);
-	ht_expect_page(_metadata, "A", a.pid, addr_a, psize, &two);
-	ht_expect_page(_metadata, "B", b.pid, addr_b, psize, &two);
+	ht_model_map(&pm, b.pid, 1);
+	ht_model_check(_metadata, "A", &pm, a.pid, addr_a);
+	ht_model_check(_metadata, "B", &pm, b.pid, addr_b);
 	EXPECT_EQ(ht_pfn_of(_metadata, a.pid, addr_a),
 		  ht_pfn_of(_metadata, b.pid, addr_b));
-	ASSERT_EQ(0, ht_smaps_rollup_read(b.pid, &roll));
-	EXPECT_EQ(psize / HT_KB, roll.val[HT_SMAPS_SHARED_HUGETLB]);
-	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
+	ht_model_check_rollup(_metadata, "B", &pm, b.pid);
+	/* Before the reap, which forgets the pid. */
+	ht_model_unmap(&pm, b.pid);
 	ht_stop_holder(_metadata, &b);
 	/* The survivor is the only mapper again: private once more. */
-	ht_expect_page(_metadata, "A after B exit", a.pid, addr_a, psize, &one);
+	ht_model_check(_metadata, "A after B exit", &pm, a.pid, addr_a);
 	pfn = ht_pfn_of(_metadata, a.pid, addr_a);
+	/* Before the reap, which forgets the pid. */
+	ht_model_unmap(&pm, a.pid);
 	ht_stop_holder(_metadata, &a);
-	expect_all_unmapped(_metadata, self, psize, pfn);
+	expect_all_unmapped(_metadata, self, &pm, pfn);
 }
 
 /* Two VMAs of one process count as two mappings: shared (6.12 rmap.h). */
@@ -193,23 +181,24 @@ TEST_F_TIMEOUT(smaps_shared, two_vmas_one_process, 300)
 			       .gran = variant->gran,
 			       .nmaps = 2 };
 	unsigned long psize = variant->psize, addr;
-	struct ht_expect two = shared_expect(psize, self->node, 2, true, 2);
-	struct ht_smaps_vma roll;
+	struct ht_page_model pm;
 	unsigned long kb = ~0UL;
 	struct ht_child a;
 	uint64_t pfn;
 	int64_t r;
 
+	ht_model_init(&pm, psize, self->node);
 	ht_start_holder(_metadata, &a, &h, &addr);
-	ht_expect_page(_metadata, "first VMA", a.pid, addr, psize, &two);
-	ASSERT_EQ(0, ht_smaps_rollup_read(a.pid, &roll));
-	EXPECT_EQ(2 * psize / HT_KB, roll.val[HT_SMAPS_SHARED_HUGETLB]);
-	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB]);
+	ht_model_map(&pm, a.pid, 2);
+	ht_model_check(_metadata, "first VMA", &pm, a.pid, addr);
+	ht_model_check_rollup(_metadata, "both VMAs", &pm, a.pid);
 	pfn = ht_pfn_of(_metadata, a.pid, addr);
 	ASSERT_EQ(0, ht_holder_cmd(&a, HT_CMD_UNMAP, &r));
+	ht_model_unmap(&pm, a.pid);
 	ASSERT_EQ(0, ht_status_read(a.pid, "HugetlbPages", &kb));
-	EXPECT_EQ(0, kb) TH_LOG("HugetlbPages after munmap of both VMAs");
-	expect_all_unmapped(_metadata, self, psize, pfn);
+	EXPECT_EQ(ht_model_view(&pm, a.pid).hugetlb_kb, kb)
+	TH_LOG("HugetlbPages after munmap of both VMAs");
+	expect_all_unmapped(_metadata, self, &pm, pfn);
 	ht_stop_holder(_metadata, &a);
 }
 
@@ -249,12 +238,7 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 {
 	unsigned long psize = variant->psize, free0;
 	int shift = ht_size_shift(psize);
-	struct ht_expect own = { .mapped = true,
-				 .anon = true,
-				 .mapcount = 1,
-				 .hugetlb_kb = psize / HT_KB,
-				 .node = -1 };
-	struct ht_expect both = own;
+	struct ht_page_model parent, copy; /* the page, the child's copy */
 	struct ht_holder h = { .len = psize };
 	struct ht_file none = { .fd = -1, .psize = psize };
 	uint64_t pfn_parent, pfn_child;
@@ -263,8 +247,9 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 	int64_t r;
 	char *p;
 
-	both.shared = true;
-	both.mapcount = 2;
+	ht_model_init(&parent, psize, -1);
+	parent.anon = true;
+	copy = parent;
 	free0 = ht_free_pages(_metadata, psize, -1);
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
@@ -273,22 +258,25 @@ TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 	ASSERT_NE(MAP_FAILED, p);
 	addr = (unsigned long)p;
 	ht_pattern_fill(p, psize, 0, SEED);
-	ht_expect_page(_metadata, "written", 0, addr, psize, &own);
+	ht_model_map(&parent, 0, 1);
+	ht_model_check(_metadata, "written", &parent, 0, addr);
 	EXPECT_EQ(free0 - 1, ht_free_pages(_metadata, psize, -1));
 
 	/* fork copies the page tables of a VMA with an anon_vma. */
 	h.file = &none;
 	h.inherit = p;
 	ht_start_holder(_metadata, &c, &h, &(unsigned long){ 0 });
-	ht_expect_page(_metadata, "parent after fork", 0, addr, psize, &both);
-	ht_expect_page(_metadata, "child after fork", c.pid, addr, psize,
-		       &both);
+	ht_model_map(&parent, c.pid, 1);
+	ht_model_check(_metadata, "parent after fork", &parent, 0, addr);
+	ht_model_check(_metadata, "child after fork", &parent, c.pid, addr);
 
 	/* The child's write breaks COW: two private pages. */
 	ASSERT_EQ(0, ht_holder_cmd(&c, HT_CMD_WRITE, &r));
 	ASSERT_EQ(0, r) TH_LOG("child's COW raised SIGBUS code %ld", (long)r);
-	ht_expect_page(_metadata, "parent after COW", 0, addr, psize, &own);
-	ht_expect_page(_metadata, "child after COW", c.pid, addr, psize, &own);
+	ht_model_unmap(&parent, c.pid);
+	ht_model_map(&copy, c.pid, 1);
+	ht_model_check(_metadata, "parent after COW", &parent, 0, addr);
+	ht_model_check(_metadata, "child after COW", &copy, c.pid, addr);
 	pfn_parent = ht_pfn_of(_metadata, 0, addr);
 	pfn_child = ht_pfn_of(_metadata, c.pid, addr);
 	EXPECT_NE(pfn_parent, pfn_child);

@@ -886,4 +886,62 @@ TEST(kmsg_debug_checker_reports)
 		3, "hugetlbfs: Cannot mount internal hugetlbfs for page size"));
 }
 
+/*
+ * The page model every program checks against: one mapcount per (VMA,
+ * page), shared above one however the mappings are spread, HugetlbPages
+ * per process.
+ */
+TEST(page_model_views)
+{
+	const unsigned long mb2 = 2 * HT_MB;
+	unsigned long shared_kb, private_kb;
+	struct ht_page_model pm;
+	struct ht_expect e;
+
+	ht_model_init(&pm, mb2, 1);
+	ht_model_base(&pm, 0, 4096);
+	e = ht_model_view(&pm, 0);
+	EXPECT_FALSE(e.mapped);
+	EXPECT_EQ(4096, e.hugetlb_kb);
+	EXPECT_EQ(-1, e.node);
+
+	ht_model_map(&pm, 0, 1);
+	e = ht_model_view(&pm, 0);
+	EXPECT_TRUE(e.mapped);
+	EXPECT_FALSE(e.shared);
+	EXPECT_EQ(1, e.mapcount);
+	EXPECT_EQ(4096 + 2048, e.hugetlb_kb);
+	EXPECT_EQ(1, e.node);
+	ht_model_smaps_kb(&pm, 0, &shared_kb, &private_kb);
+	EXPECT_EQ(0, shared_kb);
+	EXPECT_EQ(2048, private_kb);
+
+	/* A second VMA of the same process: shared, two mappings. */
+	ht_model_map(&pm, 0, 1);
+	e = ht_model_view(&pm, 0);
+	EXPECT_TRUE(e.shared);
+	EXPECT_EQ(2, e.mapcount);
+	EXPECT_EQ(4096 + 2 * 2048, e.hugetlb_kb);
+	ht_model_smaps_kb(&pm, 0, &shared_kb, &private_kb);
+	EXPECT_EQ(2 * 2048, shared_kb);
+	EXPECT_EQ(0, private_kb);
+
+	/* Another process: it sees the total, and only its own VMAs. */
+	ht_model_map(&pm, 4242, 1);
+	ht_model_map(&pm, 0, -1);
+	e = ht_model_view(&pm, 4242);
+	EXPECT_TRUE(e.mapped && e.shared);
+	EXPECT_EQ(2, e.mapcount);
+	EXPECT_EQ(2048, e.hugetlb_kb);
+	EXPECT_EQ(2, ht_model_mapcount(&pm));
+
+	ht_model_unmap(&pm, 4242);
+	e = ht_model_view(&pm, 0);
+	EXPECT_FALSE(e.shared);
+	EXPECT_EQ(1, e.mapcount);
+	ht_model_unmap(&pm, 0);
+	EXPECT_EQ(0, ht_model_mapcount(&pm));
+	EXPECT_FALSE(ht_model_view(&pm, 4242).mapped);
+}
+
 HT_MAIN
