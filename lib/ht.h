@@ -81,6 +81,17 @@ int ht_size_shift(unsigned long size);
 char *ht_size_name_r(unsigned long size, char *buf, size_t len);
 int ht_memfd_hugetlb(const char *name, unsigned long size);
 
+/*
+ * The huge page size that one entry of a page table level maps: the base
+ * page times the entries per table (base page / 8 bytes) for each level
+ * above the PTE table.  x86_64: PMD 2 MiB, PUD 1 GiB; arm64 64 KiB: PMD
+ * 512 MiB.  Whether the kernel offers it is ht_page_size_supported()'s.
+ */
+enum ht_level { HT_LEVEL_PMD = 1, HT_LEVEL_PUD = 2 };
+unsigned long ht_level_size(enum ht_level level);
+#define ht_pmd_size() ht_level_size(HT_LEVEL_PMD)
+#define ht_pud_size() ht_level_size(HT_LEVEL_PUD)
+
 /* ---- NUMA nodes (hugetlb.c) ---- */
 /* Memory nodes (N_MEMORY), sparse ids allowed; returns the count. */
 int ht_memory_nodes(int *nodes, int max);

@@ -13,27 +13,33 @@
 #include "ht.h"
 
 /*
- * One scenario, two granularities, every x86_64 huge page size.  A size
- * the kernel lacks SKIPs with that reason; CI pins which cases skip.
+ * One scenario, two granularities, a huge page size per page table level
+ * that can map one: PMD and PUD.  The size is the kernel's, from the base
+ * page (ht_level_size()); the names are x86_64's, the tested platform,
+ * where they are 2 MiB and 1 GiB.  A size the kernel does not offer in
+ * /sys/kernel/mm/hugepages SKIPs with that reason; CI pins which skip.
  */
 #define HT_VARIANT_FIELDS    \
-	unsigned long psize; \
+	enum ht_level level; \
 	enum ht_gran gran
 
+/* The variant's huge page size, in bytes. */
+#define HT_PSIZE(v) ht_level_size((v)->level)
+
 #define HT_ADD_VARIANTS_2M(fix)                                    \
-	FIXTURE_VARIANT_ADD(fix, huge_2M){ .psize = 2 * HT_MB,     \
+	FIXTURE_VARIANT_ADD(fix, huge_2M){ .level = HT_LEVEL_PMD,  \
 					   .gran = HT_GRAN_HUGE }; \
 	FIXTURE_VARIANT_ADD(fix, hgm_2M)                           \
 	{                                                          \
-		.psize = 2 * HT_MB, .gran = HT_GRAN_HGM            \
+		.level = HT_LEVEL_PMD, .gran = HT_GRAN_HGM         \
 	}
 
 #define HT_ADD_VARIANTS_1G(fix)                                    \
-	FIXTURE_VARIANT_ADD(fix, huge_1G){ .psize = HT_GB,         \
+	FIXTURE_VARIANT_ADD(fix, huge_1G){ .level = HT_LEVEL_PUD,  \
 					   .gran = HT_GRAN_HUGE }; \
 	FIXTURE_VARIANT_ADD(fix, hgm_1G)                           \
 	{                                                          \
-		.psize = HT_GB, .gran = HT_GRAN_HGM                \
+		.level = HT_LEVEL_PUD, .gran = HT_GRAN_HGM         \
 	}
 
 #define HT_ADD_VARIANTS(fix)     \
@@ -42,22 +48,22 @@
 
 /*
  * Scenarios HGM cannot apply to (MAP_PRIVATE, anonymous) or that only
- * exist at HGM granularity: a variant struct with `unsigned long psize`
- * and one variant per size, named <prefix>_2M and <prefix>_1G (the
- * _2M/_1G forms: that size alone).  Every case name is then
+ * exist at HGM granularity: a variant struct with `enum ht_level level`
+ * and one variant per level, named <prefix>_2M and <prefix>_1G (the
+ * _2M/_1G forms: that level alone).  Every case name is then
  * FIXTURE.<huge|hgm>_<2M|1G>.TEST, so that "*.huge_2M.*" selects every
- * 2 MiB huge case; tests/case_names.sh checks it.
+ * PMD-size huge case; tests/case_names.sh checks it.
  */
 #define HT_ADD_SIZE_VARIANT_2M(fix, prefix)   \
 	FIXTURE_VARIANT_ADD(fix, prefix##_2M) \
 	{                                     \
-		.psize = 2 * HT_MB            \
+		.level = HT_LEVEL_PMD         \
 	}
 
 #define HT_ADD_SIZE_VARIANT_1G(fix, prefix)   \
 	FIXTURE_VARIANT_ADD(fix, prefix##_1G) \
 	{                                     \
-		.psize = HT_GB                \
+		.level = HT_LEVEL_PUD         \
 	}
 
 #define HT_ADD_SIZE_VARIANTS(fix, prefix)    \

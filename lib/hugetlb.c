@@ -65,6 +65,15 @@ unsigned long ht_default_page_size(void)
 	return kb * HT_KB;
 }
 
+unsigned long ht_level_size(enum ht_level level)
+{
+	unsigned long base = ht_base_page_size(), size = base;
+
+	for (int i = 0; i < (int)level; i++)
+		size *= base / sizeof(uint64_t);
+	return size;
+}
+
 int ht_size_shift(unsigned long size)
 {
 	if (!size || (size & (size - 1)))

@@ -18,36 +18,38 @@ static unsigned long div_up(unsigned long a, unsigned long b)
 }
 
 /*
- * x86_64 4-level paging: a PTE table maps 2 MiB, a PMD table 1 GiB, a PUD
- * table 512 GiB.  The @vmas mappings lie next to each other from a 1 GiB
- * aligned start (one mapping per huge page), so huge-mapped 2 MiB pages
- * need one PMD entry each and share PMD tables; 1 GiB pages need one PUD
- * entry each.  HGM maps every 4 KiB: one PTE table per 2 MiB, and 1 GiB
- * pages also need their own PMD table.
+ * Page table geometry from the base page (x86_64 4-level paging: a PTE
+ * table maps 2 MiB, a PMD table 1 GiB, a PUD table 512 GiB).  The @vmas
+ * mappings lie next to each other from a PUD-size aligned start (one
+ * mapping per huge page), so huge-mapped PMD-size pages need one PMD
+ * entry each and share PMD tables; PUD-size pages need one PUD entry
+ * each.  HGM maps every base page: one PTE table per PMD span, and
+ * PUD-size pages also need their own PMD table.
  */
 void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
 		      unsigned long psize, enum ht_gran g,
 		      struct ht_kmem_est *e)
 {
+	unsigned long pmd = ht_pmd_size(), pud = ht_pud_size();
 	unsigned long span = vmas * psize;
 
 	memset(e, 0, sizeof(*e));
 	e->vmas = procs * vmas;
-	e->pud_tables = procs * div_up(span, 512 * HT_GB);
-	if (psize >= HT_GB) {
+	e->pud_tables = procs * div_up(span, pud * (pud / pmd));
+	if (psize >= pud) {
 		if (g == HT_GRAN_HGM) {
-			e->pmd_tables = procs * vmas * (psize / HT_GB);
-			e->pte_tables = procs * vmas * (psize / (2 * HT_MB));
+			e->pmd_tables = procs * vmas * (psize / pud);
+			e->pte_tables = procs * vmas * (psize / pmd);
 		}
 	} else {
-		e->pmd_tables = procs * div_up(span, HT_GB);
+		e->pmd_tables = procs * div_up(span, pud);
 		if (g == HT_GRAN_HGM)
-			e->pte_tables = procs * div_up(span, 2 * HT_MB);
+			e->pte_tables = procs * div_up(span, pmd);
 	}
 	e->vma_bytes = e->vmas * HT_KMEM_VMA_BYTES;
 	/* a page table is one base page */
-	e->table_bytes =
-		(e->pte_tables + e->pmd_tables + e->pud_tables) * HT_BASE_PAGE;
+	e->table_bytes = (e->pte_tables + e->pmd_tables + e->pud_tables) *
+			 ht_base_page_size();
 	e->proc_bytes = procs * HT_KMEM_PROC_BYTES;
 	e->total_bytes = e->vma_bytes + e->table_bytes + e->proc_bytes;
 }

@@ -14,7 +14,7 @@
 
 const char *seq_probe_hgm(char *why, size_t len)
 {
-	return ht_probe_hgm_r(2 * HT_MB, why, len);
+	return ht_probe_hgm_r(ht_pmd_size(), why, len);
 }
 
 /* Memory nodes 0, 1, ... without a gap: the targets of a migration. */
@@ -38,7 +38,7 @@ int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 		s->seen_node[p] = -1;
 	ret = seqrt_init(&s->rt, h->npages);
 	if (!ret)
-		ret = ht_pool_read(2 * HT_MB, -1, &pool);
+		ret = ht_pool_read(ht_pmd_size(), -1, &pool);
 	if (ret) {
 		snprintf(s->why, sizeof(s->why), "setup: %s", strerror(-ret));
 		return ret;

@@ -261,7 +261,7 @@ HT_ADD_VARIANTS(cg_shared);
 FIXTURE_SETUP(cg_shared)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
@@ -269,7 +269,7 @@ FIXTURE_SETUP(cg_shared)
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->f.env);
-	fix_init(_metadata, &self->f, variant->psize);
+	fix_init(_metadata, &self->f, HT_PSIZE(variant));
 }
 
 /*
@@ -482,7 +482,7 @@ HT_ADD_VARIANTS(cg_migrate);
 FIXTURE_SETUP(cg_migrate)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.nodes = 2,
 		.pages_per_node = 1,
 		.hgm = variant->gran == HT_GRAN_HGM,
@@ -491,7 +491,7 @@ FIXTURE_SETUP(cg_migrate)
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->f.env);
-	fix_init(_metadata, &self->f, variant->psize);
+	fix_init(_metadata, &self->f, HT_PSIZE(variant));
 }
 
 static void bind_to(struct __test_metadata *_metadata, void *p, size_t len,
@@ -551,13 +551,13 @@ HT_ADD_SIZE_VARIANTS(cg_anon, huge);
 FIXTURE_SETUP(cg_anon)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.cgroup = true,
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->f.env);
-	fix_init(_metadata, &self->f, variant->psize);
+	fix_init(_metadata, &self->f, HT_PSIZE(variant));
 }
 
 /* MAP_SHARED|MAP_ANONYMOUS: the pages go when the mapping goes. */
@@ -748,13 +748,13 @@ HT_ADD_SIZE_VARIANTS(cg_limit, huge);
 FIXTURE_SETUP(cg_limit)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.cgroup = true,
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->f.env);
-	fix_init(_metadata, &self->f, variant->psize);
+	fix_init(_metadata, &self->f, HT_PSIZE(variant));
 }
 
 static void set_limit(struct __test_metadata *_metadata, struct cg_fix *f,

@@ -178,7 +178,7 @@ FIXTURE(fi_pool)
 
 FIXTURE_VARIANT(fi_pool)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(fi_pool, huge);
@@ -186,7 +186,7 @@ HT_ADD_SIZE_VARIANT_2M(fi_pool, huge);
 FIXTURE_SETUP(fi_pool)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 6,
 		.caps = { CAP_SYS_ADMIN },
 		/* HVO on: growing and shrinking allocate vmemmap pages. */
@@ -233,7 +233,7 @@ TEST_F(fi_pool, pool_grow)
 {
 	struct fi *f = &self->f;
 	struct ht_pool_model *m = &f->pool;
-	int fd = pool_nr_fd(variant->psize), ret;
+	int fd = pool_nr_fd(HT_PSIZE(variant)), ret;
 	unsigned long nr0 = m->want.nr;
 	bool inj;
 
@@ -243,7 +243,7 @@ TEST_F(fi_pool, pool_grow)
 		ret = write_nr(fd, nr0 + 1);
 		inj = fi_disarm(_metadata, f);
 		if (!ret &&
-		    ht_pool_get(_metadata, variant->psize, -1).nr > nr0) {
+		    ht_pool_get(_metadata, HT_PSIZE(variant), -1).nr > nr0) {
 			ht_pool_model_move(m, 1, 1, 0, 0);
 		} else if (!ret) {
 			EXPECT_TRUE(inj)
@@ -274,7 +274,7 @@ TEST_F(fi_pool, pool_shrink_hvo)
 {
 	struct fi *f = &self->f;
 	struct ht_pool_model *m = &f->pool;
-	int fd = pool_nr_fd(variant->psize), ret;
+	int fd = pool_nr_fd(HT_PSIZE(variant)), ret;
 	unsigned long nr0 = m->want.nr;
 	bool inj;
 
@@ -324,7 +324,7 @@ static int file_with(struct __test_metadata *_metadata, struct fi *f,
 TEST_F(fi_pool, fallocate)
 {
 	struct fi *f = &self->f;
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int fd, ret;
 	bool inj;
 
@@ -359,7 +359,7 @@ TEST_F(fi_pool, fallocate)
 TEST_F(fi_pool, punch_keeps_reservation)
 {
 	struct fi *f = &self->f;
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int fd, ret;
 	bool inj, kept;
 
@@ -443,12 +443,12 @@ static void sweep_mmap_reserve(struct __test_metadata *_metadata, struct fi *f,
 
 TEST_F(fi_pool, mmap_private_reserves)
 {
-	sweep_mmap_reserve(_metadata, &self->f, variant->psize, MAP_PRIVATE);
+	sweep_mmap_reserve(_metadata, &self->f, HT_PSIZE(variant), MAP_PRIVATE);
 }
 
 TEST_F(fi_pool, mmap_shared_reserves)
 {
-	sweep_mmap_reserve(_metadata, &self->f, variant->psize, MAP_SHARED);
+	sweep_mmap_reserve(_metadata, &self->f, HT_PSIZE(variant), MAP_SHARED);
 }
 
 /* ---- faults: a page into a mapping, at either granularity ---- */
@@ -468,7 +468,7 @@ HT_ADD_VARIANTS_2M(fi_map);
 FIXTURE_SETUP(fi_map)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN },
 		.hgm = variant->gran == HT_GRAN_HGM,
@@ -502,7 +502,7 @@ static int fault_one(void *p, size_t psize, enum ht_gran g, int uffd)
 TEST_F(fi_map, fault_shared)
 {
 	struct fi *f = &self->f;
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	bool hgm = variant->gran == HT_GRAN_HGM, inj;
 	int fd, uffd = -1, ret;
@@ -565,7 +565,7 @@ FIXTURE(fi_private)
 
 FIXTURE_VARIANT(fi_private)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(fi_private, huge);
@@ -573,7 +573,7 @@ HT_ADD_SIZE_VARIANT_2M(fi_private, huge);
 FIXTURE_SETUP(fi_private)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN }, /* PFNs in pagemap */
 	};
@@ -602,7 +602,7 @@ static char *map_private(unsigned long psize)
 TEST_F(fi_private, fault_private)
 {
 	struct fi *f = &self->f;
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	bool inj;
 	char *p;
 	int ret;
@@ -655,7 +655,7 @@ static void check_exclusive(struct __test_metadata *_metadata, struct fi *f,
 TEST_F(fi_private, fork_private)
 {
 	struct fi *f = &self->f;
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int ret, status;
 	pid_t pid;
 	bool inj;

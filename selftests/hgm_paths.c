@@ -73,13 +73,13 @@ HT_ADD_VARIANTS_2M(paths);
 FIXTURE_SETUP(paths)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_smaps_vma v;
 	void *p;
 
@@ -215,7 +215,7 @@ static void expect_signal(struct __test_metadata *_metadata, const char *what,
 
 TEST_F_TIMEOUT(paths, mprotect_ro_then_rw, 300)
 {
-	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), addr = (unsigned long)self->p;
 	/* Past the piece's stamp: the fill left this byte 0. */
 	size_t off = piece_k(psize) * ht_base_page_size() + 100;
 	volatile unsigned char *b = (unsigned char *)self->p + off;
@@ -266,7 +266,7 @@ TEST_F_TIMEOUT(paths, mprotect_ro_then_rw, 300)
 
 TEST_F_TIMEOUT(paths, mremap_moves, 300)
 {
-	unsigned long psize = variant->psize, old = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), old = (unsigned long)self->p;
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
 	struct ht_smaps_vma v;
 	struct ht_sigbus sb;
@@ -314,7 +314,7 @@ TEST_F_TIMEOUT(paths, mremap_moves, 300)
 
 TEST_F_TIMEOUT(paths, truncate_unmaps, 300)
 {
-	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), addr = (unsigned long)self->p;
 	char *at = self->p + piece_k(psize) * ht_base_page_size();
 	struct ht_sigbus sb;
 
@@ -335,7 +335,7 @@ TEST_F_TIMEOUT(paths, truncate_unmaps, 300)
 
 TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
 {
-	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), addr = (unsigned long)self->p;
 	char *at = self->p + piece_k(psize) * ht_base_page_size();
 	const uint64_t *w = (const uint64_t *)self->p;
 	struct ht_sigbus sb;
@@ -372,7 +372,7 @@ TEST_F_TIMEOUT(paths, punch_hole_unmaps, 300)
 
 TEST_F_TIMEOUT(paths, dontneed_then_refault, 300)
 {
-	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), addr = (unsigned long)self->p;
 	char *at = self->p + piece_k(psize) * ht_base_page_size();
 	struct ht_sigbus sb;
 
@@ -421,7 +421,7 @@ static long mincore_mismatches(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(paths, mincore_reports_mapped, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
 	long n = npages_of(psize);
 	unsigned char *vec = malloc(n);
@@ -471,7 +471,7 @@ out:
 
 TEST_F_TIMEOUT(paths, gup_reads_pieces, 300)
 {
-	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), addr = (unsigned long)self->p;
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
 	struct iovec local, remote;
 	char *buf = malloc(psize);
@@ -554,7 +554,7 @@ static int fork_reader(int sock, void *arg)
 
 TEST_F_TIMEOUT(paths, fork_child_refaults, 300)
 {
-	unsigned long psize = variant->psize, addr = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), addr = (unsigned long)self->p;
 	size_t ps = ht_base_page_size(), k = piece_k(psize);
 	struct fork_arg a = { .piece = self->p + k * ps, .off = k * ps };
 	int64_t signo = -1, bad = 0;
@@ -640,12 +640,12 @@ HT_ADD_VARIANTS(paths_gup);
 FIXTURE_SETUP(paths_gup)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	struct ht_smaps_vma v;
 
@@ -923,8 +923,8 @@ static void writes_land(struct __test_metadata *_metadata,
 	       NSLICES);
 	off = page_differs(self, psize);
 	EXPECT_EQ(-1, off)
-	TH_LOG("a GUP write changed page offset %#lx (%#lx into its 2 MiB)",
-	       off, off % (long)(2 * HT_MB));
+	TH_LOG("a GUP write changed page offset %#lx (%#lx into its PMD span)",
+	       off, off % (long)ht_pmd_size());
 }
 
 TEST_F_TIMEOUT(paths_gup, read_self, 300)
@@ -932,7 +932,8 @@ TEST_F_TIMEOUT(paths_gup, read_self, 300)
 	struct gup_target t;
 
 	open_target(_metadata, &t, getpid(), (unsigned long)self->p);
-	reads_match(_metadata, self, variant->psize, &t, false, "own mapping");
+	reads_match(_metadata, self, HT_PSIZE(variant), &t, false,
+		    "own mapping");
 	close(t.mem);
 	HT_POOL_CHECK(&self->m, "the GUP reads");
 }
@@ -957,8 +958,8 @@ TEST_F_TIMEOUT(paths_gup, read_other, 300)
 	struct gup_target t;
 	struct ht_child c;
 
-	open_other(_metadata, self, variant->gran, variant->psize, &c, &t);
-	reads_match(_metadata, self, variant->psize, &t, false,
+	open_other(_metadata, self, variant->gran, HT_PSIZE(variant), &c, &t);
+	reads_match(_metadata, self, HT_PSIZE(variant), &t, false,
 		    "another process's mapping");
 	close(t.mem);
 	HT_POOL_CHECK(&self->m, "the GUP reads");
@@ -970,7 +971,7 @@ TEST_F_TIMEOUT(paths_gup, write_self, 300)
 	struct gup_target t;
 
 	open_target(_metadata, &t, getpid(), (unsigned long)self->p);
-	writes_land(_metadata, self, variant->psize, &t);
+	writes_land(_metadata, self, HT_PSIZE(variant), &t);
 	close(t.mem);
 	HT_POOL_CHECK(&self->m, "the GUP writes");
 }
@@ -981,8 +982,8 @@ TEST_F_TIMEOUT(paths_gup, write_other, 300)
 	struct ht_child c;
 	int64_t bad = 0;
 
-	open_other(_metadata, self, variant->gran, variant->psize, &c, &t);
-	writes_land(_metadata, self, variant->psize, &t);
+	open_other(_metadata, self, variant->gran, HT_PSIZE(variant), &c, &t);
+	writes_land(_metadata, self, HT_PSIZE(variant), &t);
 	close(t.mem);
 	/* Put back through our mapping: the holder sees the fill again. */
 	ASSERT_EQ(0, ht_holder_check(&c, SEED, &bad));

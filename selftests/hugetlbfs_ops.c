@@ -208,7 +208,7 @@ FIXTURE(fsops)
 
 FIXTURE_VARIANT(fsops)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(fsops, huge);
@@ -239,7 +239,7 @@ static void fs_setup(struct __test_metadata *_metadata,
 
 FIXTURE_SETUP(fsops)
 {
-	struct ht_needs needs = { .page_size = variant->psize, .pages = 2 };
+	struct ht_needs needs = { .page_size = HT_PSIZE(variant), .pages = 2 };
 
 	fs_setup(_metadata, &needs, &self->env, &self->mnt, &self->pool);
 }
@@ -271,7 +271,7 @@ static void opts_want(char *want, size_t len, const char *rw,
  */
 TEST_F_TIMEOUT(fsops, mount_options_statfs_remount, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char want[300];
 	struct stat st;
 
@@ -339,7 +339,7 @@ static int fsconfig_one(const char *key, const char *val, char *log, size_t len)
  */
 TEST_F_TIMEOUT(fsops, mount_refusals, 120)
 {
-	unsigned long psize = variant->psize, free = self->pool.want.free;
+	unsigned long psize = HT_PSIZE(variant), free = self->pool.want.free;
 	const struct {
 		const char *key, *val, *log;
 	} bad[] = {
@@ -393,7 +393,7 @@ TEST_F_TIMEOUT(fsops, mount_refusals, 120)
  */
 TEST_F_TIMEOUT(fsops, min_size_reserves, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char want[200], shown[HT_SIZE_NAME_LEN];
 	int fd;
 
@@ -441,7 +441,7 @@ TEST_F_TIMEOUT(fsops, min_size_reserves, 120)
  */
 TEST_F_TIMEOUT(fsops, min_size_under_size, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int fd;
 
 	/* Two pages: a 1 GiB variant must fit the VM's two. */
@@ -580,7 +580,7 @@ static void ns_tmpfile_and_full(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(fsops, namespace_ops, 120)
 {
 	const struct fs_mnt *m = &self->mnt;
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ns_paths n;
 	int fd;
 
@@ -716,7 +716,7 @@ static void rh_bad_buffer(struct __test_metadata *_metadata, int fd,
  */
 TEST_F_TIMEOUT(fsops, read_holes_eof_and_write, 120)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	char path[FS_PATH_LEN], *buf;
 	int fd;
 
@@ -850,7 +850,7 @@ static void fa_refused(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	const struct fs_mnt *m = &self->mnt;
 	int fd;
 
@@ -875,7 +875,7 @@ TEST_F_TIMEOUT(fsops, fallocate_modes, 120)
  */
 TEST_F_TIMEOUT(fsops, fallocate_beyond_pool, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	unsigned long avail = self->pool.want.free - self->pool.want.resv;
 	int fd;
 
@@ -926,7 +926,7 @@ static void expect_no_sigbus(struct __test_metadata *_metadata, char *addr,
  */
 TEST_F_TIMEOUT(fsops, truncate_reservations, 120)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	const struct fs_mnt *m = &self->mnt;
 	char *p;
 	int fd;
@@ -1078,7 +1078,7 @@ static void mmap_placement(struct __test_metadata *_metadata, int fd,
  */
 TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	struct ht_file file = { .fd = -1, .psize = psize, .len = psize };
 	struct ht_holder h = { .file = &file,
 			       .len = psize,
@@ -1164,7 +1164,7 @@ static void *refault_loop(void *arg)
  */
 TEST_F_TIMEOUT(fsops, punch_while_vma_faults, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct refaulter r = { .psize = psize };
 	long t0, left = -1;
 	int fd, punches = 0;
@@ -1216,7 +1216,7 @@ TEST_F_TIMEOUT(fsops, punch_while_vma_faults, 120)
 
 TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size(), kb;
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size(), kb;
 	const struct fs_mnt *m = &self->mnt;
 	char want[300], shown[HT_SIZE_NAME_LEN], *p;
 	int fd;
@@ -1295,14 +1295,14 @@ FIXTURE(seals)
 
 FIXTURE_VARIANT(seals)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(seals, huge);
 
 FIXTURE_SETUP(seals)
 {
-	struct ht_needs needs = { .page_size = variant->psize, .pages = 2 };
+	struct ht_needs needs = { .page_size = HT_PSIZE(variant), .pages = 2 };
 
 	fs_setup(_metadata, &needs, &self->env, NULL, &self->pool);
 }
@@ -1336,7 +1336,7 @@ static void add_seal(struct __test_metadata *_metadata, int fd, int seal,
  */
 TEST_F_TIMEOUT(seals, grow_shrink, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int fd, plain;
 
 	plain = ht_memfd_hugetlb("ht-plain", psize);
@@ -1396,7 +1396,7 @@ TEST_F_TIMEOUT(seals, grow_shrink, 120)
  */
 TEST_F_TIMEOUT(seals, write_seal, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *w, *r;
 	int fd;
 
@@ -1450,7 +1450,7 @@ TEST_F_TIMEOUT(seals, write_seal, 120)
  */
 TEST_F_TIMEOUT(seals, future_write_seal, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *w, *r, buf[2];
 	int fd;
 
@@ -1514,7 +1514,7 @@ HT_ADD_VARIANTS(fsmap);
 FIXTURE_SETUP(fsmap)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
@@ -1584,7 +1584,7 @@ static void expect_mincore(struct __test_metadata *_metadata, void *p,
  */
 TEST_F_TIMEOUT(fsmap, mincore_partial, 300)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	unsigned char one = 0xfe;
 	char *p, *q;
 	int uffd;
@@ -1613,7 +1613,7 @@ TEST_F_TIMEOUT(fsmap, mincore_partial, 300)
 /* read(2) sees what was written through the mapping, piece by piece. */
 TEST_F_TIMEOUT(fsmap, read_sees_mapped_writes, 300)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	unsigned char buf[2 * HT_BASE_PAGE + 1];
 	off_t off = psize + 3 * ps + 100;
 	char *p;
@@ -1644,7 +1644,7 @@ TEST_F_TIMEOUT(fsmap, read_sees_mapped_writes, 300)
  */
 TEST_F_TIMEOUT(fsmap, punch_while_mapped_by_two, 300)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	struct ht_holder h = { .len = 2 * psize, .gran = variant->gran };
 	unsigned char buf[2 * HT_BASE_PAGE];
 	unsigned long addr_a, addr_b;
@@ -1707,7 +1707,7 @@ TEST_F_TIMEOUT(fsmap, punch_while_mapped_by_two, 300)
  */
 TEST_F_TIMEOUT(fsmap, truncate_while_mapped, 300)
 {
-	unsigned long psize = variant->psize, ps = ht_base_page_size();
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
 	char *p, c;
 	int uffd;
 

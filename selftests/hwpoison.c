@@ -702,7 +702,8 @@ HT_ADD_VARIANTS_2M(hwp_shared);
 
 FIXTURE_SETUP(hwp_shared)
 {
-	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 1, NULL);
+	hwp_setup(_metadata, &self->h, HT_PSIZE(variant), variant->gran, 1,
+		  NULL);
 }
 
 FIXTURE_TEARDOWN_PARENT(hwp_shared)
@@ -714,35 +715,40 @@ TEST_F_TIMEOUT(hwp_shared, one_proc, 300)
 {
 	struct topo t = { .vmas = 1 };
 
-	poison_shared(_metadata, &self->h, variant->psize, variant->gran, &t);
+	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
+		      &t);
 }
 
 TEST_F_TIMEOUT(hwp_shared, two_procs_early_kill, 300)
 {
 	struct topo t = { .early = 1, .vmas = 1 };
 
-	poison_shared(_metadata, &self->h, variant->psize, variant->gran, &t);
+	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
+		      &t);
 }
 
 TEST_F_TIMEOUT(hwp_shared, two_procs_late_kill, 300)
 {
 	struct topo t = { .late = 1, .vmas = 1 };
 
-	poison_shared(_metadata, &self->h, variant->psize, variant->gran, &t);
+	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
+		      &t);
 }
 
 TEST_F_TIMEOUT(hwp_shared, four_procs, 300)
 {
 	struct topo t = { .early = 2, .late = 1, .vmas = 1 };
 
-	poison_shared(_metadata, &self->h, variant->psize, variant->gran, &t);
+	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
+		      &t);
 }
 
 TEST_F_TIMEOUT(hwp_shared, two_vmas_one_proc, 300)
 {
 	struct topo t = { .vmas = 2 };
 
-	poison_shared(_metadata, &self->h, variant->psize, variant->gran, &t);
+	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
+		      &t);
 }
 
 /* One 1 GiB poisoning: it eats one of the VM's two gigantic pages. */
@@ -760,7 +766,8 @@ HT_ADD_VARIANTS_1G(hwp_shared_gigantic);
 
 FIXTURE_SETUP(hwp_shared_gigantic)
 {
-	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 1, NULL);
+	hwp_setup(_metadata, &self->h, HT_PSIZE(variant), variant->gran, 1,
+		  NULL);
 }
 
 FIXTURE_TEARDOWN_PARENT(hwp_shared_gigantic)
@@ -772,7 +779,8 @@ TEST_F_TIMEOUT(hwp_shared_gigantic, four_procs, 300)
 {
 	struct topo t = { .early = 2, .late = 1, .vmas = 1 };
 
-	poison_shared(_metadata, &self->h, variant->psize, variant->gran, &t);
+	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
+		      &t);
 }
 
 /* ---- MADV_SOFT_OFFLINE: migrate away, no signal ---- */
@@ -800,7 +808,7 @@ FIXTURE_SETUP(hwp_soft)
 				     "vm.enable_soft_offline";
 
 	/* The page, and the page it migrates to. */
-	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 2,
+	hwp_setup(_metadata, &self->h, HT_PSIZE(variant), variant->gran, 2,
 		  sysctl);
 	if (_metadata->exit_code) /* skipped */
 		return;
@@ -815,7 +823,7 @@ FIXTURE_TEARDOWN_PARENT(hwp_soft)
 
 TEST_F_TIMEOUT(hwp_soft, two_procs_early_kill, 300)
 {
-	unsigned long psize = variant->psize, haddr, hc0;
+	unsigned long psize = HT_PSIZE(variant), haddr, hc0;
 	struct ht_holder hold = { .file = &self->h.file,
 				  .len = psize,
 				  .gran = variant->gran,
@@ -888,14 +896,14 @@ FIXTURE(hwp_soft_disabled)
 
 FIXTURE_VARIANT(hwp_soft_disabled)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(hwp_soft_disabled, huge);
 
 FIXTURE_SETUP(hwp_soft_disabled)
 {
-	hwp_setup(_metadata, &self->h, variant->psize, HT_GRAN_HUGE, 1,
+	hwp_setup(_metadata, &self->h, HT_PSIZE(variant), HT_GRAN_HUGE, 1,
 		  "vm.enable_soft_offline");
 	if (_metadata->exit_code) /* skipped */
 		return;
@@ -909,7 +917,7 @@ FIXTURE_TEARDOWN_PARENT(hwp_soft_disabled)
 
 TEST_F_TIMEOUT(hwp_soft_disabled, eopnotsupp, 120)
 {
-	unsigned long psize = variant->psize, hc0;
+	unsigned long psize = HT_PSIZE(variant), hc0;
 	struct ht_pool g0, g1;
 	struct ht_sigbus sb;
 	uint64_t pfn0;
@@ -1212,7 +1220,7 @@ FIXTURE_SETUP(hwp_table_below)
 	 * A steal of a movable pageblock raises node 0's watermarks (the
 	 * boost), and page tables then go to node 1 instead.
 	 */
-	hwp_setup(_metadata, &self->h, variant->psize, variant->gran, 1,
+	hwp_setup(_metadata, &self->h, HT_PSIZE(variant), variant->gran, 1,
 		  "vm.watermark_boost_factor");
 	self->t.uffd = -1;
 	if (_metadata->exit_code) /* skipped */
@@ -1228,7 +1236,7 @@ FIXTURE_TEARDOWN_PARENT(hwp_table_below)
 TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 {
 	struct tb *t = &self->t;
-	unsigned long psize = variant->psize, hc0, hugetlb_kb = ~0UL;
+	unsigned long psize = HT_PSIZE(variant), hc0, hugetlb_kb = ~0UL;
 	/* each VMA maps X through a PTE table (hgm): a 4 KiB loss */
 	int ret, lsb = ht_size_shift(
 			 variant->gran == HT_GRAN_HGM ? HT_BASE_PAGE : psize);
@@ -1286,7 +1294,7 @@ FIXTURE(hwp_private)
 
 FIXTURE_VARIANT(hwp_private)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(hwp_private, huge);
@@ -1294,7 +1302,7 @@ HT_ADD_SIZE_VARIANTS(hwp_private, huge);
 FIXTURE_SETUP(hwp_private)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN },
 		.memory_failure = true,
@@ -1311,7 +1319,7 @@ FIXTURE_TEARDOWN_PARENT(hwp_private)
 
 TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 {
-	unsigned long psize = variant->psize, hc0;
+	unsigned long psize = HT_PSIZE(variant), hc0;
 	int lsb = ht_size_shift(psize), node, ret;
 	struct ht_pool p0, p1, p2;
 	struct ht_sigbus sb;
@@ -1343,7 +1351,7 @@ TEST_F_TIMEOUT(hwp_private, anon_dissolved, 300)
 		 * page reports EBUSY although it is unmapped and dissolved
 		 * all the same (checked below).
 		 */
-		EXPECT_EQ(psize == HT_GB ? -EBUSY : 0, ret)
+		EXPECT_EQ(psize == ht_pud_size() ? -EBUSY : 0, ret)
 		TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
 		EXPECT_FALSE(sb.hit);
 	}
@@ -1598,7 +1606,7 @@ FIXTURE(hwp_free)
 
 FIXTURE_VARIANT(hwp_free)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /*
@@ -1629,7 +1637,8 @@ static void free_setup(struct __test_metadata *_metadata, struct ht_env *env,
 
 FIXTURE_SETUP(hwp_free)
 {
-	free_setup(_metadata, &self->env, &self->file, variant->psize, false);
+	free_setup(_metadata, &self->env, &self->file, HT_PSIZE(variant),
+		   false);
 }
 
 FIXTURE_TEARDOWN_PARENT(hwp_free)
@@ -1709,7 +1718,7 @@ static void free_dissolve(struct __test_metadata *_metadata, struct ht_env *env,
 
 TEST_F_TIMEOUT(hwp_free, dissolved, 300)
 {
-	free_dissolve(_metadata, &self->env, &self->file, variant->psize, 0);
+	free_dissolve(_metadata, &self->env, &self->file, HT_PSIZE(variant), 0);
 }
 
 /*
@@ -1757,7 +1766,7 @@ static void reserved_fault_all(struct __test_metadata *_metadata, struct inj *s,
 
 TEST_F_TIMEOUT(hwp_free, reserved_kept, 300)
 {
-	unsigned long psize = variant->psize, node_free;
+	unsigned long psize = HT_PSIZE(variant), node_free;
 	struct ht_file all = { .fd = -1 };
 	struct inj s = { 0 };
 	int node = -1;
@@ -1806,14 +1815,14 @@ FIXTURE(hwp_free_hvo)
 
 FIXTURE_VARIANT(hwp_free_hvo)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(hwp_free_hvo, huge);
 
 FIXTURE_SETUP(hwp_free_hvo)
 {
-	free_setup(_metadata, &self->env, &self->file, variant->psize, true);
+	free_setup(_metadata, &self->env, &self->file, HT_PSIZE(variant), true);
 }
 
 FIXTURE_TEARDOWN_PARENT(hwp_free_hvo)
@@ -1823,7 +1832,7 @@ FIXTURE_TEARDOWN_PARENT(hwp_free_hvo)
 
 TEST_F_TIMEOUT(hwp_free_hvo, dissolved, 300)
 {
-	free_dissolve(_metadata, &self->env, &self->file, variant->psize, 1);
+	free_dissolve(_metadata, &self->env, &self->file, HT_PSIZE(variant), 1);
 }
 
 /* ---- a page in use: poisoned again, unpoisoned ---- */
@@ -1844,7 +1853,7 @@ HT_ADD_VARIANTS_2M(hwp_inject);
 FIXTURE_SETUP(hwp_inject)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN },
 		.memory_failure = true,
@@ -1856,9 +1865,9 @@ FIXTURE_SETUP(hwp_inject)
 
 	self->h.file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->h.env);
-	ASSERT_EQ(0, ht_file_create(&self->h.file, variant->psize,
-				    variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->h.file, 0, variant->psize, SEED));
+	ASSERT_EQ(0, ht_file_create(&self->h.file, HT_PSIZE(variant),
+				    HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->h.file, 0, HT_PSIZE(variant), SEED));
 }
 
 FIXTURE_TEARDOWN_PARENT(hwp_inject)
@@ -1927,7 +1936,7 @@ TEST_F_TIMEOUT(hwp_inject, repoison, 300)
 	expect_kpf_poisoned(_metadata, &s, "poisoning the truncated page");
 	close(s.kfd);
 	ht_file_close(&self->h.file);
-	keep_lost_pages(&self->h.env, variant->psize);
+	keep_lost_pages(&self->h.env, HT_PSIZE(variant));
 }
 
 /*
@@ -1959,7 +1968,7 @@ static void expect_second_error(struct __test_metadata *_metadata, char *p,
 
 TEST_F_TIMEOUT(hwp_inject, second_error_mapped, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_sigbus sb = { 0 };
 	struct inj s = { 0 };
 	int uffd = -1, node;

@@ -366,7 +366,7 @@ static void mig_setup(struct __test_metadata *_metadata, struct mig *m,
 
 FIXTURE_SETUP(mig_shared)
 {
-	mig_setup(_metadata, &self->m, variant->psize, variant->gran, true);
+	mig_setup(_metadata, &self->m, HT_PSIZE(variant), variant->gran, true);
 }
 
 FIXTURE_TEARDOWN_PARENT(mig_shared)
@@ -396,7 +396,7 @@ HT_ADD_VARIANTS_2M(mig_shared_matrix);
 
 FIXTURE_SETUP(mig_shared_matrix)
 {
-	mig_setup(_metadata, &self->m, variant->psize, variant->gran, true);
+	mig_setup(_metadata, &self->m, HT_PSIZE(variant), variant->gran, true);
 }
 
 FIXTURE_TEARDOWN_PARENT(mig_shared_matrix)
@@ -404,14 +404,14 @@ FIXTURE_TEARDOWN_PARENT(mig_shared_matrix)
 	HT_TEARDOWN(&self->m.env);
 }
 
-#define SHARED_CASE(fix, name, procs_, nocap_, api_)                         \
-	TEST_F_TIMEOUT(fix, name, 300)                                       \
-	{                                                                    \
-		struct scen s = { .procs = procs_,                           \
-				  .nocap = nocap_,                           \
-				  .api = api_ };                             \
-		run_scen(_metadata, &self->m, variant->psize, variant->gran, \
-			 &s);                                                \
+#define SHARED_CASE(fix, name, procs_, nocap_, api_)             \
+	TEST_F_TIMEOUT(fix, name, 300)                           \
+	{                                                        \
+		struct scen s = { .procs = procs_,               \
+				  .nocap = nocap_,               \
+				  .api = api_ };                 \
+		run_scen(_metadata, &self->m, HT_PSIZE(variant), \
+			 variant->gran, &s);                     \
 	}
 
 SHARED_CASE(mig_shared, one_proc_move_pages, 1, false, MOVE_PAGES)
@@ -445,7 +445,7 @@ SHARED_CASE(mig_shared_matrix, two_procs_migrate_pages_nocap, 2, true,
 /* One call, two addresses: a faulted page and one never touched. */
 TEST_F_TIMEOUT(mig_shared_matrix, move_pages_status_unfaulted, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int nodes[2] = { self->m.dst, self->m.dst }, status[2] = { 99, 99 };
 	struct ht_file other;
 	void *pages[2];
@@ -487,7 +487,7 @@ TEST_F_TIMEOUT(mig_shared_matrix, move_pages_status_unfaulted, 300)
 /* A node id without memory: the whole call fails, nothing moves. */
 TEST_F_TIMEOUT(mig_shared_matrix, move_pages_invalid_node, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int bad = self->m.env.nodes[self->m.env.nnodes - 1] + 1;
 	int status = 99, uffd;
 	struct ht_pool src0, src1;
@@ -518,9 +518,9 @@ TEST_F_TIMEOUT(mig_shared_matrix, move_pages_invalid_node, 300)
  */
 TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_pool src0, dst0, src1, dst1;
-	bool gigantic = psize == HT_GB;
+	bool gigantic = psize == ht_pud_size();
 	int status = 99, uffd, ret;
 	struct ht_file hog;
 	unsigned long n;
@@ -648,7 +648,7 @@ static char *reserve_pages(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(mig_shared, mbind_strict_misplaced, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_page_model pm;
 	struct node_pools before;
 	uint64_t pfn0;
@@ -686,7 +686,7 @@ TEST_F_TIMEOUT(mig_shared, mbind_strict_misplaced, 300)
  */
 TEST_F_TIMEOUT(mig_shared, mbind_strict_in_place, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct node_pools before;
 	struct ht_file other;
 	char *r, *q, *p, want[32];
@@ -736,7 +736,7 @@ TEST_F_TIMEOUT(mig_shared, mbind_strict_in_place, 300)
  */
 TEST_F_TIMEOUT(mig_shared, two_vmas_mbind_all_strict, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_page_model pm;
 	int uffd[2] = { -1, -1 };
 	struct node_pools before;
@@ -816,7 +816,7 @@ static void *writer_fn(void *arg)
 
 TEST_F_TIMEOUT(mig_shared_matrix, one_proc_move_pages_under_rw, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t region = psize / WRITERS;
 	struct writer w[WRITERS];
 	atomic_bool stop = false;
@@ -916,7 +916,7 @@ FIXTURE(mig_policy)
 
 FIXTURE_VARIANT(mig_policy)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(mig_policy, huge);
@@ -924,20 +924,20 @@ HT_ADD_SIZE_VARIANTS(mig_policy, huge);
 /* The interleaved mapping: 4 pages, 2 per node (1 GiB: 2, 1 per node). */
 static int pol_pages(unsigned long psize)
 {
-	return psize == HT_GB ? 2 : 4;
+	return psize == ht_pud_size() ? 2 : 4;
 }
 
 FIXTURE_SETUP(mig_policy)
 {
-	int per_node = pol_pages(variant->psize) / 2;
+	int per_node = pol_pages(HT_PSIZE(variant)) / 2;
 
-	mig_setup(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, false);
+	mig_setup(_metadata, &self->m, HT_PSIZE(variant), HT_GRAN_HUGE, false);
 	if (_metadata->exit_code) /* skipped or failed */
 		return;
 	/* mig_setup() provides one free page per node. */
 	for (int k = 0; k < 2 && per_node > 1; k++)
 		ASSERT_EQ(0,
-			  ht_pool_ensure_free(variant->psize,
+			  ht_pool_ensure_free(HT_PSIZE(variant),
 					      self->m.env.nodes[k], per_node));
 }
 
@@ -1056,13 +1056,13 @@ static void interleave(struct __test_metadata *_metadata, struct mig *m,
 
 TEST_F_TIMEOUT(mig_policy, interleave_mbind, 300)
 {
-	interleave(_metadata, &self->m, variant->psize, POL_VMA, 0);
+	interleave(_metadata, &self->m, HT_PSIZE(variant), POL_VMA, 0);
 }
 
 /* The task's policy, a mapping from file page 1: ilx starts at 1. */
 TEST_F_TIMEOUT(mig_policy, interleave_task_offset, 300)
 {
-	interleave(_metadata, &self->m, variant->psize, POL_TASK, 1);
+	interleave(_metadata, &self->m, HT_PSIZE(variant), POL_TASK, 1);
 }
 
 /*
@@ -1086,12 +1086,13 @@ static void per_page(struct __test_metadata *_metadata, struct mig *m,
 
 TEST_F_TIMEOUT(mig_policy, preferred_node, 300)
 {
-	per_page(_metadata, &self->m, variant->psize, MPOL_PREFERRED, "prefer");
+	per_page(_metadata, &self->m, HT_PSIZE(variant), MPOL_PREFERRED,
+		 "prefer");
 }
 
 TEST_F_TIMEOUT(mig_policy, bind_node, 300)
 {
-	per_page(_metadata, &self->m, variant->psize, MPOL_BIND, "bind");
+	per_page(_metadata, &self->m, HT_PSIZE(variant), MPOL_BIND, "bind");
 }
 
 /* ---- MAP_PRIVATE anonymous: not HGM-eligible, huge variants only ---- */
@@ -1103,14 +1104,14 @@ FIXTURE(mig_private)
 
 FIXTURE_VARIANT(mig_private)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(mig_private, huge);
 
 FIXTURE_SETUP(mig_private)
 {
-	mig_setup(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, false);
+	mig_setup(_metadata, &self->m, HT_PSIZE(variant), HT_GRAN_HUGE, false);
 }
 
 FIXTURE_TEARDOWN_PARENT(mig_private)
@@ -1126,14 +1127,14 @@ FIXTURE(mig_private_matrix)
 
 FIXTURE_VARIANT(mig_private_matrix)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(mig_private_matrix, huge);
 
 FIXTURE_SETUP(mig_private_matrix)
 {
-	mig_setup(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, false);
+	mig_setup(_metadata, &self->m, HT_PSIZE(variant), HT_GRAN_HUGE, false);
 }
 
 FIXTURE_TEARDOWN_PARENT(mig_private_matrix)
@@ -1141,15 +1142,15 @@ FIXTURE_TEARDOWN_PARENT(mig_private_matrix)
 	HT_TEARDOWN(&self->m.env);
 }
 
-#define PRIVATE_CASE(fix, name, procs_, nocap_, api_)                       \
-	TEST_F_TIMEOUT(fix, name, 300)                                      \
-	{                                                                   \
-		struct scen s = { .priv = true,                             \
-				  .procs = procs_,                          \
-				  .nocap = nocap_,                          \
-				  .api = api_ };                            \
-		run_scen(_metadata, &self->m, variant->psize, HT_GRAN_HUGE, \
-			 &s);                                               \
+#define PRIVATE_CASE(fix, name, procs_, nocap_, api_)                          \
+	TEST_F_TIMEOUT(fix, name, 300)                                         \
+	{                                                                      \
+		struct scen s = { .priv = true,                                \
+				  .procs = procs_,                             \
+				  .nocap = nocap_,                             \
+				  .api = api_ };                               \
+		run_scen(_metadata, &self->m, HT_PSIZE(variant), HT_GRAN_HUGE, \
+			 &s);                                                  \
 	}
 
 PRIVATE_CASE(mig_private, one_proc_move_pages, 1, false, MOVE_PAGES)

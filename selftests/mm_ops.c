@@ -299,7 +299,7 @@ FIXTURE(ops_uffd)
 
 FIXTURE_VARIANT(ops_uffd)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /*
@@ -311,16 +311,16 @@ HT_ADD_SIZE_VARIANT_2M(ops_uffd, huge);
 FIXTURE_SETUP(ops_uffd)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    2 * variant->psize));
-	self->src = mmap(NULL, variant->psize, PROT_READ | PROT_WRITE,
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    2 * HT_PSIZE(variant)));
+	self->src = mmap(NULL, HT_PSIZE(variant), PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->src);
 	/*
@@ -331,13 +331,14 @@ FIXTURE_SETUP(ops_uffd)
 	 * balancing from unmapping the stamped pages (vma_policy_mof);
 	 * THP makes the zero mapping 512 times cheaper under TCG.
 	 */
-	ASSERT_EQ(0, mbind(self->src, variant->psize, MPOL_LOCAL, NULL, 0, 0))
+	ASSERT_EQ(0,
+		  mbind(self->src, HT_PSIZE(variant), MPOL_LOCAL, NULL, 0, 0))
 	TH_LOG("mbind(MPOL_LOCAL): %s", strerror(errno));
-	madvise(self->src, variant->psize, MADV_HUGEPAGE);
-	stamp(self->src, variant->psize, variant->psize, 0, SEED);
-	ASSERT_EQ(0, madvise(self->src, variant->psize, MADV_POPULATE_READ))
+	madvise(self->src, HT_PSIZE(variant), MADV_HUGEPAGE);
+	stamp(self->src, HT_PSIZE(variant), HT_PSIZE(variant), 0, SEED);
+	ASSERT_EQ(0, madvise(self->src, HT_PSIZE(variant), MADV_POPULATE_READ))
 	TH_LOG("MADV_POPULATE_READ of the source: %s", strerror(errno));
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_uffd)
@@ -479,7 +480,7 @@ static void missing_copy(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(ops_uffd, missing_copy_shared, 300)
 {
-	missing_copy(_metadata, self, variant->psize, true);
+	missing_copy(_metadata, self, HT_PSIZE(variant), true);
 	/* The file holds both pages; its close frees them. */
 	ht_file_close(&self->file);
 	self->m.want.free += 2;
@@ -488,7 +489,7 @@ TEST_F_TIMEOUT(ops_uffd, missing_copy_shared, 300)
 
 TEST_F_TIMEOUT(ops_uffd, missing_copy_private, 300)
 {
-	missing_copy(_metadata, self, variant->psize, false);
+	missing_copy(_metadata, self, HT_PSIZE(variant), false);
 }
 
 /*
@@ -500,7 +501,7 @@ TEST_F_TIMEOUT(ops_uffd, missing_copy_private, 300)
  */
 TEST_F_TIMEOUT(ops_uffd, copy_from_unmapped_source, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int64_t copied;
 	int uffd, fd, ret;
 	char *p, *w, *src;
@@ -683,7 +684,7 @@ static int register_wp_async(struct __test_metadata *_metadata, void *p,
  */
 TEST_F_TIMEOUT(ops_uffd, wp_async_scan, 300)
 {
-	unsigned long psize = variant->psize, p0;
+	unsigned long psize = HT_PSIZE(variant), p0;
 	struct page_region vec[4];
 	uint64_t pm = 0;
 	int uffd, n;
@@ -757,7 +758,7 @@ static char *map_two_alone(struct __test_metadata *_metadata,
 {
 	char *r, *p;
 
-	r = ht_mmap_aligned(HT_GB, HT_GB, PROT_NONE,
+	r = ht_mmap_aligned(ht_pud_size(), ht_pud_size(), PROT_NONE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	*reserve = r;
 	EXPECT_NE(MAP_FAILED, r) TH_LOG("reserve: %s", strerror(errno));
@@ -868,7 +869,7 @@ static void wp_scan_holes(struct __test_metadata *_metadata,
 	EXPECT_EQ(0x6b, p[psize + mid + 8]);
 	HT_POOL_CHECK(&self->m, "the scans");
 	close(uffd);
-	munmap(r, HT_GB);
+	munmap(r, ht_pud_size());
 	/* The private pages go back now, the file's with the file. */
 	if (shared)
 		ht_file_close(&self->file);
@@ -878,12 +879,12 @@ static void wp_scan_holes(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(ops_uffd, wp_scan_holes_shared, 300)
 {
-	wp_scan_holes(_metadata, self, variant->psize, true);
+	wp_scan_holes(_metadata, self, HT_PSIZE(variant), true);
 }
 
 TEST_F_TIMEOUT(ops_uffd, wp_scan_holes_private, 300)
 {
-	wp_scan_holes(_metadata, self, variant->psize, false);
+	wp_scan_holes(_metadata, self, HT_PSIZE(variant), false);
 }
 
 /*
@@ -897,8 +898,8 @@ TEST_F_TIMEOUT(ops_uffd, wp_scan_holes_private, 300)
  */
 TEST_F_TIMEOUT(ops_uffd, wp_scan_partial_hole, 300)
 {
-	size_t mid = mid_off(variant->psize);
-	unsigned long psize = variant->psize, b;
+	size_t mid = mid_off(HT_PSIZE(variant));
+	unsigned long psize = HT_PSIZE(variant), b;
 	struct wp_scan s = { 0 };
 	char *r, *p;
 	int uffd;
@@ -917,7 +918,7 @@ TEST_F_TIMEOUT(ops_uffd, wp_scan_partial_hole, 300)
 	EXPECT_SCAN(&s, "4 KiB of a hole", b + psize);
 	HT_POOL_CHECK(&self->m, "the scan");
 	close(uffd);
-	munmap(r, HT_GB);
+	munmap(r, ht_pud_size());
 	ht_file_close(&self->file);
 	ht_pool_model_move(&self->m, 0, 0, -2, 0);
 	HT_POOL_CHECK(&self->m, "munmap and close");
@@ -930,7 +931,7 @@ TEST_F_TIMEOUT(ops_uffd, wp_scan_partial_hole, 300)
  */
 TEST_F_TIMEOUT(ops_uffd, register_alignment_and_unregister, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct uffdio_range r;
 	int uffd, ret;
 	char *p;
@@ -971,7 +972,7 @@ TEST_F_TIMEOUT(ops_uffd, register_alignment_and_unregister, 300)
  */
 TEST_F_TIMEOUT(ops_uffd, writeprotect_alignment, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int uffd;
 	char *p;
 
@@ -1008,7 +1009,7 @@ TEST_F_TIMEOUT(ops_uffd, writeprotect_alignment, 300)
  */
 TEST_F_TIMEOUT(ops_uffd, copy_mode_wp, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct uffdio_copy c;
 	uint64_t pm = 0;
 	int uffd;
@@ -1052,7 +1053,7 @@ TEST_F_TIMEOUT(ops_uffd, copy_mode_wp, 300)
 
 TEST_F_TIMEOUT(ops_uffd, poison_then_sigbus, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct uffdio_poison pz = {
 		.range = { .start = 0, .len = psize },
 		.updated = 0x5555,
@@ -1163,7 +1164,7 @@ static void expect_remove_event(struct __test_metadata *_metadata, int uffd,
 
 TEST_F_TIMEOUT(ops_uffd, event_remove, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int64_t copied;
 	int uffd, ret;
 	char *p;
@@ -1218,7 +1219,7 @@ TEST_F_TIMEOUT(ops_uffd, event_remove, 300)
  */
 TEST_F_TIMEOUT(ops_uffd, wp_marker_unpopulated, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	uint64_t pm = 0, ioctls = 0;
 	struct ht_sigbus sb;
 	struct toucher t;
@@ -1388,17 +1389,17 @@ static void mincore_marker(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(ops_uffd, mincore_wp_marker, 300)
 {
-	mincore_marker(_metadata, self, variant->psize, MARK_WP);
+	mincore_marker(_metadata, self, HT_PSIZE(variant), MARK_WP);
 }
 
 TEST_F_TIMEOUT(ops_uffd, mincore_wp_async_marker, 300)
 {
-	mincore_marker(_metadata, self, variant->psize, MARK_WP_ASYNC);
+	mincore_marker(_metadata, self, HT_PSIZE(variant), MARK_WP_ASYNC);
 }
 
 TEST_F_TIMEOUT(ops_uffd, mincore_poison_marker, 300)
 {
-	mincore_marker(_metadata, self, variant->psize, MARK_POISON);
+	mincore_marker(_metadata, self, HT_PSIZE(variant), MARK_POISON);
 }
 
 /* ======================================================================
@@ -1427,13 +1428,13 @@ HT_ADD_VARIANTS_2M(ops_shared);
 FIXTURE_SETUP(ops_shared)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_smaps_vma v;
 
 	self->file.fd = -1;
@@ -1489,7 +1490,7 @@ static void expect_page_at(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(ops_shared, mremap_rules, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *p = self->p, *hole, *q;
 	struct ht_smaps_vma v;
 	struct ht_sigbus sb;
@@ -1545,7 +1546,7 @@ TEST_F_TIMEOUT(ops_shared, mremap_rules, 300)
  */
 TEST_F_TIMEOUT(ops_shared, mprotect_split, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *p = self->p, *w1 = p + psize + mid_off(psize) + 100;
 	struct ht_smaps_vma v;
 	struct ht_sigbus sb;
@@ -1595,7 +1596,7 @@ TEST_F_TIMEOUT(ops_shared, mprotect_split, 300)
  */
 TEST_F_TIMEOUT(ops_shared, dontneed_partial, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *p = self->p;
 	struct ht_sigbus sb;
 	uint64_t c = ~0ULL;
@@ -1640,7 +1641,7 @@ static void piece_iov(struct iovec *iov, char *base, unsigned long psize)
  */
 TEST_F_TIMEOUT(ops_shared, gup_remote, 300)
 {
-	unsigned long psize = variant->psize, addr;
+	unsigned long psize = HT_PSIZE(variant), addr;
 	struct ht_holder h = { .file = &self->file,
 			       .len = 2 * psize,
 			       .gran = variant->gran };
@@ -1702,7 +1703,7 @@ TEST_F_TIMEOUT(ops_shared, gup_remote, 300)
  */
 TEST_F_TIMEOUT(ops_shared, wp_pagemap_bit, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *p = self->p, *at = p + mid_off(psize);
 	const uint64_t bits = HT_PM_UFFD_WP | HT_PM_PRESENT;
 	uint64_t pm[3] = { 0 };
@@ -1757,7 +1758,7 @@ TEST_F_TIMEOUT(ops_shared, wp_pagemap_bit, 300)
  */
 TEST_F_TIMEOUT(ops_shared, wp_scan_backout, 300)
 {
-	unsigned long psize = variant->psize, b = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), b = (unsigned long)self->p;
 	const uint64_t w = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_FILE |
 			   PAGE_IS_HUGE;
 	char *p = self->p, *p1 = p + psize;
@@ -1824,7 +1825,7 @@ TEST_F_TIMEOUT(ops_shared, wp_scan_backout, 300)
  */
 TEST_F_TIMEOUT(ops_shared, soft_dirty_clear_refs, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *p = self->p, *at = p + mid_off(psize);
 	struct ht_smaps_vma v;
 	struct ht_sigbus sb;
@@ -1884,7 +1885,7 @@ static int scan(void *p, size_t len, uint64_t mask, struct page_region *vec,
  */
 TEST_F_TIMEOUT(ops_shared, pagemap_scan, 300)
 {
-	unsigned long psize = variant->psize, p = (unsigned long)self->p;
+	unsigned long psize = HT_PSIZE(variant), p = (unsigned long)self->p;
 	const uint64_t all = PAGE_IS_PRESENT | PAGE_IS_FILE | PAGE_IS_WRITTEN |
 			     PAGE_IS_HUGE;
 	struct page_region vec[8];
@@ -1928,7 +1929,7 @@ FIXTURE(ops_private)
 
 FIXTURE_VARIANT(ops_private)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /* 2 MiB only, as ops_uffd; fork runs at 1 GiB too (ops_fork). */
@@ -1950,7 +1951,7 @@ static void private_setup(struct __test_metadata *_metadata, struct ht_env *env,
 
 FIXTURE_SETUP(ops_private)
 {
-	private_setup(_metadata, &self->env, &self->m, variant->psize);
+	private_setup(_metadata, &self->env, &self->m, HT_PSIZE(variant));
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_private)
@@ -1982,7 +1983,7 @@ static void reserved_fault(FIXTURE_DATA(ops_private) * self)
 
 TEST_F_TIMEOUT(ops_private, dontneed_loses_data, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_sigbus sb;
 	char *p;
 
@@ -2016,7 +2017,7 @@ TEST_F_TIMEOUT(ops_private, dontneed_loses_data, 300)
 /* MADV_POPULATE_READ/WRITE fault whole huge pages, any base-page range. */
 TEST_F_TIMEOUT(ops_private, populate_read_write, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *p;
 
 	p = map_private_two(_metadata, self, psize);
@@ -2047,7 +2048,7 @@ TEST_F_TIMEOUT(ops_private, populate_read_write, 300)
  */
 TEST_F_TIMEOUT(ops_private, mlock_populates_unlocked, 300)
 {
-	unsigned long psize = variant->psize, kb = ~0UL;
+	unsigned long psize = HT_PSIZE(variant), kb = ~0UL;
 	struct ht_smaps_vma v;
 	char *p;
 
@@ -2087,7 +2088,7 @@ TEST_F_TIMEOUT(ops_private, mlock_populates_unlocked, 300)
  */
 TEST_F_TIMEOUT(ops_private, mremap_keeps_reserve, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_sigbus sb;
 	char *p, *hole, *q;
 
@@ -2140,7 +2141,7 @@ static int unfaulted_child(int sock, void *arg)
  */
 TEST_F_TIMEOUT(ops_private, gup_unfaulted, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct iovec local, remote;
 	char *buf = malloc(ps()), path[64];
 	int64_t addr, bad;
@@ -2210,14 +2211,14 @@ FIXTURE(ops_fork)
 
 FIXTURE_VARIANT(ops_fork)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(ops_fork, huge);
 
 FIXTURE_SETUP(ops_fork)
 {
-	private_setup(_metadata, &self->env, &self->m, variant->psize);
+	private_setup(_metadata, &self->env, &self->m, HT_PSIZE(variant));
 }
 
 FIXTURE_TEARDOWN_PARENT(ops_fork)
@@ -2283,7 +2284,7 @@ static void end_probe(struct __test_metadata *_metadata, struct ht_child *c)
  */
 TEST_F_TIMEOUT(ops_fork, dontfork_wipeonfork, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct fork_probe a = { .psize = psize };
 	struct ht_smaps_vma v;
 	int64_t sig, bad, bad2;
@@ -2330,7 +2331,7 @@ TEST_F_TIMEOUT(ops_fork, dontfork_wipeonfork, 300)
  */
 TEST_F_TIMEOUT(ops_fork, fork_cow, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct fork_probe a = { .psize = psize, .write = true };
 	int64_t sig, bad, bad2;
 	uint64_t c = 0, pfn;

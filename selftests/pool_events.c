@@ -37,7 +37,7 @@ FIXTURE(fork_private)
 
 FIXTURE_VARIANT(fork_private)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(fork_private, huge);
@@ -45,7 +45,7 @@ HT_ADD_SIZE_VARIANTS(fork_private, huge);
 FIXTURE_SETUP(fork_private)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 	};
@@ -53,7 +53,7 @@ FIXTURE_SETUP(fork_private)
 	self->map = MAP_FAILED;
 	self->ring = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->pool, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->pool, HT_PSIZE(variant), -1));
 }
 
 FIXTURE_TEARDOWN_PARENT(fork_private)
@@ -179,19 +179,19 @@ static void fork_and_check(struct __test_metadata *_metadata,
 
 TEST_F(fork_private, unpinned_page_is_shared)
 {
-	map_written(_metadata, self, variant->psize);
-	fork_and_check(_metadata, self, variant->psize, false);
+	map_written(_metadata, self, HT_PSIZE(variant));
+	fork_and_check(_metadata, self, HT_PSIZE(variant), false);
 }
 
 TEST_F(fork_private, pinned_page_is_copied)
 {
 	int ret;
 
-	map_written(_metadata, self, variant->psize);
-	ret = pin(self, variant->psize);
+	map_written(_metadata, self, HT_PSIZE(variant));
+	ret = pin(self, HT_PSIZE(variant));
 	if (ret)
 		SKIP(return, "no io_uring fixed buffers: %s", strerror(-ret));
-	fork_and_check(_metadata, self, variant->psize, true);
+	fork_and_check(_metadata, self, HT_PSIZE(variant), true);
 }
 
 TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
@@ -207,15 +207,16 @@ TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
 	 * page given back to the buddy allocator may not come back at run
 	 * time (6.1 in the VM), and the teardown could not restore the pool.
 	 */
-	ASSERT_EQ(0, ht_pool_read(variant->psize, -1, &g));
+	ASSERT_EQ(0, ht_pool_read(HT_PSIZE(variant), -1, &g));
 	if (g.overcommit)
-		ASSERT_EQ(0, ht_pool_set_overcommit(variant->psize, 0));
-	ASSERT_EQ(0, ht_pool_model_init(&self->pool, variant->psize, -1));
+		ASSERT_EQ(0, ht_pool_set_overcommit(HT_PSIZE(variant), 0));
+	ASSERT_EQ(0, ht_pool_model_init(&self->pool, HT_PSIZE(variant), -1));
 	ASSERT_LE(1, g.free - g.resv);
-	take_free_pages(_metadata, self, variant->psize, g.free - g.resv - 1);
+	take_free_pages(_metadata, self, HT_PSIZE(variant),
+			g.free - g.resv - 1);
 	ASSERT_EQ(1, self->pool.want.free - self->pool.want.resv);
-	map_written(_metadata, self, variant->psize);
-	ret = pin(self, variant->psize);
+	map_written(_metadata, self, HT_PSIZE(variant));
+	ret = pin(self, HT_PSIZE(variant));
 	if (ret)
 		SKIP(return, "no io_uring fixed buffers: %s", strerror(-ret));
 	pid = fork();
@@ -226,7 +227,7 @@ TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
 	HT_POOL_CHECK(&self->pool, "the failed fork");
-	EXPECT_EQ(-1, ht_pattern_check(self->map, variant->psize, 0, SEED));
+	EXPECT_EQ(-1, ht_pattern_check(self->map, HT_PSIZE(variant), 0, SEED));
 }
 
 HT_MAIN

@@ -306,7 +306,7 @@ static void unbind(void)
 static bool grow_runtime(struct __test_metadata *_metadata, int node,
 			 unsigned long k, struct ht_pool *g, struct ht_pool *n)
 {
-	int ret = ht_pool_grow(HT_GB, node, k);
+	int ret = ht_pool_grow(ht_pud_size(), node, k);
 
 	if (ret)
 		SKIP(return false, RUNTIME_1G ": %lu more on node %d: %s", k,
@@ -328,7 +328,7 @@ static void grew_back(struct __test_metadata *_metadata,
 {
 	struct ht_pool p;
 
-	if (m->psize != HT_GB)
+	if (m->psize != ht_pud_size())
 		return;
 	ASSERT_EQ(0, ht_pool_read(m->psize, m->node, &p));
 	ASSERT_GE(p.nr, m->want.nr)
@@ -369,16 +369,16 @@ FIXTURE(pool_size)
 
 FIXTURE_VARIANT(pool_size)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(pool_size, huge);
 
 FIXTURE_SETUP(pool_size)
 {
-	bool big = variant->psize == HT_GB;
+	bool big = HT_PSIZE(variant) == ht_pud_size();
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = big ? 1 : 2, /* what shrink_below_in_use holds */
 		.sysctls = { hvo_sysctl() },
 	};
@@ -386,22 +386,26 @@ FIXTURE_SETUP(pool_size)
 
 	self->k = needs.pages;
 	self->bind = -1;
-	self->nr = pool_path(variant->psize, -1, "nr_hugepages");
+	self->nr = pool_path(HT_PSIZE(variant), -1, "nr_hugepages");
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	for (int i = 0; big && i < self->env.nnodes; i++) {
-		ASSERT_EQ(0, ht_pool_read(HT_GB, self->env.nodes[i], &p));
+		ASSERT_EQ(0,
+			  ht_pool_read(ht_pud_size(), self->env.nodes[i], &p));
 		if (p.free >= self->k && self->bind < 0)
 			self->bind = self->env.nodes[i];
 	}
 	if (self->bind >= 0 &&
-	    !access(pool_file(HT_GB, -1, "nr_hugepages_mempolicy"), F_OK)) {
-		self->nr = pool_path(HT_GB, -1, "nr_hugepages_mempolicy");
+	    !access(pool_file(ht_pud_size(), -1, "nr_hugepages_mempolicy"),
+		    F_OK)) {
+		self->nr =
+			pool_path(ht_pud_size(), -1, "nr_hugepages_mempolicy");
 		bind_to(_metadata, self->bind);
-		ASSERT_EQ(0, ht_pool_model_init(&self->n, HT_GB, self->bind));
+		ASSERT_EQ(0, ht_pool_model_init(&self->n, ht_pud_size(),
+						self->bind));
 	} else {
 		self->bind = -1;
 	}
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 	check_reports(_metadata, "setup");
 }
 
@@ -431,7 +435,7 @@ TEST_F_TIMEOUT(pool_size, shrink_then_grow, 300)
 	struct ht_pool *w = &self->m.want;
 	unsigned long start, k = self->k;
 
-	if (variant->psize == HT_GB) {
+	if (HT_PSIZE(variant) == ht_pud_size()) {
 		/* the 1 GiB rule: shrink only what the case allocated */
 		if (!grow_runtime(_metadata, self->bind, k, w, bound(self)))
 			return;
@@ -474,7 +478,7 @@ static unsigned long hold_all_1g(struct __test_metadata *_metadata,
 	all = w->free;
 	*on_bound = n ? n->free : all;
 	unbind();
-	hold(_metadata, h, HT_GB, all, true);
+	hold(_metadata, h, ht_pud_size(), all, true);
 	if (self->bind >= 0)
 		bind_to(_metadata, self->bind);
 	w->free = 0;
@@ -578,12 +582,12 @@ static void grow_converts_surplus_1g(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 {
-	unsigned long psize = variant->psize, k = self->k, in_use;
+	unsigned long psize = HT_PSIZE(variant), k = self->k, in_use;
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	char name[HT_SIZE_NAME_LEN];
 	struct held h;
 
-	if (psize == HT_GB) {
+	if (psize == ht_pud_size()) {
 		shrink_below_in_use_1g(_metadata, self);
 		return;
 	}
@@ -615,11 +619,11 @@ TEST_F_TIMEOUT(pool_size, shrink_below_in_use, 300)
 /* Growing surplus pages back into the pool converts, not allocates. */
 TEST_F_TIMEOUT(pool_size, grow_converts_surplus, 300)
 {
-	unsigned long psize = variant->psize, k = self->k;
+	unsigned long psize = HT_PSIZE(variant), k = self->k;
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	struct held h;
 
-	if (psize == HT_GB) {
+	if (psize == ht_pud_size()) {
 		grow_converts_surplus_1g(_metadata, self);
 		return;
 	}
@@ -674,7 +678,7 @@ static unsigned long bounded_write(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(pool_size, grow_beyond_memory, 300)
 {
-	unsigned long psize = variant->psize, ram_kb = 0, want, got;
+	unsigned long psize = HT_PSIZE(variant), ram_kb = 0, want, got;
 	struct ht_pool *w = &self->m.want, *n = bound(self);
 	unsigned long start = w->nr;
 	char buf[32];
@@ -709,7 +713,7 @@ static void bad_counts(struct __test_metadata *_metadata, const char *path)
 
 TEST_F_TIMEOUT(pool_size, invalid_input, 300)
 {
-	unsigned long psize = variant->psize, oc = ~0UL;
+	unsigned long psize = HT_PSIZE(variant), oc = ~0UL;
 	int nodes[HT_MAX_NODES];
 	int nn = ht_memory_nodes(nodes, HT_MAX_NODES);
 
@@ -720,7 +724,7 @@ TEST_F_TIMEOUT(pool_size, invalid_input, 300)
 			bad_counts(_metadata,
 				   pool_file(psize, nodes[i], "nr_hugepages"));
 	HT_POOL_CHECK(&self->m, "invalid nr_hugepages writes");
-	if (psize > 2 * HT_MB) {
+	if (psize > ht_pmd_size()) {
 		/*
 		 * nr_overcommit_hugepages_store(): a gigantic size has no
 		 * surplus pages at all, whatever the text.
@@ -747,12 +751,12 @@ TEST_F_TIMEOUT(pool_size, invalid_input, 300)
 /* nr_overcommit_hugepages: stored and shown; gigantic sizes refuse it. */
 TEST_F_TIMEOUT(pool_size, overcommit_store, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct path path_p = pool_path(psize, -1, "nr_overcommit_hugepages");
 	const char *path = path_p.s;
 	struct ht_pool *w = &self->m.want;
 
-	if (psize > 2 * HT_MB) {
+	if (psize > ht_pmd_size()) {
 		WRITE_EXPECT(path, "0", EINVAL);
 		HT_POOL_CHECK(&self->m, "overcommit on a gigantic size");
 		return;
@@ -777,7 +781,7 @@ FIXTURE(pool_node)
 
 FIXTURE_VARIANT(pool_node)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(pool_node, huge);
@@ -785,9 +789,9 @@ HT_ADD_SIZE_VARIANTS(pool_node, huge);
 FIXTURE_SETUP(pool_node)
 {
 	/* a VM node of 3 GiB holds two 1 GiB pages, not three */
-	unsigned long k = variant->psize == HT_GB ? 1 : 2;
+	unsigned long k = HT_PSIZE(variant) == ht_pud_size() ? 1 : 2;
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.nodes = 2,
 		.pages_per_node = k,
 		.sysctls = { hvo_sysctl() },
@@ -797,10 +801,10 @@ FIXTURE_SETUP(pool_node)
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	for (int i = 0; i < 2; i++) {
 		self->node[i] = self->env.nodes[i];
-		ASSERT_EQ(0, ht_pool_model_init(&self->n[i], variant->psize,
+		ASSERT_EQ(0, ht_pool_model_init(&self->n[i], HT_PSIZE(variant),
 						self->node[i]));
 	}
-	ASSERT_EQ(0, ht_pool_model_init(&self->g, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->g, HT_PSIZE(variant), -1));
 }
 
 FIXTURE_TEARDOWN_PARENT(pool_node)
@@ -820,11 +824,11 @@ FIXTURE_TEARDOWN_PARENT(pool_node)
 TEST_F_TIMEOUT(pool_node, node_shrink_then_grow, 300)
 {
 	struct path nr =
-		pool_path(variant->psize, self->node[1], "nr_hugepages");
+		pool_path(HT_PSIZE(variant), self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
 	unsigned long start, k = self->k;
 
-	if (variant->psize == HT_GB) {
+	if (HT_PSIZE(variant) == ht_pud_size()) {
 		/* the 1 GiB rule: shrink only what the case allocated */
 		if (!grow_runtime(_metadata, self->node[1], k, g, n1))
 			return;
@@ -842,13 +846,13 @@ TEST_F_TIMEOUT(pool_node, node_shrink_then_grow, 300)
 
 TEST_F_TIMEOUT(pool_node, node_shrink_below_in_use, 300)
 {
-	unsigned long psize = variant->psize, k = self->k;
+	unsigned long psize = HT_PSIZE(variant), k = self->k;
 	struct path nr = pool_path(psize, self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
 	unsigned long held = k, count = 0;
 	struct held h;
 
-	if (psize == HT_GB) {
+	if (psize == ht_pud_size()) {
 		/*
 		 * The 1 GiB rule: k fresh pages on node 1, every node 1
 		 * page in use, and the count down to the case's start, not
@@ -884,7 +888,7 @@ TEST_F_TIMEOUT(pool_node, node_shrink_below_in_use, 300)
 TEST_F_TIMEOUT(pool_node, node_count_overflow, 300)
 {
 	struct path nr =
-		pool_path(variant->psize, self->node[1], "nr_hugepages");
+		pool_path(HT_PSIZE(variant), self->node[1], "nr_hugepages");
 	struct ht_pool *g = &self->g.want, *n1 = &self->n[1].want;
 	unsigned long start = n1->nr, got;
 
@@ -911,8 +915,8 @@ TEST_F_TIMEOUT(pool_node, node_count_overflow, 300)
 TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 {
 	struct path mp =
-		pool_path(variant->psize, -1, "nr_hugepages_mempolicy");
-	struct path nr = pool_path(variant->psize, -1, "nr_hugepages");
+		pool_path(HT_PSIZE(variant), -1, "nr_hugepages_mempolicy");
+	struct path nr = pool_path(HT_PSIZE(variant), -1, "nr_hugepages");
 	struct ht_pool *g = &self->g.want;
 	unsigned long start, k = self->k, v = ~0UL;
 	int got = -1;
@@ -921,7 +925,7 @@ TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 	 * The 1 GiB rule: k fresh pages on each node, since the unbound
 	 * shrink below takes from whichever node is next to free.
 	 */
-	for (int i = 0; variant->psize == HT_GB && i < 2; i++) {
+	for (int i = 0; HT_PSIZE(variant) == ht_pud_size() && i < 2; i++) {
 		if (!grow_runtime(_metadata, self->node[i], k, g,
 				  &self->n[i].want))
 			return;
@@ -950,7 +954,7 @@ TEST_F_TIMEOUT(pool_node, mempolicy_sysfs, 300)
 		/* one: the hstate's next node to free, whichever that is */
 		for (int i = 0; i < 2; i++) {
 			struct ht_pool p = ht_pool_get(
-				_metadata, variant->psize, self->node[i]);
+				_metadata, HT_PSIZE(variant), self->node[i]);
 
 			if (p.nr + 1 == self->n[i].want.nr)
 				got = i;
@@ -972,7 +976,7 @@ FIXTURE(pool_sysctl)
 
 FIXTURE_VARIANT(pool_sysctl)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /*
@@ -984,12 +988,12 @@ HT_ADD_SIZE_VARIANT_2M(pool_sysctl, huge);
 FIXTURE_SETUP(pool_sysctl)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 	};
 	char sz[HT_SIZE_NAME_LEN];
 
-	self->psize = variant->psize;
+	self->psize = HT_PSIZE(variant);
 	if (ht_default_page_size() != self->psize)
 		SKIP(return, "vm.nr_hugepages* act on the default size, %s",
 			   ht_size_name_r(ht_default_page_size(), sz,
@@ -1148,7 +1152,7 @@ FIXTURE(pool_demote)
 
 FIXTURE_VARIANT(pool_demote)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /* The page demoted: 1 GiB, the one size with a smaller one below it. */
@@ -1156,24 +1160,24 @@ HT_ADD_SIZE_VARIANT_1G(pool_demote, huge);
 
 FIXTURE_SETUP(pool_demote)
 {
-	struct ht_needs needs = { .page_size = variant->psize, .pages = 1 };
+	struct ht_needs needs = { .page_size = HT_PSIZE(variant), .pages = 1 };
 	char why[HT_WHY_LEN];
-	const char *r = ht_probe_page_size_r(2 * HT_MB, why, sizeof(why));
+	const char *r = ht_probe_page_size_r(ht_pmd_size(), why, sizeof(why));
 
 	if (r)
 		SKIP(return, "%s", r);
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, access(pool_file(HT_GB, -1, "demote"), F_OK))
+	ASSERT_EQ(0, access(pool_file(ht_pud_size(), -1, "demote"), F_OK))
 	TH_LOG("1G pool without demote (the kernel has no demote order)");
-	ASSERT_EQ(0, ht_pool_model_init(&self->big, HT_GB, -1));
-	ASSERT_EQ(0, ht_pool_model_init(&self->small, 2 * HT_MB, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->big, ht_pud_size(), -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->small, ht_pmd_size(), -1));
 	self->nnodes = self->env.nnodes < 2 ? self->env.nnodes : 2;
 	for (int i = 0; i < self->nnodes; i++) {
 		self->node[i] = self->env.nodes[i];
-		ASSERT_EQ(0, ht_pool_model_init(&self->big_n[i], HT_GB,
+		ASSERT_EQ(0, ht_pool_model_init(&self->big_n[i], ht_pud_size(),
 						self->node[i]));
-		ASSERT_EQ(0, ht_pool_model_init(&self->small_n[i], 2 * HT_MB,
-						self->node[i]));
+		ASSERT_EQ(0, ht_pool_model_init(&self->small_n[i],
+						ht_pmd_size(), self->node[i]));
 	}
 }
 
@@ -1198,7 +1202,7 @@ static void demote_check(struct __test_metadata *_metadata,
 /* demote_size_store(): a size with an hstate smaller than 1G, or EINVAL */
 TEST_F_TIMEOUT(pool_demote, demote_size, 300)
 {
-	struct path path_p = pool_path(HT_GB, -1, "demote_size");
+	struct path path_p = pool_path(ht_pud_size(), -1, "demote_size");
 	const char *path = path_p.s;
 	char buf[64];
 
@@ -1213,16 +1217,16 @@ TEST_F_TIMEOUT(pool_demote, demote_size, 300)
 	ASSERT_EQ(0, ht_read_file(path, buf, sizeof(buf)));
 	EXPECT_STREQ("2048kB\n", buf);
 	/* a node's demote_size is the same hstate's */
-	ASSERT_EQ(0,
-		  ht_read_file(pool_file(HT_GB, self->node[0], "demote_size"),
-			       buf, sizeof(buf)));
+	ASSERT_EQ(0, ht_read_file(pool_file(ht_pud_size(), self->node[0],
+					    "demote_size"),
+				  buf, sizeof(buf)));
 	EXPECT_STREQ("2048kB\n", buf);
 	demote_check(_metadata, self, "demote_size writes");
 }
 
 static void model_demote(FIXTURE_DATA(pool_demote) * self, int i)
 {
-	unsigned long k = HT_GB / (2 * HT_MB);
+	unsigned long k = ht_pud_size() / (ht_pmd_size());
 
 	self->big.want.nr--, self->big.want.free--;
 	self->small.want.nr += k, self->small.want.free += k;
@@ -1234,7 +1238,7 @@ static void model_demote(FIXTURE_DATA(pool_demote) * self, int i)
 
 TEST_F_TIMEOUT(pool_demote, demote_one, 300)
 {
-	struct path path_p = pool_path(HT_GB, -1, "demote");
+	struct path path_p = pool_path(ht_pud_size(), -1, "demote");
 	const char *path = path_p.s;
 	int on = -1;
 
@@ -1263,7 +1267,7 @@ TEST_F_TIMEOUT(pool_demote, demote_one, 300)
 	for (int i = 0; i < self->nnodes; i++) {
 		struct ht_pool p;
 
-		ASSERT_EQ(0, ht_pool_read(HT_GB, self->node[i], &p));
+		ASSERT_EQ(0, ht_pool_read(ht_pud_size(), self->node[i], &p));
 		if (p.nr + 1 == self->big_n[i].want.nr)
 			on = i;
 	}
@@ -1285,7 +1289,7 @@ TEST_F_TIMEOUT(pool_demote, demote_on_node, 300)
 			  &self->big_n[1].want))
 		return;
 	demote_check(_metadata, self, "a fresh 1G page on node 1");
-	WRITE_EXPECT(pool_file(HT_GB, self->node[1], "demote"), "1", 0);
+	WRITE_EXPECT(pool_file(ht_pud_size(), self->node[1], "demote"), "1", 0);
 	model_demote(self, 1);
 	demote_check(_metadata, self, "node 1 demote 1");
 }
@@ -1300,10 +1304,10 @@ TEST_F_TIMEOUT(pool_demote, demote_nothing_free, 300)
 	struct held h;
 
 	ASSERT_GT(k, 0);
-	hold(_metadata, &h, HT_GB, k, false);
+	hold(_metadata, &h, ht_pud_size(), k, false);
 	self->big.want.resv += k;
 	demote_check(_metadata, self, "reserving every free 1G page");
-	WRITE_EXPECT(pool_file(HT_GB, -1, "demote"), "1", 0);
+	WRITE_EXPECT(pool_file(ht_pud_size(), -1, "demote"), "1", 0);
 	demote_check(_metadata, self, "demote with nothing unreserved");
 	release(&h);
 	self->big.want.resv -= k;
@@ -1320,7 +1324,7 @@ FIXTURE(pool_hvo)
 
 FIXTURE_VARIANT(pool_hvo)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(pool_hvo, huge);
@@ -1328,14 +1332,14 @@ HT_ADD_SIZE_VARIANTS(pool_hvo, huge);
 FIXTURE_SETUP(pool_hvo)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1, /* the memory for the one fresh page exists */
 		.caps = { CAP_SYS_ADMIN /* PFNs, kpageflags */ },
 		.sysctls = { "vm/hugetlb_optimize_vmemmap" },
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 }
 
 FIXTURE_TEARDOWN_PARENT(pool_hvo)
@@ -1377,7 +1381,7 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(pool_hvo) * self, unsigned long psize,
 		      bool on_alloc, bool on_free)
 {
-	int node = psize == HT_GB ? self->env.nodes[0] : -1;
+	int node = psize == ht_pud_size() ? self->env.nodes[0] : -1;
 	struct path nr_p = pool_path(psize, -1, "nr_hugepages");
 	const char *nr = nr_p.s;
 	long saving = ht_hvo_saving(psize), mm;
@@ -1442,17 +1446,17 @@ static void hvo_cycle(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(pool_hvo, alloc_on_free_off, 300)
 {
-	hvo_cycle(_metadata, self, variant->psize, true, false);
+	hvo_cycle(_metadata, self, HT_PSIZE(variant), true, false);
 }
 
 TEST_F_TIMEOUT(pool_hvo, alloc_off_free_on, 300)
 {
-	hvo_cycle(_metadata, self, variant->psize, false, true);
+	hvo_cycle(_metadata, self, HT_PSIZE(variant), false, true);
 }
 
 TEST_F_TIMEOUT(pool_hvo, alloc_on_free_on, 300)
 {
-	hvo_cycle(_metadata, self, variant->psize, true, true);
+	hvo_cycle(_metadata, self, HT_PSIZE(variant), true, true);
 }
 
 HT_MAIN

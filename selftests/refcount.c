@@ -238,7 +238,7 @@ HT_ADD_VARIANTS(refcount_scale);
 FIXTURE_SETUP(refcount_scale)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
@@ -247,11 +247,11 @@ FIXTURE_SETUP(refcount_scale)
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	self->free_start = ht_free_pages(_metadata, variant->psize, -1);
-	ASSERT_EQ(0,
-		  ht_file_create(&self->file, variant->psize, variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
-	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
+	self->free_start = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
+	self->free0 = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
 	ASSERT_EQ(self->free_start - 1, self->free0);
 }
 
@@ -262,7 +262,7 @@ FIXTURE_TEARDOWN_PARENT(refcount_scale)
 
 TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 {
-	unsigned long psize = variant->psize, kb = psize / HT_KB;
+	unsigned long psize = HT_PSIZE(variant), kb = psize / HT_KB;
 	size_t ps = ht_base_page_size();
 	long pieces = variant->gran == HT_GRAN_HUGE ? (long)(psize / ps) : 2;
 	struct rc_holder h = { .file = &self->file,
@@ -405,7 +405,7 @@ FIXTURE(refcount_limit)
 /* Faults and fork of MAP_PRIVATE: not HGM-eligible, huge only. */
 FIXTURE_VARIANT(refcount_limit)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(refcount_limit, huge);
@@ -413,7 +413,7 @@ HT_ADD_SIZE_VARIANTS(refcount_limit, huge);
 FIXTURE_SETUP(refcount_limit)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2, /* page 0 cached, an anonymous copy of page 1 */
 		.caps = { CAP_SYS_ADMIN },
 		.refcount_knob = true,
@@ -423,11 +423,11 @@ FIXTURE_SETUP(refcount_limit)
 	self->knob.valid = false;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	knob_set(_metadata, &self->knob, LIMIT_K);
-	self->free_start = ht_free_pages(_metadata, variant->psize, -1);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    2 * variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
-	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
+	self->free_start = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    2 * HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
+	self->free0 = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
 	ASSERT_EQ(self->free_start - 1, self->free0);
 }
 
@@ -439,7 +439,7 @@ FIXTURE_TEARDOWN_PARENT(refcount_limit)
 
 TEST_F_TIMEOUT(refcount_limit, fault_past_limit_sigbus, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *maps[LIMIT_K + 1];
 	struct ht_sigbus sb;
 	uint64_t pfn = 0;
@@ -473,7 +473,7 @@ TEST_F_TIMEOUT(refcount_limit, fault_past_limit_sigbus, 120)
 
 TEST_F_TIMEOUT(refcount_limit, fork_private_past_limit_enomem, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	char *maps[LIMIT_K];
 	struct ht_sigbus sb;
 	int pipefd[2], status;
@@ -566,7 +566,7 @@ HT_ADD_VARIANTS(refcount_limit_uffd);
 FIXTURE_SETUP(refcount_limit_uffd)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN },
 		.uffd_minor = true,
@@ -578,11 +578,11 @@ FIXTURE_SETUP(refcount_limit_uffd)
 	self->knob.valid = false;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
 	knob_set(_metadata, &self->knob, LIMIT_K);
-	self->free_start = ht_free_pages(_metadata, variant->psize, -1);
-	ASSERT_EQ(0,
-		  ht_file_create(&self->file, variant->psize, variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
-	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
+	self->free_start = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
+	self->free0 = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
 }
 
 FIXTURE_TEARDOWN_PARENT(refcount_limit_uffd)
@@ -593,7 +593,7 @@ FIXTURE_TEARDOWN_PARENT(refcount_limit_uffd)
 
 TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	bool hgm = variant->gran == HT_GRAN_HGM;
 	char *maps[LIMIT_K + 1];

@@ -143,14 +143,14 @@ HT_ADD_VARIANTS(resv_shared);
 FIXTURE_SETUP(resv_shared)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.hgm = variant->gran == HT_GRAN_HGM,
 		.uffd_minor = variant->gran == HT_GRAN_HGM,
 	};
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 }
 
 FIXTURE_TEARDOWN_PARENT(resv_shared)
@@ -167,7 +167,7 @@ static void unmap_populated(void *p, size_t len, int uffd)
 
 TEST_F_TIMEOUT(resv_shared, reserve_fault_unmap_truncate, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	struct ht_file f;
 	char *p, *q;
@@ -218,7 +218,7 @@ TEST_F_TIMEOUT(resv_shared, reserve_fault_unmap_truncate, 300)
 /* Truncating a page while it is mapped (huge or in 4 KiB pieces). */
 TEST_F_TIMEOUT(resv_shared, truncate_mapped_page, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	struct ht_file f;
 	char *q;
@@ -259,18 +259,18 @@ TEST_F_TIMEOUT(resv_shared, truncate_mapped_page, 300)
 	};                                                                   \
 	FIXTURE_VARIANT(name)                                                \
 	{                                                                    \
-		unsigned long psize;                                         \
+		enum ht_level level;                                         \
 	};                                                                   \
 	FIXTURE_SETUP(name)                                                  \
 	{                                                                    \
-		struct ht_needs needs = { .page_size = variant->psize,       \
+		struct ht_needs needs = { .page_size = HT_PSIZE(variant),    \
 					  .pages = (npages) };               \
                                                                              \
 		self->shmid = -1;                                            \
 		self->dir[0] = '\0';                                         \
 		HT_SETUP_OR_SKIP(&needs, &self->env);                        \
-		ASSERT_EQ(0,                                                 \
-			  ht_pool_model_init(&self->m, variant->psize, -1)); \
+		ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), \
+						-1));                        \
 	}                                                                    \
 	FIXTURE_TEARDOWN_PARENT(name)                                        \
 	{                                                                    \
@@ -310,7 +310,7 @@ HT_ADD_SIZE_VARIANTS(resv_file, huge);
 
 TEST_F_TIMEOUT(resv_file, noreserve_fault_needs_unreserved_page, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	struct hog hog;
 	struct ht_file f;
@@ -344,7 +344,7 @@ TEST_F_TIMEOUT(resv_file, noreserve_fault_needs_unreserved_page, 300)
 
 TEST_F_TIMEOUT(resv_file, mmap_beyond_available_enomem, 300)
 {
-	unsigned long ps = variant->psize, n = avail(&self->m);
+	unsigned long ps = HT_PSIZE(variant), n = avail(&self->m);
 	struct ht_pool_model *m = &self->m;
 	struct ht_file f;
 	char *p;
@@ -384,7 +384,7 @@ TEST_F_TIMEOUT(resv_file, mmap_beyond_available_enomem, 300)
  */
 TEST_F_TIMEOUT(resv_file, private_file_cow_from_cache, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	struct ht_file f;
 	char *p;
@@ -422,7 +422,7 @@ HT_ADD_SIZE_VARIANTS(resv_anon, huge);
 
 TEST_F_TIMEOUT(resv_anon, private_reserve_fault_unmap, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	char *p = map_anon(ps, 2, MAP_PRIVATE);
 
@@ -447,7 +447,7 @@ TEST_F_TIMEOUT(resv_anon, private_reserve_fault_unmap, 300)
  */
 TEST_F_TIMEOUT(resv_anon, private_partial_munmap, 300)
 {
-	unsigned long ps = variant->psize, bp = ht_base_page_size();
+	unsigned long ps = HT_PSIZE(variant), bp = ht_base_page_size();
 	struct ht_pool_model *m = &self->m;
 	char *p = map_anon(ps, 2, MAP_PRIVATE);
 
@@ -609,7 +609,7 @@ TEST_F_TIMEOUT(resv_anon, fork_parent_cow, 300)
 /* hugetlb_file_setup(VM_NORESERVE), then the mmap reserves on the inode. */
 TEST_F_TIMEOUT(resv_anon, shared_reserve_fault_unmap, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	char *p = map_anon(ps, 2, MAP_SHARED);
 
@@ -644,7 +644,7 @@ static int shm_huge(unsigned long psize, unsigned long n, int extra)
 
 TEST_F_TIMEOUT(resv_anon, sysv_shm, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	char *p;
 
@@ -696,7 +696,7 @@ TEST_F_TIMEOUT(resv_anon, sysv_shm, 300)
  */
 static unsigned long other_size(unsigned long ps)
 {
-	unsigned long o = ps == HT_GB ? 2 * HT_MB : HT_GB;
+	unsigned long o = ps == ht_pud_size() ? ht_pmd_size() : ht_pud_size();
 
 	return ht_page_size_supported(o) ? o : 0;
 }
@@ -762,7 +762,7 @@ static void shm_unaligned(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(resv_anon, sysv_shm_unaligned, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model o = { .psize = 0 };
 
 	if (other_size(ps))
@@ -810,16 +810,16 @@ static int shm_cred_fn(int sock, void *arg)
 	    setresuid(c->uid, c->uid, c->uid) ||
 	    (c->drop_ipc_lock && ht_drop_cap(CAP_IPC_LOCK)))
 		return 3;
-	id = shmget(IPC_PRIVATE, 2 * HT_MB, IPC_CREAT | 0600 | SHM_HUGETLB);
+	id = shmget(IPC_PRIVATE, ht_pmd_size(), IPC_CREAT | 0600 | SHM_HUGETLB);
 	if (id < 0)
 		shm_err = errno;
 	else if (shmctl(id, IPC_RMID, NULL))
 		return 4;
-	p = map_anon(2 * HT_MB, 1, MAP_SHARED);
+	p = map_anon(ht_pmd_size(), 1, MAP_SHARED);
 	if (p == MAP_FAILED)
 		map_err = errno;
 	else
-		munmap(p, 2 * HT_MB);
+		munmap(p, ht_pmd_size());
 	if (ht_send(sock, shm_err) || ht_send(sock, map_err))
 		return 5;
 	return 0;
@@ -857,7 +857,7 @@ FIXTURE(resv_shm_group)
 
 FIXTURE_VARIANT(resv_shm_group)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /* The check does not depend on the size: 2 MiB, the default one. */
@@ -866,7 +866,7 @@ HT_ADD_SIZE_VARIANT_2M(resv_shm_group, huge);
 FIXTURE_SETUP(resv_shm_group)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_IPC_LOCK, CAP_SETUID, CAP_SETGID },
 		.sysctls = { "vm/hugetlb_shm_group" },
@@ -875,7 +875,7 @@ FIXTURE_SETUP(resv_shm_group)
 	self->shmid = -1;
 	self->dir[0] = '\0';
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 }
 
 FIXTURE_TEARDOWN_PARENT(resv_shm_group)
@@ -893,7 +893,7 @@ TEST_F_TIMEOUT(resv_shm_group, group_or_cap_ipc_lock, 300)
 	ASSERT_EQ(0,
 		  ht_write_ulong("/proc/sys/vm/hugetlb_shm_group", SHM_GROUP));
 	/* Root, not in the group: CAP_IPC_LOCK is enough. */
-	self->shmid = shm_huge(variant->psize, 1, 0);
+	self->shmid = shm_huge(HT_PSIZE(variant), 1, 0);
 	ASSERT_LE(0, self->shmid) TH_LOG("shmget as root: %s", strerror(errno));
 	ht_pool_model_move(m, 0, 0, 1, 0);
 	HT_POOL_CHECK(m, "shmget as root");
@@ -930,17 +930,17 @@ FIXTURE(resv_surplus)
 
 FIXTURE_VARIANT(resv_surplus)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(resv_surplus, huge);
 
 FIXTURE_SETUP(resv_surplus)
 {
-	struct ht_needs needs = { .page_size = variant->psize, .pages = 3 };
+	struct ht_needs needs = { .page_size = HT_PSIZE(variant), .pages = 3 };
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 	ASSERT_EQ(0, self->m.want.surplus) TH_LOG("the model starts at 0");
 }
 
@@ -960,7 +960,7 @@ static void set_overcommit(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(resv_surplus, overcommit_surplus_at_mmap, 300)
 {
-	unsigned long ps = variant->psize, n = avail(&self->m);
+	unsigned long ps = HT_PSIZE(variant), n = avail(&self->m);
 	struct ht_pool_model *m = &self->m;
 	char *p;
 
@@ -989,7 +989,7 @@ TEST_F_TIMEOUT(resv_surplus, overcommit_surplus_at_mmap, 300)
 
 TEST_F_TIMEOUT(resv_surplus, noreserve_fault_allocates_surplus, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	struct hog hog;
 	char *p;
@@ -1020,7 +1020,7 @@ TEST_F_TIMEOUT(resv_surplus, noreserve_fault_allocates_surplus, 300)
  */
 TEST_F_TIMEOUT(resv_surplus, shrink_pool_below_in_use, 300)
 {
-	unsigned long ps = variant->psize, used, resv;
+	unsigned long ps = HT_PSIZE(variant), used, resv;
 	struct ht_pool_model *m = &self->m;
 	char *p = map_anon(ps, 3, MAP_PRIVATE);
 
@@ -1061,21 +1061,21 @@ FIXTURE(resv_node)
 
 FIXTURE_VARIANT(resv_node)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANT_2M(resv_node, huge);
 
 FIXTURE_SETUP(resv_node)
 {
-	struct ht_needs needs = { .page_size = variant->psize,
+	struct ht_needs needs = { .page_size = HT_PSIZE(variant),
 				  .nodes = 2,
 				  .pages_per_node = 2 };
 
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_pool_model_init(&self->m, variant->psize, -1));
+	ASSERT_EQ(0, ht_pool_model_init(&self->m, HT_PSIZE(variant), -1));
 	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(0, ht_pool_model_init(&self->mn[i], variant->psize,
+		ASSERT_EQ(0, ht_pool_model_init(&self->mn[i], HT_PSIZE(variant),
 						self->env.nodes[i]));
 	ASSERT_EQ(0, self->m.want.surplus) TH_LOG("the model starts at 0");
 }
@@ -1095,7 +1095,7 @@ static void check_nodes(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(resv_node, node_shrink_below_in_use, 300)
 {
-	unsigned long ps = variant->psize, mask;
+	unsigned long ps = HT_PSIZE(variant), mask;
 	int n1 = self->env.nodes[1];
 	struct ht_pool_model *m = &self->m, *m1 = &self->mn[1];
 	char *p = map_anon(ps, 1, MAP_PRIVATE);
@@ -1187,7 +1187,7 @@ static void expect_statfs(struct __test_metadata *_metadata, const char *dir,
 
 TEST_F_TIMEOUT(resv_mount, size_limit, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	char opts[64], *p;
 	int fd;
@@ -1249,7 +1249,7 @@ TEST_F_TIMEOUT(resv_mount, size_limit, 300)
  */
 TEST_F_TIMEOUT(resv_mount, min_size_reserve, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	char opts[64], *p, *q;
 	int fd;
@@ -1293,7 +1293,7 @@ TEST_F_TIMEOUT(resv_mount, min_size_reserve, 300)
 
 TEST_F_TIMEOUT(resv_mount, nr_inodes_limit, 300)
 {
-	unsigned long ps = variant->psize;
+	unsigned long ps = HT_PSIZE(variant);
 	struct ht_pool_model *m = &self->m;
 	char opts[64], path[128];
 	int a, b, c;

@@ -38,7 +38,7 @@ HT_ADD_VARIANTS_2M(seq);
 FIXTURE_SETUP(seq)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = PAGES + 1,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.uffd_minor = true,

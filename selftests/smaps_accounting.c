@@ -43,7 +43,7 @@ HT_ADD_VARIANTS(smaps_shared);
 FIXTURE_SETUP(smaps_shared)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.hgm = variant->gran == HT_GRAN_HGM,
@@ -53,16 +53,17 @@ FIXTURE_SETUP(smaps_shared)
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0,
-		  ht_file_create(&self->file, variant->psize, variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
-	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
+	self->free0 = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
 	/* The node of the cached page, through a short-lived mapping. */
-	p = mmap(NULL, variant->psize, PROT_READ, MAP_SHARED, self->file.fd, 0);
+	p = mmap(NULL, HT_PSIZE(variant), PROT_READ, MAP_SHARED, self->file.fd,
+		 0);
 	ASSERT_NE(MAP_FAILED, p);
 	(void)*(volatile char *)p;
 	self->node = ht_page_node(0, p);
-	munmap(p, variant->psize);
+	munmap(p, HT_PSIZE(variant));
 	ASSERT_GE(self->node, 0);
 }
 
@@ -84,9 +85,9 @@ static void expect_all_unmapped(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 {
 	struct ht_holder h = { .file = &self->file,
-			       .len = variant->psize,
+			       .len = HT_PSIZE(variant),
 			       .gran = variant->gran };
-	unsigned long psize = variant->psize, addr;
+	unsigned long psize = HT_PSIZE(variant), addr;
 	struct ht_page_model pm;
 	struct ht_child a;
 	uint64_t pfn;
@@ -108,7 +109,7 @@ TEST_F_TIMEOUT(smaps_shared, one_process, 300)
 /* The child inherits the VMA but not its page tables. */
 TEST_F_TIMEOUT(smaps_shared, fork_child_untouched_then_touched, 300)
 {
-	unsigned long psize = variant->psize, addr;
+	unsigned long psize = HT_PSIZE(variant), addr;
 	struct ht_holder h = { .file = &self->file, .len = psize };
 	struct ht_page_model pm;
 	struct ht_child c;
@@ -144,9 +145,9 @@ TEST_F_TIMEOUT(smaps_shared, fork_child_untouched_then_touched, 300)
 TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 {
 	struct ht_holder h = { .file = &self->file,
-			       .len = variant->psize,
+			       .len = HT_PSIZE(variant),
 			       .gran = variant->gran };
-	unsigned long psize = variant->psize, addr_a, addr_b;
+	unsigned long psize = HT_PSIZE(variant), addr_a, addr_b;
 	struct ht_page_model pm;
 	struct ht_child a, b;
 	uint64_t pfn;
@@ -177,10 +178,10 @@ TEST_F_TIMEOUT(smaps_shared, two_processes, 300)
 TEST_F_TIMEOUT(smaps_shared, two_vmas_one_process, 300)
 {
 	struct ht_holder h = { .file = &self->file,
-			       .len = variant->psize,
+			       .len = HT_PSIZE(variant),
 			       .gran = variant->gran,
 			       .nmaps = 2 };
-	unsigned long psize = variant->psize, addr;
+	unsigned long psize = HT_PSIZE(variant), addr;
 	struct ht_page_model pm;
 	unsigned long kb = ~0UL;
 	struct ht_child a;
@@ -213,7 +214,7 @@ FIXTURE(smaps_private)
 
 FIXTURE_VARIANT(smaps_private)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(smaps_private, huge);
@@ -221,7 +222,7 @@ HT_ADD_SIZE_VARIANTS(smaps_private, huge);
 FIXTURE_SETUP(smaps_private)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2, /* the parent's page and the child's COW copy */
 		.caps = { CAP_SYS_ADMIN },
 	};
@@ -236,7 +237,7 @@ FIXTURE_TEARDOWN_PARENT(smaps_private)
 
 TEST_F_TIMEOUT(smaps_private, written_fork_cow, 300)
 {
-	unsigned long psize = variant->psize, free0;
+	unsigned long psize = HT_PSIZE(variant), free0;
 	int shift = ht_size_shift(psize);
 	struct ht_page_model parent, copy; /* the page, the child's copy */
 	struct ht_holder h = { .len = psize };
@@ -302,8 +303,9 @@ static int pmd_share_child(int sock, void *arg)
 	char *p;
 	int64_t v;
 
-	p = ht_mmap_aligned(HT_GB, HT_GB, PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_NORESERVE, f->fd, 0);
+	p = ht_mmap_aligned(ht_pud_size(), ht_pud_size(),
+			    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+			    f->fd, 0);
 	if (p == MAP_FAILED)
 		return ht_send(sock, -errno), 1;
 	(void)*(volatile char *)p;
@@ -320,7 +322,7 @@ FIXTURE(pmd_share)
 
 FIXTURE_VARIANT(pmd_share)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 /* 2 MiB only: PMD tables hold 2 MiB entries (see above). */
@@ -329,15 +331,16 @@ HT_ADD_SIZE_VARIANT_2M(pmd_share, huge);
 FIXTURE_SETUP(pmd_share)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 2,
 		.caps = { CAP_SYS_ADMIN },
 	};
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize, HT_GB));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    ht_pud_size()));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
 }
 
 FIXTURE_TEARDOWN_PARENT(pmd_share)
@@ -348,7 +351,7 @@ FIXTURE_TEARDOWN_PARENT(pmd_share)
 
 TEST_F_TIMEOUT(pmd_share, two_processes, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	struct ht_expect shared_installer = {
 		.mapped = true,
 		.shared = true,

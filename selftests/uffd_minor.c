@@ -90,7 +90,7 @@ FIXTURE(minor)
 
 FIXTURE_VARIANT(minor)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(minor, huge);
@@ -98,7 +98,7 @@ HT_ADD_SIZE_VARIANTS(minor, huge);
 FIXTURE_SETUP(minor)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
 		.uffd_minor = true,
@@ -106,10 +106,10 @@ FIXTURE_SETUP(minor)
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0, ht_file_create(&self->file, variant->psize,
-				    2 * variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
-	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    2 * HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
+	self->free0 = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
 }
 
 FIXTURE_TEARDOWN_PARENT(minor)
@@ -133,11 +133,11 @@ TEST_F_TIMEOUT(minor, register_reports_continue, 60)
 	int uffd, ret;
 	void *p;
 
-	p = map_shared(_metadata, self->file.fd, variant->psize);
+	p = map_shared(_metadata, self->file.fd, HT_PSIZE(variant));
 	ASSERT_NE(MAP_FAILED, p);
 	uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
 	ASSERT_LE(0, uffd);
-	ret = ht_uffd_register_ioctls(uffd, p, variant->psize,
+	ret = ht_uffd_register_ioctls(uffd, p, HT_PSIZE(variant),
 				      UFFDIO_REGISTER_MODE_MINOR, &got);
 	ASSERT_EQ(0, ret) TH_LOG("register MINOR: %s", strerror(-ret));
 	EXPECT_EQ(want, got)
@@ -145,14 +145,14 @@ TEST_F_TIMEOUT(minor, register_reports_continue, 60)
 	       (unsigned long long)want);
 	/* Nothing is mapped by registering. */
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)p,
-					      variant->psize));
+					      HT_PSIZE(variant)));
 	close(uffd);
-	munmap(p, variant->psize);
+	munmap(p, HT_PSIZE(variant));
 }
 
 TEST_F_TIMEOUT(minor, fault_then_continue_wakes, 120)
 {
-	unsigned long psize = variant->psize, fault_addr = 0;
+	unsigned long psize = HT_PSIZE(variant), fault_addr = 0;
 	size_t touch_off = psize / 2 + 3 * ht_base_page_size() + 8;
 	struct toucher t = { 0 };
 	uint64_t flags = 0, pm = 0;
@@ -197,7 +197,7 @@ TEST_F_TIMEOUT(minor, fault_then_continue_wakes, 120)
 
 TEST_F_TIMEOUT(minor, continue_errors, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	int uffd, ret;
 	char *p, *other;
@@ -255,8 +255,8 @@ TEST_F_TIMEOUT(minor, continue_errors, 120)
 TEST_F_TIMEOUT(minor, continue_4k_split_differential, 120)
 {
 	char why[HT_WHY_LEN];
-	bool hgm = !ht_probe_hgm_r(variant->psize, why, sizeof(why));
-	unsigned long psize = variant->psize;
+	bool hgm = !ht_probe_hgm_r(HT_PSIZE(variant), why, sizeof(why));
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	int uffd, ret;
 	char *p;
@@ -289,7 +289,7 @@ FIXTURE(hgm_api)
 
 FIXTURE_VARIANT(hgm_api)
 {
-	unsigned long psize;
+	enum ht_level level;
 };
 
 HT_ADD_SIZE_VARIANTS(hgm_api, hgm);
@@ -297,7 +297,7 @@ HT_ADD_SIZE_VARIANTS(hgm_api, hgm);
 FIXTURE_SETUP(hgm_api)
 {
 	struct ht_needs needs = {
-		.page_size = variant->psize,
+		.page_size = HT_PSIZE(variant),
 		.pages = 1,
 		.caps = { CAP_SYS_ADMIN },
 		.hgm = true,
@@ -306,10 +306,10 @@ FIXTURE_SETUP(hgm_api)
 
 	self->file.fd = -1;
 	HT_SETUP_OR_SKIP(&needs, &self->env);
-	ASSERT_EQ(0,
-		  ht_file_create(&self->file, variant->psize, variant->psize));
-	ASSERT_EQ(0, ht_file_fill(&self->file, 0, variant->psize, SEED));
-	self->free0 = ht_free_pages(_metadata, variant->psize, -1);
+	ASSERT_EQ(0, ht_file_create(&self->file, HT_PSIZE(variant),
+				    HT_PSIZE(variant)));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, HT_PSIZE(variant), SEED));
+	self->free0 = ht_free_pages(_metadata, HT_PSIZE(variant), -1);
 }
 
 FIXTURE_TEARDOWN_PARENT(hgm_api)
@@ -324,7 +324,7 @@ static int split_errno(void *p, size_t len)
 
 TEST_F_TIMEOUT(hgm_api, split_refused_private, 60)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	void *p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_NORESERVE, self->file.fd, 0);
 
@@ -335,7 +335,7 @@ TEST_F_TIMEOUT(hgm_api, split_refused_private, 60)
 
 TEST_F_TIMEOUT(hgm_api, split_refused_anon, 60)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	void *p = ht_mmap_aligned(psize, psize, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 				  -1, 0);
@@ -347,7 +347,7 @@ TEST_F_TIMEOUT(hgm_api, split_refused_anon, 60)
 
 TEST_F_TIMEOUT(hgm_api, split_refused_shmem, 60)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	int fd = memfd_create("ht-shmem", MFD_CLOEXEC);
 	void *p;
 
@@ -364,7 +364,7 @@ TEST_F_TIMEOUT(hgm_api, split_refused_shmem, 60)
 
 TEST_F_TIMEOUT(hgm_api, split_refused_unaligned, 60)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	char *p = map_shared(_metadata, self->file.fd, psize);
 
@@ -414,7 +414,7 @@ static void expect_piece(struct __test_metadata *_metadata, char *p,
 
 TEST_F_TIMEOUT(hgm_api, continue_4k_maps_one_piece, 120)
 {
-	unsigned long psize = variant->psize;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size(), k = psize / ps / 2 + 1;
 	char *p = map_shared(_metadata, self->file.fd, psize);
 	struct ht_smaps_vma v;
@@ -443,7 +443,7 @@ TEST_F_TIMEOUT(hgm_api, continue_4k_maps_one_piece, 120)
 
 TEST_F_TIMEOUT(hgm_api, neighbour_minor_fault_4k, 120)
 {
-	unsigned long psize = variant->psize, fault_addr = 0;
+	unsigned long psize = HT_PSIZE(variant), fault_addr = 0;
 	size_t ps = ht_base_page_size(), k = psize / ps / 2 + 1;
 	struct toucher t = { 0 };
 	char *p = map_shared(_metadata, self->file.fd, psize);
@@ -477,7 +477,7 @@ TEST_F_TIMEOUT(hgm_api, neighbour_minor_fault_4k, 120)
 
 TEST_F_TIMEOUT(hgm_api, collapse_maps_huge_again, 300)
 {
-	unsigned long psize = variant->psize, kb = psize / HT_KB;
+	unsigned long psize = HT_PSIZE(variant), kb = psize / HT_KB;
 	size_t k = psize / ht_base_page_size() / 2 + 1;
 	char *p = map_shared(_metadata, self->file.fd, psize);
 	struct ht_smaps_vma v;

@@ -27,7 +27,7 @@
 #include "ht.h"
 #include "skel.h"
 
-#define PSIZE (2 * HT_MB)
+#define PSIZE ht_pmd_size()
 #define MAX_PAGES 1024
 #define MAX_ROUNDS 1000
 #define SEED 0xc0de0001

@@ -350,7 +350,7 @@ static void print_summary(int ret)
 
 int main(int argc, char **argv)
 {
-	struct ht_needs needs = { .page_size = 2 * HT_MB,
+	struct ht_needs needs = { .page_size = ht_pmd_size(),
 				  .caps = { CAP_SYS_ADMIN /* pagemap PFNs */ },
 				  .uffd_minor = true };
 	char why[HT_WHY_LEN] = "";

@@ -944,4 +944,36 @@ TEST(page_model_views)
 	EXPECT_FALSE(ht_model_view(&pm, 4242).mapped);
 }
 
+/*
+ * Page sizes per page table level, and the page tables a stress run will
+ * need, on x86_64's geometry (4 KiB base pages, 512 entries per table).
+ */
+TEST(level_sizes_and_table_estimate)
+{
+	struct ht_kmem_est e;
+
+	if (ht_base_page_size() != 4096)
+		SKIP(return, "base page is not 4 KiB: x86_64 geometry only");
+	EXPECT_EQ(2 * HT_MB, ht_pmd_size());
+	EXPECT_EQ(HT_GB, ht_pud_size());
+
+	/* 1024 adjacent 2 MiB mappings: 2 GiB, two PMD tables, one PUD. */
+	ht_kmem_estimate(3, 1024, 2 * HT_MB, HT_GRAN_HUGE, &e);
+	EXPECT_EQ(3 * 1024, e.vmas);
+	EXPECT_EQ(3, e.pud_tables);
+	EXPECT_EQ(3 * 2, e.pmd_tables);
+	EXPECT_EQ(0, e.pte_tables);
+	ht_kmem_estimate(1, 1024, 2 * HT_MB, HT_GRAN_HGM, &e);
+	EXPECT_EQ(1024, e.pte_tables);
+	EXPECT_EQ((1024 + 2 + 1) * 4096UL, e.table_bytes);
+
+	/* 1 GiB pages: one PUD entry each; HGM adds 1 PMD + 512 PTE tables. */
+	ht_kmem_estimate(1, 600, HT_GB, HT_GRAN_HUGE, &e);
+	EXPECT_EQ(2, e.pud_tables);
+	EXPECT_EQ(0, e.pmd_tables);
+	ht_kmem_estimate(2, 4, HT_GB, HT_GRAN_HGM, &e);
+	EXPECT_EQ(2 * 4, e.pmd_tables);
+	EXPECT_EQ(2 * 4 * 512, e.pte_tables);
+}
+
 HT_MAIN
