@@ -134,6 +134,8 @@ struct ht_expect {
 	int node; /* N<node>=1 in numa_maps; -1: not checked */
 	/* PM_MMAP_EXCLUSIVE when it is not simply !shared: 1 set, -1 clear */
 	int pm_exclusive;
+	/* not mapped: a hwpoison entry in its place, which smaps counts */
+	bool poisoned;
 };
 
 /*
@@ -148,6 +150,7 @@ struct ht_page_model {
 	unsigned long psize;
 	int node; /* where the page is; -1: not known, not checked */
 	bool anon; /* a MAP_PRIVATE copy */
+	bool poisoned; /* memory_failure() unmapped it everywhere */
 	int n;
 	struct ht_mapper {
 		pid_t pid; /* 0: the test's own process */
@@ -160,6 +163,8 @@ void ht_model_init(struct ht_page_model *pm, unsigned long psize, int node);
 void ht_model_map(struct ht_page_model *pm, pid_t pid, int vmas);
 /* @pid unmapped it everywhere, or exited. */
 void ht_model_unmap(struct ht_page_model *pm, pid_t pid);
+/* The page was poisoned: every mapping holds a hwpoison entry now. */
+void ht_model_poison(struct ht_page_model *pm);
 /* HugetlbPages @pid has from mappings the model does not hold. */
 void ht_model_base(struct ht_page_model *pm, pid_t pid, unsigned long kb);
 /* (VMA, page) pairs: kpagecount of head and tail. */

@@ -9,6 +9,12 @@
  *   count is over 1, even for two VMAs of one process;
  *   HugetlbPages of a process = page size x its VMAs mapping the page,
  *   plus whatever else it maps.
+ * A poisoned page (memory_failure(), huge granularity) is mapped nowhere;
+ * each VMA keeps a hwpoison entry, which smaps still counts
+ * (smaps_hugetlb_range() looks through the swap-type entry to the page),
+ * measured:
+ *   6.12: a non-present entry is "maybe shared": Shared_Hugetlb = size;
+ *   6.1:  classified by the page's mapcount (0): Private_Hugetlb = size.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +66,16 @@ void ht_model_unmap(struct ht_page_model *pm, pid_t pid)
 	find(pm, pid)->vmas = 0;
 }
 
+void ht_model_poison(struct ht_page_model *pm)
+{
+	pm->poisoned = true;
+}
+
+static bool poison_entry_shared(void)
+{
+	return !ht_kernel_before(6, 12);
+}
+
 void ht_model_base(struct ht_page_model *pm, pid_t pid, unsigned long kb)
 {
 	find(pm, pid)->base_kb = kb;
@@ -69,6 +85,8 @@ unsigned long ht_model_mapcount(const struct ht_page_model *pm)
 {
 	unsigned long n = 0;
 
+	if (pm->poisoned)
+		return 0;
 	for (int i = 0; i < pm->n; i++)
 		n += pm->m[i].vmas;
 	return n;
@@ -80,6 +98,13 @@ struct ht_expect ht_model_view(const struct ht_page_model *pm, pid_t pid)
 	unsigned long count = ht_model_mapcount(pm);
 	int vmas = m ? m->vmas : 0;
 
+	if (pm->poisoned)
+		return (struct ht_expect){
+			.poisoned = vmas > 0,
+			.shared = poison_entry_shared(),
+			.hugetlb_kb = m ? m->base_kb : 0,
+			.node = -1,
+		};
 	return (struct ht_expect){
 		.mapped = vmas > 0,
 		.shared = count > 1,
@@ -95,7 +120,8 @@ void ht_model_smaps_kb(const struct ht_page_model *pm, pid_t pid,
 {
 	const struct ht_mapper *m = lookup(pm, pid);
 	unsigned long kb = (m ? m->vmas : 0) * (pm->psize / HT_KB);
-	bool shared = ht_model_mapcount(pm) > 1;
+	bool shared = pm->poisoned ? poison_entry_shared() :
+				     ht_model_mapcount(pm) > 1;
 
 	*shared_kb = shared ? kb : 0;
 	*private_kb = shared ? 0 : kb;

@@ -123,31 +123,18 @@ static void expect_sigbus(struct __test_metadata *_metadata, const char *who,
 }
 
 /*
- * A VMA whose huge page was poisoned: nothing of it is mapped.  smaps
- * still counts the hwpoison entry (smaps_hugetlb_range looks through the
- * swap-type entry to the page), measured:
- *   6.12: a non-present entry is "maybe shared": Shared_Hugetlb = size
- *   6.1:  classified by the page's mapcount (0): Private_Hugetlb = size
+ * A VMA whose huge page was poisoned: nothing of it is mapped, smaps
+ * counts the hwpoison entry (the page model's poisoned view).
  */
 static void expect_gone(struct __test_metadata *_metadata, const char *who,
 			pid_t pid, unsigned long addr, unsigned long psize)
 {
-	bool v612 = !ht_kernel_before(6, 12);
-	unsigned long shared_kb = v612 ? psize / HT_KB : 0;
-	unsigned long private_kb = v612 ? 0 : psize / HT_KB;
-	struct ht_obs o;
-	int ret;
+	struct ht_page_model pm;
 
-	ret = ht_observe(pid, addr, psize, &o);
-	ASSERT_EQ(0, ret) TH_LOG("%s: /proc views: %s", who, strerror(-ret));
-	EXPECT_EQ(0, o.pm & HT_PM_PRESENT)
-	TH_LOG("%s: pagemap %#llx", who, (unsigned long long)o.pm);
-	EXPECT_EQ(0, o.present) TH_LOG("%s: 4 KiB pieces still present", who);
-	EXPECT_EQ(0, o.hugetlb_kb) TH_LOG("%s: HugetlbPages", who);
-	EXPECT_EQ(shared_kb, o.vma.val[HT_SMAPS_SHARED_HUGETLB])
-	TH_LOG("%s: Shared_Hugetlb", who);
-	EXPECT_EQ(private_kb, o.vma.val[HT_SMAPS_PRIVATE_HUGETLB])
-	TH_LOG("%s: Private_Hugetlb", who);
+	ht_model_init(&pm, psize, -1);
+	ht_model_map(&pm, pid, 1);
+	ht_model_poison(&pm);
+	ht_model_check(_metadata, who, &pm, pid, addr);
 }
 
 /*
@@ -181,7 +168,7 @@ static void expect_healthy(struct __test_metadata *_metadata, const char *who,
  * gone.  Everything /proc said about the mapping before (@b) holds, but
  * for one piece fewer present, and the other pieces keep their data.
  * smaps counts the piece's hwpoison entry as Shared_Hugetlb, as 6.12
- * counts a huge one (expect_gone()): in a mapping that was private, its
+ * counts a huge one (the page model): in a mapping that was private, its
  * 4 kB move from Private_Hugetlb to Shared_Hugetlb.
  */
 static void expect_piece_gone(struct __test_metadata *_metadata,

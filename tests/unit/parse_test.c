@@ -942,6 +942,21 @@ TEST(page_model_views)
 	ht_model_unmap(&pm, 0);
 	EXPECT_EQ(0, ht_model_mapcount(&pm));
 	EXPECT_FALSE(ht_model_view(&pm, 4242).mapped);
+
+	/* Poisoned: mapped nowhere, each VMA's entry still in smaps. */
+	ht_model_map(&pm, 0, 2);
+	ht_model_poison(&pm);
+	e = ht_model_view(&pm, 0);
+	EXPECT_FALSE(e.mapped);
+	EXPECT_TRUE(e.poisoned);
+	EXPECT_EQ(0, e.mapcount);
+	EXPECT_EQ(0, ht_model_mapcount(&pm));
+	EXPECT_EQ(4096, e.hugetlb_kb);
+	EXPECT_EQ(!ht_kernel_before(6, 12), e.shared);
+	ht_model_smaps_kb(&pm, 0, &shared_kb, &private_kb);
+	EXPECT_EQ(2 * 2048, shared_kb + private_kb);
+	EXPECT_EQ(e.shared ? 0 : 2 * 2048, private_kb);
+	EXPECT_FALSE(ht_model_view(&pm, 4242).poisoned);
 }
 
 /*
