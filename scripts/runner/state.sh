@@ -319,8 +319,12 @@ log_complaints() {
 				p[++n] = substr(l, 2, RLENGTH - 3)
 	}
 	{
+		# The level the kernel gave; a line user space wrote has a
+		# facility other than 0 (run_kselftest.sh writes "kselftest:
+		# Running tests in hugetlb_hgm") and is judged by the patterns
+		# only, as in lib/kmsg.c.
 		lvl = 7
-		if (match($0, /^<[0-9]+>/))
+		if (match($0, /^<[0-9]+>/) && substr($0, 2, RLENGTH - 2) + 0 < 8)
 			lvl = substr($0, 2, RLENGTH - 2) % 8
 		msg = $0
 		sub(/^<[0-9]+>(\[[ 0-9.]+\] )?/, "", msg)
