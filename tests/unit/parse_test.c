@@ -887,6 +887,36 @@ TEST(kmsg_debug_checker_reports)
 }
 
 /*
+ * /dev/kmsg records: the generic "hugetlb at warning" rule is for the
+ * kernel's own lines (facility 0); a line user space wrote (prio 12:
+ * LOG_USER, warning) counts only when a listed pattern matches it.
+ */
+static int complaints_in(const char *rec)
+{
+	char buf[256] = "";
+	int pfd[2], n;
+
+	if (pipe(pfd))
+		return -1;
+	n = write(pfd[1], rec, strlen(rec)) == (ssize_t)strlen(rec) ? 0 : -1;
+	close(pfd[1]);
+	if (!n)
+		n = ht_kmsg_complaints(pfd[0], buf, sizeof(buf));
+	close(pfd[0]);
+	return n;
+}
+
+TEST(kmsg_user_lines_judged_by_patterns)
+{
+	EXPECT_EQ(0, complaints_in("12,1,0,-;kselftest: Running tests in "
+				   "hugetlb_hgm\n"));
+	EXPECT_EQ(1, complaints_in("4,2,0,-;hugetlb: some warning\n"));
+	EXPECT_EQ(0, complaints_in("6,3,0,-;hugetlb: some info\n"));
+	EXPECT_EQ(1, complaints_in("12,4,0,-;ht-runner-test: WARNING: "
+				   "injected\n"));
+}
+
+/*
  * The page model every program checks against: one mapcount per (VMA,
  * page), shared above one however the mappings are spread, HugetlbPages
  * per process.
