@@ -40,6 +40,7 @@ struct seq_model {
 	int npages, nslots; /* pages in the file; worker slots in use */
 	bool hgm; /* MADV_SPLIT works (probed once) */
 	bool huge_only; /* the generator draws no HGM operation */
+	bool more_ops; /* the generator draws GUP_WRITE and PIN_READ too */
 	/* Self-test of the failure path: fork wrongly copies the entries. */
 	bool inject_bug;
 	bool alive[SEQRT_MAX_W];
@@ -93,6 +94,7 @@ struct seq_header {
 	uint64_t seed;
 	int npages, nslots;
 	bool inject_bug; /* see struct seq_model; not in the file */
+	bool more_ops; /* see struct seq_model; not in the file */
 };
 /* The replay file: "# hgm_seq seed=S pages=N slots=M", then one op a line. */
 void seq_file_write(FILE *f, const struct seq_header *h,

@@ -46,6 +46,7 @@ int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 	/* The file is empty: every page it gets later comes from here. */
 	seq_model_init(&s->m, h->npages, h->nslots, hgm, pool.free);
 	s->m.inject_bug = h->inject_bug;
+	s->m.more_ops = h->more_ops;
 	s->m.nodes = memory_nodes();
 	s->m.head_only = ht_kernel_before(6, 12);
 	return 0;

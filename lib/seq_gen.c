@@ -25,22 +25,35 @@ static const unsigned char weight[SEQ_NKINDS] = {
 	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2, [SEQ_GUP_READ] = 3,
 };
 
+/* --more-ops: the same, and the GUP paths beside the worker's own access. */
+static const unsigned char weight_more[SEQ_NKINDS] = {
+	[SEQ_SPAWN] = 1,     [SEQ_FORK] = 2,	 [SEQ_EXIT] = 1,
+	[SEQ_MAP] = 6,	     [SEQ_UNMAP] = 1,	 [SEQ_SPLIT] = 5,
+	[SEQ_REG] = 4,	     [SEQ_UNREG] = 1,	 [SEQ_CONT] = 14,
+	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	 [SEQ_WRITE] = 8,
+	[SEQ_PROT_RO] = 2,   [SEQ_PROT_RW] = 2,	 [SEQ_DONTNEED] = 2,
+	[SEQ_COLLAPSE] = 2,  [SEQ_PUNCH] = 1,	 [SEQ_FALLOC] = 4,
+	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2,	 [SEQ_GUP_READ] = 3,
+	[SEQ_GUP_WRITE] = 3, [SEQ_PIN_READ] = 3,
+};
+
 /*
  * Pieces drawn half of the time, so that operations meet each other; the
  * first and last entries of a table, where loop bounds go wrong, most.
  */
 static const int hot[] = { 0, 0, 0, 1, 2, 255, 256, 510, 511, 511, 511 };
 
-static int pick_kind(struct seq_rng *r)
+static int pick_kind(struct seq_rng *r, bool more)
 {
+	const unsigned char *w = more ? weight_more : weight;
 	unsigned int total = 0, x;
 	int k;
 
 	for (k = 0; k < SEQ_NKINDS; k++)
-		total += weight[k];
+		total += w[k];
 	x = seq_rng_below(r, total);
-	for (k = 0; x >= weight[k]; k++)
-		x -= weight[k];
+	for (k = 0; x >= w[k]; k++)
+		x -= w[k];
 	return k;
 }
 
@@ -138,13 +151,15 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 {
 	int k;
 
-	op->kind = pick_kind(r);
+	op->kind = pick_kind(r, m->more_ops);
 	op->w = pick_worker(r, m, op->kind != SEQ_SPAWN);
 	op->p = (int)seq_rng_below(r, m->npages + (op->kind == SEQ_TRUNC));
 	op->k = seq_rng_below(r, 2) ?
 			hot[seq_rng_below(r, sizeof(hot) / sizeof(hot[0]))] :
 			(int)seq_rng_below(r, SEQRT_PIECES);
-	op->v = op->kind == SEQ_WRITE ? 1 + (int)seq_rng_below(r, 255) : 0;
+	op->v = op->kind == SEQ_WRITE || op->kind == SEQ_GUP_WRITE ?
+			1 + (int)seq_rng_below(r, 255) :
+			0;
 	if (op->kind == SEQ_MIGRATE) /* a node; MPOL_MF_MOVE_ALL half of it */
 		op->v = (int)seq_rng_below(r, (unsigned int)m->nodes) |
 			(int)seq_rng_below(r, 2) << 1;
@@ -170,7 +185,8 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 piece:
 	/* Reads, writes and migrations of present pieces: they do most. */
 	if ((op->kind == SEQ_READ || op->kind == SEQ_WRITE ||
-	     op->kind == SEQ_GUP_READ || op->kind == SEQ_MIGRATE) &&
+	     op->kind == SEQ_GUP_READ || op->kind == SEQ_MIGRATE ||
+	     op->kind == SEQ_GUP_WRITE || op->kind == SEQ_PIN_READ) &&
 	    seq_rng_below(r, 2)) {
 		k = pick_present(r, &m->map[op->w][op->p]);
 		if (k >= 0)

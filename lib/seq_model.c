@@ -120,16 +120,18 @@ static void set_piece(struct seq_map *mp, int k)
 }
 
 /*
- * A read or write of piece @k, by the worker or (GUP_READ) by another
- * process, which gets EFAULT where the worker gets a signal; false when
- * it would wait on the uffd.
+ * A read or write of piece @k, by the worker or through GUP (GUP_READ,
+ * GUP_WRITE by another process; PIN_READ by the worker's vmsplice()),
+ * which gets EFAULT where the worker gets a signal; false when it would
+ * wait on the uffd.
  */
 static bool apply_access(struct seq_model *m, const struct seqrt_op *op,
 			 int64_t *ret)
 {
 	struct seq_map *mp = &m->map[op->w][op->p];
-	bool write = op->kind == SEQ_WRITE;
-	bool gup = op->kind == SEQ_GUP_READ;
+	bool write = op->kind == SEQ_WRITE || op->kind == SEQ_GUP_WRITE;
+	bool gup = op->kind == SEQ_GUP_READ || op->kind == SEQ_GUP_WRITE ||
+		   op->kind == SEQ_PIN_READ;
 
 	if (!mp->mapped || (write && mp->ro)) {
 		*ret = gup ? -EFAULT : SEQRT_SIG(SIGSEGV);
@@ -389,6 +391,8 @@ static bool apply(struct seq_model *m, const struct seqrt_op *op, int64_t *ret,
 	case SEQ_READ:
 	case SEQ_WRITE:
 	case SEQ_GUP_READ:
+	case SEQ_GUP_WRITE:
+	case SEQ_PIN_READ:
 		return apply_access(m, op, ret);
 	case SEQ_CONT:
 		*ret = apply_continue(m, op);

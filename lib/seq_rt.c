@@ -60,7 +60,8 @@ const char *const seqrt_kind_name[SEQ_NKINDS] = {
 	[SEQ_DONTNEED] = "dontneed",   [SEQ_COLLAPSE] = "collapse",
 	[SEQ_PUNCH] = "punch",	       [SEQ_FALLOC] = "fallocate",
 	[SEQ_TRUNC] = "truncate",      [SEQ_MIGRATE] = "migrate",
-	[SEQ_GUP_READ] = "gup_read",
+	[SEQ_GUP_READ] = "gup_read",   [SEQ_GUP_WRITE] = "gup_write",
+	[SEQ_PIN_READ] = "pin_read",
 };
 
 static char *slot_of(const struct seqrt *r, int p)
@@ -143,6 +144,28 @@ static int64_t w_uffd_op(char *slot, const struct seqrt_op *op)
 	}
 }
 
+/*
+ * One byte through a pipe page reference that vmsplice() took with
+ * GUP-fast (iov_iter_get_pages2()), or -errno where it could not.
+ */
+static int64_t w_pin_read(char *addr)
+{
+	struct iovec iov = { addr, 1 };
+	unsigned char b;
+	int64_t ret;
+	int pfd[2];
+
+	if (pipe(pfd))
+		return -errno;
+	if (vmsplice(pfd[1], &iov, 1, 0) != 1)
+		ret = -errno;
+	else
+		ret = read(pfd[0], &b, 1) == 1 ? b : -EIO;
+	close(pfd[0]);
+	close(pfd[1]);
+	return ret;
+}
+
 /* The status of the one page, or -errno of the call itself. */
 static int64_t move_one(pid_t pid, char *addr, const int *node, int flags)
 {
@@ -194,6 +217,8 @@ static int64_t w_do(const struct seqrt *r, const struct seqrt_op *op)
 	case SEQ_WRITE:
 		return w_access(slot + (size_t)op->k * SEQRT_PS,
 				op->kind == SEQ_WRITE, op->v);
+	case SEQ_PIN_READ:
+		return w_pin_read(slot + (size_t)op->k * SEQRT_PS);
 	case SEQ_REG:
 	case SEQ_UNREG:
 	case SEQ_CONT:
@@ -470,17 +495,26 @@ static int fork_worker(struct seqrt *r, const struct seqrt_op *op, int child,
 	return 0;
 }
 
-/* GUP from another process: a byte, or -EFAULT where a fault fails. */
-static int64_t gup_read(const struct seqrt *r, const struct seqrt_op *op)
+/*
+ * GUP from another process: a byte read (0 for a write), or -EFAULT where
+ * a fault fails.
+ */
+static int64_t gup_rw(const struct seqrt *r, const struct seqrt_op *op)
 {
-	unsigned char b;
+	unsigned char b = (unsigned char)op->v;
 	struct iovec local = { &b, 1 };
 	struct iovec remote = { slot_of(r, op->p) + (size_t)op->k * SEQRT_PS,
 				1 };
+	pid_t pid = r->w[op->w].pid;
+	ssize_t n;
 
-	if (process_vm_readv(r->w[op->w].pid, &local, 1, &remote, 1, 0) != 1)
+	if (op->kind == SEQ_GUP_WRITE)
+		n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	else
+		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (n != 1)
 		return -errno;
-	return b;
+	return op->kind == SEQ_GUP_WRITE ? 0 : b;
 }
 
 int seqrt_exec(struct seqrt *r, const struct seqrt_op *op, int child,
@@ -504,7 +538,8 @@ int seqrt_exec(struct seqrt *r, const struct seqrt_op *op, int child,
 	case SEQ_FORK:
 		return fork_worker(r, op, child, ret, why, len);
 	case SEQ_GUP_READ:
-		*ret = gup_read(r, op);
+	case SEQ_GUP_WRITE:
+		*ret = gup_rw(r, op);
 		return 0;
 	}
 	if (send(w->sock, op, sizeof(*op), MSG_NOSIGNAL) != sizeof(*op) ||

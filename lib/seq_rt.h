@@ -57,6 +57,14 @@ enum seqrt_kind {
 	SEQ_MIGRATE,
 	/* the controller reads piece k of page p of w: process_vm_readv */
 	SEQ_GUP_READ,
+	/*
+	 * Drawn only with --more-ops (seq_model.more_ops), so that a seed
+	 * draws the sequences it always drew.
+	 * the controller writes v to piece k of page p of w: process_vm_writev
+	 */
+	SEQ_GUP_WRITE,
+	/* w reads piece k of page p through a vmsplice() pin (GUP-fast) */
+	SEQ_PIN_READ,
 	SEQ_NKINDS
 };
 

@@ -30,7 +30,7 @@
 static struct {
 	long seed, seconds, steps, workers, pages;
 	const char *json, *replay, *out;
-	bool seed_given, no_shrink, inject_bug;
+	bool seed_given, no_shrink, inject_bug, more_ops;
 } o;
 
 static const struct sk_opt opts[] = {
@@ -101,6 +101,13 @@ static const struct sk_opt opts[] = {
 	  .flag_value = true,
 	  .help = "report a failure without shrinking it",
 	  .target = &o.no_shrink },
+	{ .name = "more-ops",
+	  .kind = SK_FLAG,
+	  .flag_value = true,
+	  .help = "also draw gup_write (process_vm_writev) and pin_read\n"
+		  "(a vmsplice() pin: GUP-fast); off by default so that\n"
+		  "a seed draws the sequences it always drew",
+	  .target = &o.more_ops },
 	{ .name = "inject-model-bug",
 	  .kind = SK_FLAG,
 	  .flag_value = true,
@@ -268,6 +275,7 @@ static int write_json(const char *kernel)
 	sk_json_head(j, "hgm_seq", kernel, &rep);
 	ht_json_num(j, "seed", "%ld", o.seed);
 	ht_json_bool(j, "hgm", hgm);
+	ht_json_bool(j, "more_ops", o.more_ops);
 	ht_json_num(j, "workers", "%ld", o.workers);
 	ht_json_num(j, "pages", "%ld", o.pages);
 	ht_json_num(j, "steps_per_sequence", "%ld", o.steps);
@@ -302,7 +310,8 @@ static int run_all(struct seqrt_op *ops, long nops)
 {
 	struct seq_header h = { .npages = o.pages,
 				.nslots = 2 * o.workers,
-				.inject_bug = o.inject_bug };
+				.inject_bug = o.inject_bug,
+				.more_ops = o.more_ops };
 	long start = ht_now_ns();
 	int ret = 0;
 

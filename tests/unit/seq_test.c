@@ -123,6 +123,93 @@ TEST(gup_read_is_a_read_with_efault)
 	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, OP(SEQ_GUP_READ, 0, 1, 0)));
 }
 
+/*
+ * GUP_WRITE (process_vm_writev) and PIN_READ (vmsplice): accesses that
+ * fail with EFAULT where the worker's own would get a signal, and wait on
+ * the uffd where it would.
+ */
+TEST(gup_write_and_pin_read)
+{
+	struct seqrt_op wr = { SEQ_GUP_WRITE, 0, 0, 9, 55 };
+	struct seq_model m;
+	int64_t ret;
+	int child;
+
+	seq_model_init(&m, 2, 4, true, 10);
+	m.size = 1;
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, wr)) TH_LOG("not mapped");
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, OP(SEQ_PIN_READ, 0, 0, 9)));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	EXPECT_EQ(0, do_op(_metadata, &m, wr));
+	EXPECT_EQ(55, do_op(_metadata, &m, OP(SEQ_READ, 0, 0, 9)));
+	EXPECT_EQ(55, do_op(_metadata, &m, OP(SEQ_PIN_READ, 0, 0, 9)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_PIN_READ, 0, 0, 10)));
+	do_op(_metadata, &m, OP(SEQ_PROT_RO, 0, 0, 0));
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, wr)) TH_LOG("read-only VMA");
+	EXPECT_EQ(55, do_op(_metadata, &m, OP(SEQ_PIN_READ, 0, 0, 9)));
+	m.map[0][1].mapped = true; /* page 1 mapped beyond EOF */
+	EXPECT_EQ(-EFAULT, do_op(_metadata, &m, OP(SEQ_PIN_READ, 0, 1, 0)));
+
+	/* A piece that is not mapped in a MINOR range: the pin would wait. */
+	do_op(_metadata, &m, OP(SEQ_PROT_RW, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_SPLIT, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_REG, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_DONTNEED, 0, 0, 0));
+	EXPECT_EQ(0, present(&m, 0, 0));
+	wr.k = 3;
+	EXPECT_FALSE(seq_model_apply(&m, &wr, &ret, &child));
+}
+
+/*
+ * Without --more-ops the generator draws what it drew before GUP_WRITE
+ * and PIN_READ existed: the hash of seed 2026's first 2000 operations as
+ * the generator of commit 528eb62 drew them.  With it, both are drawn.
+ */
+static uint64_t draw(bool more, long *gup_write, long *pin_read)
+{
+	uint64_t h = 1469598103934665603ULL;
+	struct seq_model m;
+	struct seqrt_op op;
+	struct seq_rng r;
+	int64_t ret;
+	int child;
+
+	seq_rng_seed(&r, 2026);
+	seq_model_init(&m, 3, 6, true, 8);
+	m.nodes = 2;
+	m.more_ops = more;
+	*gup_write = *pin_read = 0;
+	for (int i = 0; i < 2000; i++) {
+		int v[5];
+
+		seq_gen(&r, &m, &op);
+		seq_model_apply(&m, &op, &ret, &child);
+		*gup_write += op.kind == SEQ_GUP_WRITE;
+		*pin_read += op.kind == SEQ_PIN_READ;
+		v[0] = op.kind, v[1] = op.w, v[2] = op.p, v[3] = op.k,
+		v[4] = op.v;
+		for (int j = 0; j < 5; j++) {
+			h ^= (uint64_t)v[j];
+			h *= 1099511628211ULL;
+		}
+	}
+	return h;
+}
+
+TEST(more_ops_only_when_asked)
+{
+	long gw, pr;
+
+	EXPECT_EQ(0xf3dad2f246be0216ULL, draw(false, &gw, &pr))
+	TH_LOG("a seed no longer draws the sequence it drew");
+	EXPECT_EQ(0, gw);
+	EXPECT_EQ(0, pr);
+	draw(true, &gw, &pr);
+	EXPECT_LT(20, gw);
+	EXPECT_LT(20, pr);
+}
+
 TEST(split_then_three_pieces)
 {
 	struct seqrt_op rd = OP(SEQ_READ, 0, 1, 7);
