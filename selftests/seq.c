@@ -5,11 +5,12 @@
  * on one shared 2 MiB hugetlb file (map, fault, write, read back, uffd
  * MINOR, 2 MiB CONTINUE, fork, exit, mprotect, DONTNEED, hole punch,
  * fallocate, truncate; the hgm twin adds MADV_SPLIT, 4 KiB CONTINUE and
- * MADV_COLLAPSE), every step compared with the model: each worker's
- * pagemap of every piece, smaps Shared/Private_Hugetlb, HugetlbPages,
- * kpagecount of every mapped page, the pool's free count, the results
- * and the bytes read.  The seed is fixed, so a failure here reproduces
- * with `build/stress/hgm_seq --replay` of the sequence it prints.
+ * MADV_COLLAPSE; fixed_seed_more_ops adds GUP writes and vmsplice pins),
+ * every step compared with the model: each worker's pagemap of every
+ * piece, smaps Shared/Private_Hugetlb, HugetlbPages, kpagecount of every
+ * mapped page, the pool's free count, the results and the bytes read.
+ * The seed is fixed, so a failure here reproduces with
+ * `build/stress/hgm_seq --replay` of the sequence it prints.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,41 +65,69 @@ static void log_sequence(struct __test_metadata *_metadata,
 	}
 }
 
-TEST_F_TIMEOUT(seq, fixed_seed, 300)
+/*
+ * STEPS operations from @seed (after WORKERS spawns), each checked; on a
+ * difference the sequence so far goes to the log in replay format.
+ */
+static void run_fixed(struct __test_metadata *_metadata, enum ht_gran gran,
+		      int seed, bool more_ops)
 {
-	struct seq_header h = { .seed = SEED,
+	struct seq_header h = { .seed = seed,
 				.npages = PAGES,
 				.nslots = 2 * WORKERS };
 	struct seq_run *run = malloc(sizeof(*run));
 	struct seqrt_op ops[STEPS];
 	struct seq_rng rng;
 	char why[HT_WHY_LEN];
-	int i, ret;
+	int i, ret, gup_writes = 0, pin_reads = 0;
 
 	ASSERT_NE(NULL, run);
 	ret = seq_run_start(run, &h, seq_probe_hgm(why, sizeof(why)) == NULL);
 	ASSERT_EQ(0, ret) TH_LOG("%s", run->why);
-	run->m.huge_only = variant->gran == HT_GRAN_HUGE;
-	seq_rng_seed(&rng, SEED);
+	run->m.huge_only = gran == HT_GRAN_HUGE;
+	run->m.more_ops = more_ops;
+	seq_rng_seed(&rng, seed);
 	for (i = 0, ret = 0; !ret && i < STEPS; i++) {
 		if (i < WORKERS)
 			ops[i] = (struct seqrt_op){ .kind = SEQ_SPAWN, .w = i };
 		else
 			seq_gen(&rng, &run->m, &ops[i]);
 		ret = seq_run_step(run, &ops[i]);
+		gup_writes += ops[i].kind == SEQ_GUP_WRITE;
+		pin_reads += ops[i].kind == SEQ_PIN_READ;
 	}
-	TH_LOG("%ld steps, %ld skipped, model %s HGM", run->steps, run->skipped,
+	TH_LOG("%ld steps, %ld skipped, %d gup_write, %d pin_read, model %s HGM",
+	       run->steps, run->skipped, gup_writes, pin_reads,
 	       run->m.hgm ? "with" : "without");
 	seq_run_stop(run);
 	if (ret) {
-		TH_LOG("seed %d step %d: %s", SEED, i - 1, run->why);
+		TH_LOG("seed %d step %d: %s", seed, i - 1, run->why);
 		TH_LOG("the sequence (hgm_seq replay format, header "
 		       "'# hgm_seq seed=%d pages=%d slots=%d'):",
-		       SEED, PAGES, 2 * WORKERS);
+		       seed, PAGES, 2 * WORKERS);
 		log_sequence(_metadata, ops, i);
 	}
 	EXPECT_EQ(0, ret) TH_LOG("model difference or broken run");
+	/* the seed must draw what the case is for, or it tests nothing new */
+	if (more_ops && !ret) {
+		EXPECT_LT(0, gup_writes);
+		EXPECT_LT(0, pin_reads);
+	}
 	free(run);
+}
+
+TEST_F_TIMEOUT(seq, fixed_seed, 300)
+{
+	run_fixed(_metadata, variant->gran, SEED, false);
+}
+
+/*
+ * The same with --more-ops: GUP writes from another process and reads
+ * through vmsplice() pins (GUP-fast) between the other operations.
+ */
+TEST_F_TIMEOUT(seq, fixed_seed_more_ops, 300)
+{
+	run_fixed(_metadata, variant->gran, SEED + 1, true);
 }
 
 HT_MAIN
