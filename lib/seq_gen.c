@@ -14,19 +14,10 @@
  * How often each kind is drawn.  CONTINUE, reads and writes dominate:
  * they are where pieces appear and where contents are checked; the
  * operations that throw state away are rarer so that state builds up.
+ * The kinds from SEQ_GUP_WRITE on are drawn only with --more-ops, so
+ * that a seed draws the sequence it drew before they existed.
  */
 static const unsigned char weight[SEQ_NKINDS] = {
-	[SEQ_SPAWN] = 1,     [SEQ_FORK] = 2,	[SEQ_EXIT] = 1,
-	[SEQ_MAP] = 6,	     [SEQ_UNMAP] = 1,	[SEQ_SPLIT] = 5,
-	[SEQ_REG] = 4,	     [SEQ_UNREG] = 1,	[SEQ_CONT] = 14,
-	[SEQ_CONT_HUGE] = 2, [SEQ_READ] = 10,	[SEQ_WRITE] = 8,
-	[SEQ_PROT_RO] = 2,   [SEQ_PROT_RW] = 2, [SEQ_DONTNEED] = 2,
-	[SEQ_COLLAPSE] = 2,  [SEQ_PUNCH] = 1,	[SEQ_FALLOC] = 4,
-	[SEQ_TRUNC] = 1,     [SEQ_MIGRATE] = 2, [SEQ_GUP_READ] = 3,
-};
-
-/* --more-ops: the same, and the GUP paths beside the worker's own access. */
-static const unsigned char weight_more[SEQ_NKINDS] = {
 	[SEQ_SPAWN] = 1,     [SEQ_FORK] = 2,	 [SEQ_EXIT] = 1,
 	[SEQ_MAP] = 6,	     [SEQ_UNMAP] = 1,	 [SEQ_SPLIT] = 5,
 	[SEQ_REG] = 4,	     [SEQ_UNREG] = 1,	 [SEQ_CONT] = 14,
@@ -45,15 +36,15 @@ static const int hot[] = { 0, 0, 0, 1, 2, 255, 256, 510, 511, 511, 511 };
 
 static int pick_kind(struct seq_rng *r, bool more)
 {
-	const unsigned char *w = more ? weight_more : weight;
+	int nkinds = more ? SEQ_NKINDS : SEQ_GUP_WRITE;
 	unsigned int total = 0, x;
 	int k;
 
-	for (k = 0; k < SEQ_NKINDS; k++)
-		total += w[k];
+	for (k = 0; k < nkinds; k++)
+		total += weight[k];
 	x = seq_rng_below(r, total);
-	for (k = 0; x >= w[k]; k++)
-		x -= w[k];
+	for (k = 0; x >= weight[k]; k++)
+		x -= weight[k];
 	return k;
 }
 
