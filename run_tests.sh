@@ -44,6 +44,8 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
                          SECONDS (fuzz:hgm_seq; results/.../fuzz*)
   --fuzz-seed N          its first sequence's seed (default: from the clock;
                          the same N replays the same sequences)
+  --fuzz-more-ops        hgm_seq --more-ops: GUP writes (process_vm_writev)
+                         and reads through vmsplice() pins too
   --background-load      run the battery under stress-ng load (stress/*.job)
   --coverage             kernel gcov counters at the end (each boot with
                          --vm; the kernel needs CONFIG_GCOV_KERNEL, e.g.

@@ -7,7 +7,7 @@
 # kernel complaint), and turns its output, the kernel log and the taint
 # into a verdict.
 #
-# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED IN_VM
+# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED FUZZ_MORE IN_VM
 #          (options.sh);
 #          RUN_DIR SNAP (main);
 #          log_lines, taint, log_complaints, is_fatal, restore,
@@ -88,9 +88,11 @@ run_case() {
 	elif [ "$prog" = fuzz ]; then
 		# So does hgm_seq; a failure is shrunk after the budget.
 		tmo=$((FUZZ + 900))
-		# shellcheck disable=SC2086 # no seed: no words
+		more=""
+		[ "$FUZZ_MORE" = 0 ] || more=--more-ops
+		# shellcheck disable=SC2086 # no seed, no --more-ops: no words
 		setsid "$FUZZ_BIN" --seconds "$FUZZ" --json "$RUN_DIR/fuzz.json" \
-			${FUZZ_SEED:+--seed $FUZZ_SEED} \
+			${FUZZ_SEED:+--seed $FUZZ_SEED} $more \
 			--out "$RUN_DIR/fuzz" >"$out" 2>&1 </dev/null &
 	else
 		setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &
