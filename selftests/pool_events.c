@@ -12,6 +12,13 @@
  * not reserved, and fork fails with ENOMEM without one.  An unpinned
  * page is shared: both map it (kpagecount 2), no page is taken.
  *
+ * The first write to the shared page copies it (hugetlb_wp()): the
+ * writer, parent or child, gets a new page from the free pool, the other
+ * keeps the old one and its contents.  The parent owns the mapping's
+ * reservations; when no free page is left for its copy, the kernel unmaps
+ * the page from the child instead (unmap_ref_private()), the parent keeps
+ * writing to it, and the child's next access is a SIGBUS.
+ *
  * (show_mem's per-node lines: pool_sysfs, pool_sysctl.huge_2M.show_mem_node_lines.)
  */
 #define _GNU_SOURCE
@@ -177,6 +184,82 @@ static void fork_and_check(struct __test_metadata *_metadata,
 	EXPECT_EQ(-1, ht_pattern_check(self->map, psize, 0, SEED));
 }
 
+enum { CMD_READ = 1, CMD_WRITE, CMD_EXIT };
+
+/*
+ * Serves the parent until CMD_EXIT: CMD_READ replies with the signal that
+ * reading the mapping's first byte raised (0: none), then the first byte
+ * that differs from the fork-time contents (-1: none); CMD_WRITE flips
+ * the first byte and replies with the signal that raised.
+ */
+static int child_serve(int sock, void *argp)
+{
+	struct child_arg *a = argp;
+	struct ht_sigbus sb;
+	int64_t cmd;
+
+	while (!ht_recv(sock, &cmd, -1) && cmd != CMD_EXIT) {
+		bool write = cmd == CMD_WRITE;
+		/* only a write reads the byte unguarded: a read may SIGBUS */
+		unsigned char flip = write ? a->map[0] ^ 0xff : 0;
+
+		ht_access(a->map, write, flip, &sb);
+		if (ht_send(sock, sb.hit ? sb.signo : 0))
+			return 1;
+		if (!write && !sb.hit &&
+		    ht_send(sock, ht_pattern_check(a->map, a->psize, 0, SEED)))
+			return 1;
+	}
+	return 0;
+}
+
+/* The child's answer to @cmd: its signal, and for a read its first bad byte. */
+static void child_cmd(struct __test_metadata *_metadata, struct ht_child *c,
+		      int64_t cmd, int64_t *sig, int64_t *bad)
+{
+	*bad = -2;
+	ASSERT_EQ(0, ht_send(c->sock, cmd));
+	ASSERT_EQ(0, ht_recv(c->sock, sig, 30000));
+	if (cmd == CMD_READ && !*sig)
+		ASSERT_EQ(0, ht_recv(c->sock, bad, 30000));
+}
+
+/* The kpagecount of @pfn: how many (VMA, page) pairs map it. */
+static uint64_t mapcount_of(struct __test_metadata *_metadata, uint64_t pfn)
+{
+	uint64_t count = 0;
+
+	EXPECT_EQ(0, ht_kpagecount_read(pfn, &count));
+	return count;
+}
+
+/* Forks a child that serves child_serve(); both map the written page. */
+static void fork_server(struct __test_metadata *_metadata,
+			FIXTURE_DATA(fork_private) * self, unsigned long psize,
+			struct ht_child *c, struct child_arg *a)
+{
+	uint64_t mine = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+
+	a->map = self->map;
+	a->psize = psize;
+	ASSERT_EQ(0, ht_spawn(c, child_serve, a));
+	EXPECT_EQ(mine, ht_pfn_of(_metadata, c->pid, (unsigned long)self->map));
+	EXPECT_EQ(2, mapcount_of(_metadata, mine));
+	HT_POOL_CHECK(&self->pool, "fork (page shared)");
+}
+
+/* Ends the child; @copied: the page its copy-on-write took goes back. */
+static void end_server(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(fork_private) * self, struct ht_child *c,
+		       bool copied)
+{
+	ASSERT_EQ(0, ht_send(c->sock, CMD_EXIT));
+	EXPECT_EQ(0, ht_reap(c, 30000));
+	if (copied)
+		self->pool.want.free += 1;
+	HT_POOL_CHECK(&self->pool, "the child's exit");
+}
+
 TEST_F(fork_private, unpinned_page_is_shared)
 {
 	map_written(_metadata, self, HT_PSIZE(variant));
@@ -228,6 +311,105 @@ TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
 		waitpid(pid, NULL, 0);
 	HT_POOL_CHECK(&self->pool, "the failed fork");
 	EXPECT_EQ(-1, ht_pattern_check(self->map, HT_PSIZE(variant), 0, SEED));
+}
+
+/*
+ * The parent writes after fork: it gets a new page (the copy needs a
+ * free page that is not reserved), the child keeps the old page with the
+ * contents it had at fork.
+ */
+TEST_F(fork_private, parent_write_copies)
+{
+	unsigned long psize = HT_PSIZE(variant);
+	int64_t sig, bad;
+	struct child_arg a;
+	struct ht_child c;
+	uint64_t old, now;
+
+	map_written(_metadata, self, psize);
+	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+	fork_server(_metadata, self, psize, &c, &a);
+	self->map[0] ^= 0xff;
+	self->pool.want.free -= 1;
+	HT_POOL_CHECK(&self->pool, "the parent's first write after fork");
+	now = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+	EXPECT_NE(old, now) TH_LOG("the parent still maps the page it shared");
+	EXPECT_EQ(old, ht_pfn_of(_metadata, c.pid, (unsigned long)self->map));
+	EXPECT_EQ(1, mapcount_of(_metadata, old));
+	EXPECT_EQ(1, mapcount_of(_metadata, now));
+	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
+	EXPECT_EQ(0, sig);
+	EXPECT_EQ(-1, bad) TH_LOG("the child sees the parent's write");
+	EXPECT_EQ(0, ht_pattern_check(self->map, psize, 0, SEED));
+	end_server(_metadata, self, &c, true);
+}
+
+/* The child writes after fork: the child gets the new page. */
+TEST_F(fork_private, child_write_copies)
+{
+	unsigned long psize = HT_PSIZE(variant);
+	int64_t sig, bad;
+	struct child_arg a;
+	struct ht_child c;
+	uint64_t old, theirs;
+
+	map_written(_metadata, self, psize);
+	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+	fork_server(_metadata, self, psize, &c, &a);
+	child_cmd(_metadata, &c, CMD_WRITE, &sig, &bad);
+	EXPECT_EQ(0, sig);
+	self->pool.want.free -= 1;
+	HT_POOL_CHECK(&self->pool, "the child's first write after fork");
+	theirs = ht_pfn_of(_metadata, c.pid, (unsigned long)self->map);
+	EXPECT_NE(old, theirs)
+	TH_LOG("the child still maps the page it shared");
+	EXPECT_EQ(old, ht_pfn_of(_metadata, 0, (unsigned long)self->map));
+	EXPECT_EQ(1, mapcount_of(_metadata, old));
+	EXPECT_EQ(1, mapcount_of(_metadata, theirs));
+	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
+	EXPECT_EQ(0, sig);
+	EXPECT_EQ(0, bad) TH_LOG("the child's first byte is its own write");
+	EXPECT_EQ(-1, ht_pattern_check(self->map, psize, 0, SEED))
+	TH_LOG("the parent sees the child's write");
+	end_server(_metadata, self, &c, true);
+}
+
+/*
+ * No free page for the parent's copy: the kernel takes the page from the
+ * child (its PTE cleared, the VMA marked HPAGE_RESV_UNMAPPED) and lets
+ * the parent write to it in place; the child's next access is a SIGBUS.
+ */
+TEST_F(fork_private, parent_write_without_free_page_unmaps_child)
+{
+	unsigned long psize = HT_PSIZE(variant);
+	int64_t sig, bad;
+	struct child_arg a;
+	struct ht_child c;
+	struct ht_pool g;
+	uint64_t old, e = 0;
+
+	/* as in pinned_page_without_free_page_fails_fork: one free page */
+	ASSERT_EQ(0, ht_pool_read(psize, -1, &g));
+	if (g.overcommit)
+		ASSERT_EQ(0, ht_pool_set_overcommit(psize, 0));
+	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
+	ASSERT_LE(1, g.free - g.resv);
+	take_free_pages(_metadata, self, psize, g.free - g.resv - 1);
+	map_written(_metadata, self, psize);
+	ASSERT_EQ(0, self->pool.want.free - self->pool.want.resv);
+	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+	fork_server(_metadata, self, psize, &c, &a);
+	self->map[0] ^= 0xff;
+	HT_POOL_CHECK(&self->pool, "the parent's write with no free page");
+	EXPECT_EQ(old, ht_pfn_of(_metadata, 0, (unsigned long)self->map));
+	EXPECT_EQ(1, mapcount_of(_metadata, old));
+	EXPECT_EQ(0, ht_pagemap_read(c.pid, (unsigned long)self->map, &e));
+	EXPECT_FALSE(e & HT_PM_PRESENT) TH_LOG("the child still maps the page");
+	EXPECT_EQ(0, ht_pattern_check(self->map, psize, 0, SEED));
+	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
+	EXPECT_EQ(SIGBUS, sig)
+	TH_LOG("the child read byte 0 (first bad %ld)", (long)bad);
+	end_server(_metadata, self, &c, false);
 }
 
 HT_MAIN
