@@ -239,7 +239,11 @@ static void fs_setup(struct __test_metadata *_metadata,
 
 FIXTURE_SETUP(fsops)
 {
-	struct ht_needs needs = { .page_size = HT_PSIZE(variant), .pages = 2 };
+	struct ht_needs needs = {
+		.page_size = HT_PSIZE(variant),
+		.pages = 2,
+		.caps = { CAP_SYS_ADMIN /* mount; PFNs in pagemap */ },
+	};
 
 	fs_setup(_metadata, &needs, &self->env, &self->mnt, &self->pool);
 }
@@ -1131,6 +1135,69 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	EXPECT_EQ(0, ht_reap(&c, 10000));
 	self->pool.want.free += 1;
 	HT_POOL_CHECK(&self->pool, "the private mapping's exit");
+	close(file.fd);
+}
+
+/*
+ * A file page read through a mapping is the page cache's own page
+ * (hugetlb_no_page()), mapped writable only for a shared writable VMA: a
+ * MAP_SHARED PROT_READ mapping stays read-only (a write is SIGSEGV), and
+ * the first write to a MAP_PRIVATE mapping copies the page (hugetlb_wp(),
+ * on the VMA's reservation) while the file keeps its contents.
+ */
+TEST_F_TIMEOUT(fsops, private_read_then_write_copies, 120)
+{
+	unsigned long psize = HT_PSIZE(variant);
+	struct ht_file file = { .fd = -1, .psize = psize, .len = psize };
+	uint64_t cached;
+	struct ht_sigbus sb;
+	char *r, *p;
+
+	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
+			      self->mnt.pagesize, 2 * psize));
+	file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, file.fd);
+	ASSERT_EQ(0, ftruncate(file.fd, psize));
+	ASSERT_EQ(0, ht_file_fill(&file, 0, psize, SEED));
+	self->pool.want.free -= 1;
+	HT_POOL_CHECK(&self->pool, "filling the page");
+	EXPECT_STATFS(&self->mnt, psize, 2, 1, -1L, -1L);
+
+	r = mmap(NULL, psize, PROT_READ, MAP_SHARED, file.fd, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	ht_access(r, false, 0, &sb);
+	EXPECT_FALSE(sb.hit) TH_LOG("reading: signal %d", sb.signo);
+	cached = ht_pfn_of(_metadata, 0, (unsigned long)r);
+	ht_access(r, true, r[0] ^ 0xff, &sb);
+	EXPECT_EQ(SIGSEGV, sb.hit ? sb.signo : 0)
+	TH_LOG("a write to a read-only shared mapping after a read fault");
+	HT_POOL_CHECK(&self->pool, "a read-only shared mapping, read");
+
+	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	self->pool.want.resv += 1;
+	HT_POOL_CHECK(&self->pool, "mmap(MAP_PRIVATE) of the file");
+	EXPECT_STATFS(&self->mnt, psize, 2, 0, -1L, -1L);
+	ht_access(p, false, 0, &sb);
+	EXPECT_FALSE(sb.hit) TH_LOG("reading: signal %d", sb.signo);
+	EXPECT_EQ(cached, ht_pfn_of(_metadata, 0, (unsigned long)p))
+	TH_LOG("a private read maps the page cache's page");
+	HT_POOL_CHECK(&self->pool, "a read through the private mapping");
+
+	p[0] ^= 0xff;
+	self->pool.want.free -= 1;
+	self->pool.want.resv -= 1;
+	HT_POOL_CHECK(&self->pool, "the first write: a copy");
+	EXPECT_NE(cached, ht_pfn_of(_metadata, 0, (unsigned long)p));
+	EXPECT_EQ(0, ht_pattern_check(p, psize, 0, SEED));
+	EXPECT_EQ(-1, ht_pattern_check(r, psize, 0, SEED))
+	TH_LOG("the file shows the private write");
+
+	munmap(p, psize);
+	self->pool.want.free += 1;
+	HT_POOL_CHECK(&self->pool, "munmap of the private copy");
+	EXPECT_STATFS(&self->mnt, psize, 2, 1, -1L, -1L);
+	munmap(r, psize);
 	close(file.fd);
 }
 
