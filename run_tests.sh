@@ -107,7 +107,7 @@ else
 fi
 pick_expect "$(kernel_id)"
 ensure_built
-CASES=$(list_cases)
+CASES=$(list_cases) || exit 2
 if [ "$LIST" = 1 ]; then
 	[ -z "$CASES" ] || echo "$CASES"
 	exit 0

@@ -1070,6 +1070,19 @@ static void mmap_placement(struct __test_metadata *_metadata, int fd,
  * MAP_NORESERVE defers the check to the fault (SIGBUS); PROT_EXEC is
  * allowed unless the mount is noexec.
  */
+/* File "f" on the mount, one page long, its page in the page cache. */
+static void fill_one_page(struct __test_metadata *_metadata,
+			  const struct fs_mnt *m, struct ht_pool_model *pool,
+			  struct ht_file *file)
+{
+	file->fd = fs_open(m, "f", O_CREAT | O_RDWR);
+	ASSERT_LE(0, file->fd);
+	ASSERT_EQ(0, ftruncate(file->fd, file->psize));
+	ASSERT_EQ(0, ht_file_fill(file, 0, file->psize, SEED));
+	pool->want.free -= 1;
+	HT_POOL_CHECK(pool, "filling the page");
+}
+
 /*
  * Hole punch of a page that a MAP_PRIVATE mapping maps read-only from the
  * page cache: the punch unmaps it from the private mapping too
@@ -1098,12 +1111,7 @@ TEST_F_TIMEOUT(fsops, punch_under_private_mapping, 120)
 	ASSERT_EQ(0, ht_pool_model_init(&self->pool, psize, -1));
 	ASSERT_EQ(0,
 		  fs_mount(&self->mnt, 0, "pagesize=%s", self->mnt.pagesize));
-	file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
-	ASSERT_LE(0, file.fd);
-	ASSERT_EQ(0, ftruncate(file.fd, psize));
-	ASSERT_EQ(0, ht_file_fill(&file, 0, psize, SEED));
-	self->pool.want.free -= 1;
-	HT_POOL_CHECK(&self->pool, "filling the page");
+	fill_one_page(_metadata, &self->mnt, &self->pool, &file);
 
 	ASSERT_EQ(0, ht_holder_start(&c, &h, &addr));
 	self->pool.want.resv += 1;
@@ -1155,12 +1163,7 @@ TEST_F_TIMEOUT(fsops, private_read_then_write_copies, 120)
 
 	ASSERT_EQ(0, fs_mount(&self->mnt, 0, "pagesize=%s,size=%lu",
 			      self->mnt.pagesize, 2 * psize));
-	file.fd = fs_open(&self->mnt, "f", O_CREAT | O_RDWR);
-	ASSERT_LE(0, file.fd);
-	ASSERT_EQ(0, ftruncate(file.fd, psize));
-	ASSERT_EQ(0, ht_file_fill(&file, 0, psize, SEED));
-	self->pool.want.free -= 1;
-	HT_POOL_CHECK(&self->pool, "filling the page");
+	fill_one_page(_metadata, &self->mnt, &self->pool, &file);
 	EXPECT_STATFS(&self->mnt, psize, 2, 1, -1L, -1L);
 
 	r = mmap(NULL, psize, PROT_READ, MAP_SHARED, file.fd, 0);

@@ -314,13 +314,17 @@ TEST_F(fork_private, pinned_page_without_free_page_fails_fork)
 }
 
 /*
- * The parent writes after fork: it gets a new page (the copy needs a
- * free page that is not reserved), the child keeps the old page with the
- * contents it had at fork.
+ * The first write after fork, by the parent (@child_writes false) or the
+ * child: the writer gets a new page (the copy needs a free page that is
+ * not reserved), the other keeps the old page with the contents it had
+ * at fork.
  */
-TEST_F(fork_private, parent_write_copies)
+static void first_write_copies(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(fork_private) * self,
+			       unsigned long psize, bool child_writes)
 {
-	unsigned long psize = HT_PSIZE(variant);
+	const char *writer = child_writes ? "child" : "parent";
+	pid_t wpid, opid; /* pagemap pids: the writer's, the other's */
 	int64_t sig, bad;
 	struct child_arg a;
 	struct ht_child c;
@@ -329,49 +333,40 @@ TEST_F(fork_private, parent_write_copies)
 	map_written(_metadata, self, psize);
 	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
 	fork_server(_metadata, self, psize, &c, &a);
-	self->map[0] ^= 0xff;
+	wpid = child_writes ? c.pid : 0;
+	opid = child_writes ? 0 : c.pid;
+	if (child_writes) {
+		child_cmd(_metadata, &c, CMD_WRITE, &sig, &bad);
+		EXPECT_EQ(0, sig);
+	} else {
+		self->map[0] ^= 0xff;
+	}
 	self->pool.want.free -= 1;
-	HT_POOL_CHECK(&self->pool, "the parent's first write after fork");
-	now = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
-	EXPECT_NE(old, now) TH_LOG("the parent still maps the page it shared");
-	EXPECT_EQ(old, ht_pfn_of(_metadata, c.pid, (unsigned long)self->map));
+	HT_POOL_CHECK(&self->pool, "the first write after fork");
+	now = ht_pfn_of(_metadata, wpid, (unsigned long)self->map);
+	EXPECT_NE(old, now)
+	TH_LOG("the %s still maps the page it shared", writer);
+	EXPECT_EQ(old, ht_pfn_of(_metadata, opid, (unsigned long)self->map));
 	EXPECT_EQ(1, mapcount_of(_metadata, old));
 	EXPECT_EQ(1, mapcount_of(_metadata, now));
 	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
 	EXPECT_EQ(0, sig);
-	EXPECT_EQ(-1, bad) TH_LOG("the child sees the parent's write");
-	EXPECT_EQ(0, ht_pattern_check(self->map, psize, 0, SEED));
+	/* the first differing byte: the write's (0) or none (-1) */
+	EXPECT_EQ(child_writes ? 0 : -1, bad) TH_LOG("the child's contents");
+	EXPECT_EQ(child_writes ? -1 : 0,
+		  ht_pattern_check(self->map, psize, 0, SEED))
+	TH_LOG("the parent's contents");
 	end_server(_metadata, self, &c, true);
 }
 
-/* The child writes after fork: the child gets the new page. */
+TEST_F(fork_private, parent_write_copies)
+{
+	first_write_copies(_metadata, self, HT_PSIZE(variant), false);
+}
+
 TEST_F(fork_private, child_write_copies)
 {
-	unsigned long psize = HT_PSIZE(variant);
-	int64_t sig, bad;
-	struct child_arg a;
-	struct ht_child c;
-	uint64_t old, theirs;
-
-	map_written(_metadata, self, psize);
-	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
-	fork_server(_metadata, self, psize, &c, &a);
-	child_cmd(_metadata, &c, CMD_WRITE, &sig, &bad);
-	EXPECT_EQ(0, sig);
-	self->pool.want.free -= 1;
-	HT_POOL_CHECK(&self->pool, "the child's first write after fork");
-	theirs = ht_pfn_of(_metadata, c.pid, (unsigned long)self->map);
-	EXPECT_NE(old, theirs)
-	TH_LOG("the child still maps the page it shared");
-	EXPECT_EQ(old, ht_pfn_of(_metadata, 0, (unsigned long)self->map));
-	EXPECT_EQ(1, mapcount_of(_metadata, old));
-	EXPECT_EQ(1, mapcount_of(_metadata, theirs));
-	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
-	EXPECT_EQ(0, sig);
-	EXPECT_EQ(0, bad) TH_LOG("the child's first byte is its own write");
-	EXPECT_EQ(-1, ht_pattern_check(self->map, psize, 0, SEED))
-	TH_LOG("the parent sees the child's write");
-	end_server(_metadata, self, &c, true);
+	first_write_copies(_metadata, self, HT_PSIZE(variant), true);
 }
 
 /*

@@ -74,9 +74,17 @@ list_cases() {
 	[ "$FUZZ" = 0 ] || echo "fuzz:hgm_seq"
 }
 
+# A program that cannot list its cases stops the run (exit 2, one line on
+# stderr): its cases must not silently drop out of the plan (a binary
+# relinked by a concurrent make, say).
 list_battery() {
 	for p in $PROGRAMS; do
-		"$BIN/$p" --list-cases | while read -r c; do
+		names=$("$BIN/$p" --list-cases 2>/dev/null) || names=""
+		if [ -z "$names" ]; then
+			echo "run_tests.sh: $BIN/$p --list-cases failed: rebuild it (make)" >&2
+			exit 2
+		fi
+		printf '%s\n' "$names" | while read -r c; do
 			name="$p:$c"
 			if [ -z "$FILTERS" ]; then
 				echo "$name"

@@ -348,7 +348,7 @@ vm_main() {
 		make -s -C "$TOP" "$@" >"$TOP/build/static.log" 2>&1 ||
 			vm_die "static build failed: see build/static.log (make static)"
 	fi
-	CASES=$(vm_cases)
+	CASES=$(vm_cases) || exit 2
 	if [ "$LIST" = 1 ]; then
 		[ -z "$CASES" ] || echo "$CASES"
 		return 0

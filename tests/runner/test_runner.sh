@@ -362,6 +362,15 @@ kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 unset HT_LOCK_FILE
 
+# --- a program that cannot list its cases stops the run ---
+mkdir -p "$WORK/badbin"
+cp "$HERE/fake/settings" "$WORK/badbin/"
+printf '#!/bin/sh\nexit 1\n' >"$WORK/badbin/broken"
+chmod +x "$WORK/badbin/broken"
+HT_BIN="$WORK/badbin" HT_PROGRAMS=broken "$RUN" --results "$WORK/lc" --list >"$WORK/out" 2>"$WORK/err"
+same "--list-cases failing: exit 2, one line" "$?:$(wc -l <"$WORK/err")" "2:1"
+check "... naming the program" grep -q "broken --list-cases failed" "$WORK/err"
+
 # --- bisect exit codes ---
 "$RUN" --results "$WORK/b" --bisect f.skips >/dev/null 2>&1
 same "--bisect: everything skipped is 125" $? 125
