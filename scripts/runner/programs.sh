@@ -56,7 +56,9 @@ ensure_built() {
 		[ -x "$BIN/$p" ] && continue
 		[ -f "$TOP/Makefile" ] || die "missing program $BIN/$p"
 		echo "# building the battery (make)" >&2
-		make -s -C "$TOP" all >&2 || die "build failed: run 'make' to see why"
+		mkdir -p "$TOP/build"
+		flock "$TOP/build/.make.lock" make -s -C "$TOP" all >&2 ||
+			die "build failed: run 'make' to see why"
 		break
 	done
 	[ "$STRESS" = 0 ] || [ -x "$STRESS_BIN" ] ||

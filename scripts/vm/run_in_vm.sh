@@ -345,7 +345,10 @@ vm_main() {
 		[ "$STRESS" = 0 ] || set -- "$@" build/static/stress/refcount_stress
 		[ "$FUZZ" = 0 ] || set -- "$@" build/static/stress/hgm_seq
 		mkdir -p "$TOP/build"
-		make -s -C "$TOP" "$@" >"$TOP/build/static.log" 2>&1 ||
+		# one make at a time: a concurrent run's relink would leave
+		# this one listing a half-written binary
+		flock "$TOP/build/.make.lock" make -s -C "$TOP" "$@" \
+			>"$TOP/build/static.log" 2>&1 ||
 			vm_die "static build failed: see build/static.log (make static)"
 	fi
 	CASES=$(vm_cases) || exit 2
