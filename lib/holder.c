@@ -65,6 +65,23 @@ static int64_t touch_all(void *map, size_t len, size_t step, bool write)
 	return 0;
 }
 
+/* A write that changes the byte, unlike touch_all()'s (COW without a trace). */
+static int64_t flip_all(void *map, size_t len, size_t step)
+{
+	struct ht_sigbus sb;
+
+	for (size_t o = 0; o < len; o += step) {
+		volatile unsigned char *p = (unsigned char *)map + o;
+
+		ht_touch(p, false, &sb); /* a read may SIGBUS: not unguarded */
+		if (!sb.hit)
+			ht_access(p, true, *p ^ 0xff, &sb);
+		if (sb.hit)
+			return sb.code;
+	}
+	return 0;
+}
+
 int ht_holder_fn(int sock, void *arg)
 {
 	struct ht_holder *h = arg;
@@ -97,6 +114,11 @@ int ht_holder_fn(int sock, void *arg)
 			for (int i = 0; i < n && !val; i++)
 				val = touch_all(maps[i], h->len, h->file->psize,
 						cmd == HT_CMD_WRITE);
+			break;
+		case HT_CMD_FLIP:
+			val = 0;
+			for (int i = 0; i < n && !val; i++)
+				val = flip_all(maps[i], h->len, h->file->psize);
 			break;
 		case HT_CMD_READ_ALL:
 			val = 0;

@@ -573,6 +573,8 @@ enum ht_cmd {
 	HT_CMD_UNMAP, /* unmap every mapping; reply 0 */
 	/* read every PAGE_SIZE piece up to the first SIGBUS; replies as SIGINFO */
 	HT_CMD_SCAN,
+	/* invert the first byte of each huge page; reply: si_code or 0 */
+	HT_CMD_FLIP,
 	HT_CMD_EXIT,
 };
 

@@ -1063,13 +1063,6 @@ static void mmap_placement(struct __test_metadata *_metadata, int fd,
 	munmap(p, psize);
 }
 
-/*
- * hugetlbfs_file_mmap: the offset must be page aligned; the length is
- * rounded up to a page (ksys_mmap_pgoff) but munmap must cut at page
- * ends; reservations come from the subpool (ENOMEM when it is short),
- * MAP_NORESERVE defers the check to the fault (SIGBUS); PROT_EXEC is
- * allowed unless the mount is noexec.
- */
 /* File "f" on the mount, one page long, its page in the page cache. */
 static void fill_one_page(struct __test_metadata *_metadata,
 			  const struct fs_mnt *m, struct ht_pool_model *pool,
@@ -1284,6 +1277,13 @@ TEST_F_TIMEOUT(fsops, punch_while_vma_faults, 120)
 	HT_POOL_CHECK(&self->pool, "umount");
 }
 
+/*
+ * hugetlbfs_file_mmap: the offset must be page aligned; the length is
+ * rounded up to a page (ksys_mmap_pgoff) but munmap must cut at page
+ * ends; reservations come from the subpool (ENOMEM when it is short),
+ * MAP_NORESERVE defers the check to the fault (SIGBUS); PROT_EXEC is
+ * allowed unless the mount is noexec.
+ */
 TEST_F_TIMEOUT(fsops, mmap_rules, 120)
 {
 	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size(), kb;

@@ -184,46 +184,6 @@ static void fork_and_check(struct __test_metadata *_metadata,
 	EXPECT_EQ(-1, ht_pattern_check(self->map, psize, 0, SEED));
 }
 
-enum { CMD_READ = 1, CMD_WRITE, CMD_EXIT };
-
-/*
- * Serves the parent until CMD_EXIT: CMD_READ replies with the signal that
- * reading the mapping's first byte raised (0: none), then the first byte
- * that differs from the fork-time contents (-1: none); CMD_WRITE flips
- * the first byte and replies with the signal that raised.
- */
-static int child_serve(int sock, void *argp)
-{
-	struct child_arg *a = argp;
-	struct ht_sigbus sb;
-	int64_t cmd;
-
-	while (!ht_recv(sock, &cmd, -1) && cmd != CMD_EXIT) {
-		bool write = cmd == CMD_WRITE;
-		/* only a write reads the byte unguarded: a read may SIGBUS */
-		unsigned char flip = write ? a->map[0] ^ 0xff : 0;
-
-		ht_access(a->map, write, flip, &sb);
-		if (ht_send(sock, sb.hit ? sb.signo : 0))
-			return 1;
-		if (!write && !sb.hit &&
-		    ht_send(sock, ht_pattern_check(a->map, a->psize, 0, SEED)))
-			return 1;
-	}
-	return 0;
-}
-
-/* The child's answer to @cmd: its signal, and for a read its first bad byte. */
-static void child_cmd(struct __test_metadata *_metadata, struct ht_child *c,
-		      int64_t cmd, int64_t *sig, int64_t *bad)
-{
-	*bad = -2;
-	ASSERT_EQ(0, ht_send(c->sock, cmd));
-	ASSERT_EQ(0, ht_recv(c->sock, sig, 30000));
-	if (cmd == CMD_READ && !*sig)
-		ASSERT_EQ(0, ht_recv(c->sock, bad, 30000));
-}
-
 /* The kpagecount of @pfn: how many (VMA, page) pairs map it. */
 static uint64_t mapcount_of(struct __test_metadata *_metadata, uint64_t pfn)
 {
@@ -233,19 +193,40 @@ static uint64_t mapcount_of(struct __test_metadata *_metadata, uint64_t pfn)
 	return count;
 }
 
-/* Forks a child that serves child_serve(); both map the written page. */
-static void fork_server(struct __test_metadata *_metadata,
+/* A holder child on the inherited private mapping: both map the page. */
+struct fork_child {
+	struct ht_file file; /* only its page size: the holder maps nothing */
+	struct ht_holder h;
+	struct ht_child c;
+};
+
+static void fork_holder(struct __test_metadata *_metadata,
 			FIXTURE_DATA(fork_private) * self, unsigned long psize,
-			struct ht_child *c, struct child_arg *a)
+			struct fork_child *f)
 {
 	uint64_t mine = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
+	unsigned long addr = 0;
 
-	a->map = self->map;
-	a->psize = psize;
-	ASSERT_EQ(0, ht_spawn(c, child_serve, a));
-	EXPECT_EQ(mine, ht_pfn_of(_metadata, c->pid, (unsigned long)self->map));
+	f->file = (struct ht_file){ .fd = -1, .psize = psize, .len = psize };
+	f->h = (struct ht_holder){ .file = &f->file,
+				   .len = psize,
+				   .inherit = self->map };
+	ASSERT_EQ(0, ht_holder_start(&f->c, &f->h, &addr));
+	ASSERT_EQ((unsigned long)self->map, addr);
+	EXPECT_EQ(mine,
+		  ht_pfn_of(_metadata, f->c.pid, (unsigned long)self->map));
 	EXPECT_EQ(2, mapcount_of(_metadata, mine));
 	HT_POOL_CHECK(&self->pool, "fork (page shared)");
+}
+
+/* The child's read: 0 or the SIGBUS si_code; its first bad byte or -1. */
+static void child_read(struct __test_metadata *_metadata, struct ht_child *c,
+		       int64_t *code, int64_t *bad)
+{
+	*bad = -2;
+	ASSERT_EQ(0, ht_holder_cmd(c, HT_CMD_READ, code));
+	if (!*code)
+		ASSERT_EQ(0, ht_holder_check(c, SEED, bad));
 }
 
 /* Ends the child; @copied: the page its copy-on-write took goes back. */
@@ -253,7 +234,7 @@ static void end_server(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(fork_private) * self, struct ht_child *c,
 		       bool copied)
 {
-	ASSERT_EQ(0, ht_send(c->sock, CMD_EXIT));
+	ASSERT_EQ(0, ht_send(c->sock, HT_CMD_EXIT));
 	EXPECT_EQ(0, ht_reap(c, 30000));
 	if (copied)
 		self->pool.want.free += 1;
@@ -325,19 +306,18 @@ static void first_write_copies(struct __test_metadata *_metadata,
 {
 	const char *writer = child_writes ? "child" : "parent";
 	pid_t wpid, opid; /* pagemap pids: the writer's, the other's */
-	int64_t sig, bad;
-	struct child_arg a;
-	struct ht_child c;
+	struct fork_child f;
+	int64_t code, bad;
 	uint64_t old, now;
 
 	map_written(_metadata, self, psize);
 	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
-	fork_server(_metadata, self, psize, &c, &a);
-	wpid = child_writes ? c.pid : 0;
-	opid = child_writes ? 0 : c.pid;
+	fork_holder(_metadata, self, psize, &f);
+	wpid = child_writes ? f.c.pid : 0;
+	opid = child_writes ? 0 : f.c.pid;
 	if (child_writes) {
-		child_cmd(_metadata, &c, CMD_WRITE, &sig, &bad);
-		EXPECT_EQ(0, sig);
+		ASSERT_EQ(0, ht_holder_cmd(&f.c, HT_CMD_FLIP, &code));
+		EXPECT_EQ(0, code);
 	} else {
 		self->map[0] ^= 0xff;
 	}
@@ -349,14 +329,14 @@ static void first_write_copies(struct __test_metadata *_metadata,
 	EXPECT_EQ(old, ht_pfn_of(_metadata, opid, (unsigned long)self->map));
 	EXPECT_EQ(1, mapcount_of(_metadata, old));
 	EXPECT_EQ(1, mapcount_of(_metadata, now));
-	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
-	EXPECT_EQ(0, sig);
+	child_read(_metadata, &f.c, &code, &bad);
+	EXPECT_EQ(0, code);
 	/* the first differing byte: the write's (0) or none (-1) */
 	EXPECT_EQ(child_writes ? 0 : -1, bad) TH_LOG("the child's contents");
 	EXPECT_EQ(child_writes ? -1 : 0,
 		  ht_pattern_check(self->map, psize, 0, SEED))
 	TH_LOG("the parent's contents");
-	end_server(_metadata, self, &c, true);
+	end_server(_metadata, self, &f.c, true);
 }
 
 TEST_F(fork_private, parent_write_copies)
@@ -377,9 +357,8 @@ TEST_F(fork_private, child_write_copies)
 TEST_F(fork_private, parent_write_without_free_page_unmaps_child)
 {
 	unsigned long psize = HT_PSIZE(variant);
-	int64_t sig, bad;
-	struct child_arg a;
-	struct ht_child c;
+	struct fork_child f;
+	int64_t code, bad;
 	struct ht_pool g;
 	uint64_t old, e = 0;
 
@@ -393,18 +372,18 @@ TEST_F(fork_private, parent_write_without_free_page_unmaps_child)
 	map_written(_metadata, self, psize);
 	ASSERT_EQ(0, self->pool.want.free - self->pool.want.resv);
 	old = ht_pfn_of(_metadata, 0, (unsigned long)self->map);
-	fork_server(_metadata, self, psize, &c, &a);
+	fork_holder(_metadata, self, psize, &f);
 	self->map[0] ^= 0xff;
 	HT_POOL_CHECK(&self->pool, "the parent's write with no free page");
 	EXPECT_EQ(old, ht_pfn_of(_metadata, 0, (unsigned long)self->map));
 	EXPECT_EQ(1, mapcount_of(_metadata, old));
-	EXPECT_EQ(0, ht_pagemap_read(c.pid, (unsigned long)self->map, &e));
+	EXPECT_EQ(0, ht_pagemap_read(f.c.pid, (unsigned long)self->map, &e));
 	EXPECT_FALSE(e & HT_PM_PRESENT) TH_LOG("the child still maps the page");
 	EXPECT_EQ(0, ht_pattern_check(self->map, psize, 0, SEED));
-	child_cmd(_metadata, &c, CMD_READ, &sig, &bad);
-	EXPECT_EQ(SIGBUS, sig)
-	TH_LOG("the child read byte 0 (first bad %ld)", (long)bad);
-	end_server(_metadata, self, &c, false);
+	child_read(_metadata, &f.c, &code, &bad);
+	EXPECT_EQ(BUS_ADRERR, code)
+	TH_LOG("the child read its page (first bad byte %ld)", (long)bad);
+	end_server(_metadata, self, &f.c, false);
 }
 
 HT_MAIN
