@@ -2,7 +2,8 @@
 # Sourced by build.sh and check.sh: the kernel tree, the series, the config.
 #
 # Layout under ${HGMT_CACHE:-$HOME/.cache/hgmt}:
-#   kernel-src/linux-source-6.12/   Debian's tarball, unpacked once (KSRC default)
+#   kernel-src/<version>/linux-source-6.12/   Debian's tarball, unpacked once
+#                                   per version (KSRC default)
 #   kernel-build-debug/             FLAVOUR=debug: the same layout as kernel-build/
 #   kernel-build-coverage/          FLAVOUR=coverage: the same, + obj/**/*.gcno
 #   kernel-build/src/               git copy of KSRC: commit "pristine" + the series
@@ -79,7 +80,14 @@ take_lock() {
 	fi
 }
 
-# KSRC: given, or Debian's linux-source-6.12 unpacked once into the cache.
+# The pinned linux-source-6.12 version (kernel-patches/base).
+base_version() {
+	awk '!/^#/ && $1 == "linux-source-6.12" { print $2 }' "$kp/base"
+}
+
+# KSRC: given, or Debian's linux-source-6.12 unpacked once per tarball into
+# the cache (kernel-src/<stamp>/: a new tarball is a new tree, never the old
+# one reused).  The default tarball must be the version the series is for.
 find_ksrc() {
 	if [ -n "${KSRC:-}" ]; then
 		if [ ! -f "$KSRC/Makefile" ] || [ ! -f "$KSRC/mm/hugetlb.c" ]; then
@@ -88,16 +96,26 @@ find_ksrc() {
 		ksrc=$(cd "$KSRC" && pwd -P)
 		return 0
 	fi
-	ksrc=$cache/kernel-src/linux-source-6.12
-	[ -f "$cache/kernel-src/.complete" ] && return 0
-	[ -r "$tarball" ] || die "no $tarball: apt-get install linux-source-6.12, or give KSRC=/path/to/linux"
-	note "unpacking $tarball into $cache/kernel-src (once)"
-	rm -rf "$cache/kernel-src"
-	mkdir -p "$cache/kernel-src.tmp" || die "cannot create $cache/kernel-src.tmp"
-	nice -n 19 tar -xJf "$tarball" -C "$cache/kernel-src.tmp" || die "cannot unpack $tarball"
-	[ -f "$cache/kernel-src.tmp/linux-source-6.12/Makefile" ] || die "$tarball holds no linux-source-6.12/"
-	mv "$cache/kernel-src.tmp" "$cache/kernel-src" || die "cannot move the unpacked tree"
-	: >"$cache/kernel-src/.complete"
+	[ -r "$tarball" ] || die "no $tarball: make deps, or give KSRC=/path/to/linux"
+	if [ -z "${LINUX_SOURCE_TARBALL:-}" ]; then
+		want=$(base_version)
+		have=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || true)
+		[ "$have" = "$want" ] ||
+			die "linux-source-6.12 is ${have:-not installed}; the series applies to $want (make deps installs it)"
+		stamp=$want
+	else
+		stamp=$(stat -L -c '%s-%Y' "$tarball") || die "cannot stat $tarball"
+	fi
+	stamp=$(printf '%s' "$stamp" | tr -c 'A-Za-z0-9.+-' '_')
+	ksrc=$cache/kernel-src/$stamp/linux-source-6.12
+	[ -f "$cache/kernel-src/$stamp/.complete" ] && return 0
+	note "unpacking $tarball into $cache/kernel-src/$stamp (once)"
+	rm -rf "$cache/kernel-src/$stamp" "$cache/kernel-src/$stamp.tmp"
+	mkdir -p "$cache/kernel-src/$stamp.tmp" || die "cannot create $cache/kernel-src/$stamp.tmp"
+	nice -n 19 tar -xJf "$tarball" -C "$cache/kernel-src/$stamp.tmp" || die "cannot unpack $tarball"
+	[ -f "$cache/kernel-src/$stamp.tmp/linux-source-6.12/Makefile" ] || die "$tarball holds no linux-source-6.12/"
+	mv "$cache/kernel-src/$stamp.tmp" "$cache/kernel-src/$stamp" || die "cannot move the unpacked tree"
+	: >"$cache/kernel-src/$stamp/.complete"
 }
 
 g() { git -C "$src" -c user.name=hgmt -c user.email=hgmt@localhost "$@"; }

@@ -970,6 +970,7 @@ struct tb {
 	int seeded; /* step 3's page tables in B */
 	uint64_t below[512 / 64]; /* KPF_PGTABLE of B after step 4 */
 	char **map; /* the VMAs mapping X */
+	char **anon; /* huge: map[i]'s anonymous page (its PTE table) */
 	int uffd; /* hgm: every VMA is registered with it */
 	size_t nmaps;
 };
@@ -1100,6 +1101,7 @@ static int tb_map_one(struct tb *t, enum ht_gran gran)
 {
 	unsigned long psize = t->file.psize;
 	char *p, *a;
+	size_t i = t->nmaps;
 
 	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, t->file.fd,
 		 (off_t)(t->x * psize));
@@ -1113,7 +1115,8 @@ static int tb_map_one(struct tb *t, enum ht_gran gran)
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (a == MAP_FAILED)
 			return -errno;
-		*(volatile char *)a = 1; /* unmapped at exit */
+		t->anon[i] = a;
+		*(volatile char *)a = 1;
 		return 0;
 	}
 	if (madvise(p, psize, MADV_SPLIT))
@@ -1135,57 +1138,96 @@ static int tb_new_below(struct __test_metadata *_metadata, const struct tb *t)
 	return n;
 }
 
-/* Steps 1-5; returns with X mapped by t->nmaps VMAs. */
+/* Undo steps 2-5 of a try that did not arrange the tables. */
+static void tb_undo(struct __test_metadata *_metadata, struct tb *t,
+		    unsigned long psize, unsigned long nr0)
+{
+	for (size_t i = 0; i < t->nmaps; i++) {
+		munmap(t->map[i], psize);
+		if (t->anon[i])
+			munmap(t->anon[i], HT_BASE_PAGE);
+		t->anon[i] = NULL;
+	}
+	t->nmaps = 0;
+	ht_file_close(&t->file);
+	free(t->pfn);
+	t->pfn = NULL;
+	ASSERT_EQ(0, ht_pool_set_nr(psize, 0, nr0));
+}
+
+/*
+ * Steps 1-5; returns with X mapped by t->nmaps VMAs.  Each try starts from
+ * the same pool: right after boot the first try often finds no table next
+ * to a pool page (measured: the second try after a full pool cycle did).
+ */
 static void tb_arrange(struct __test_metadata *_metadata, struct tb *t,
 		       unsigned long psize, enum ht_gran gran)
 {
-	size_t max = 2 * TB_SEED_MAX;
 	struct ht_pool p0;
+	cpu_set_t one;
 	char *seed;
-	int ret = 0, n = 0, want;
+	int ret, n, want, cpu = sched_getcpu();
 
 	ASSERT_EQ(0, numa_run_on_node(0));
 	numa_set_preferred(0);
+	/*
+	 * Step 4 frees the tables to this CPU's per-cpu free list and step 5
+	 * takes them back from it, last freed first; on another CPU step 5
+	 * would allocate elsewhere until the node runs out of memory.
+	 */
+	ASSERT_LE(0, cpu);
+	ASSERT_EQ(0, numa_node_of_cpu(cpu));
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
 	ASSERT_EQ(0, ht_pool_read(psize, 0, &p0));
 	/*
-	 * Right after boot the first try often finds no table next to a
-	 * pool page (measured: the second try after a full pool cycle
-	 * did, every time).  Each try starts from the same pool.
+	 * At most as many mappings (one PTE table and, huge, one anonymous
+	 * page each) as step 3 had tables: step 4 gave that memory back.
 	 */
-	for (int try = 1;; try++) {
-		tb_grow(_metadata, psize);
-		tb_fill(_metadata, t, psize);
-		seed = tb_seed(_metadata, t, psize);
-		if (seed != MAP_FAILED)
-			break;
-		ASSERT_GT(TB_TRIES, try)
-		TH_LOG("no page table below any of %zu pool pages after %d tables, %d tries",
-		       t->npages, TB_SEED_MAX, try);
-		ht_file_close(&t->file);
-		free(t->pfn);
-		t->pfn = NULL;
-		ASSERT_EQ(0, ht_pool_set_nr(psize, 0, p0.nr));
-	}
-	ASSERT_EQ(0, munmap(seed, TB_SEED_MAX * psize));
-	/* Page tables are freed after an RCU grace period. */
-	usleep(200 * 1000);
-	ASSERT_LE(0, tb_tables_below(t->pfn[t->x], t->below));
-
-	t->map = calloc(max, sizeof(*t->map));
+	t->map = calloc(TB_SEED_MAX, sizeof(*t->map));
+	t->anon = calloc(TB_SEED_MAX, sizeof(*t->anon));
 	ASSERT_NE(NULL, t->map);
+	ASSERT_NE(NULL, t->anon);
 	if (gran == HT_GRAN_HGM) {
 		t->uffd = ht_uffd_open(UFFD_FEATURE_MINOR_HUGETLBFS);
 		ASSERT_LE(0, t->uffd);
 	}
-	want = t->seeded < TB_NEW_BELOW ? t->seeded : TB_NEW_BELOW;
-	while (n < want && t->nmaps < max && !ret) {
-		ret = tb_map_one(t, gran);
-		if (!ret && t->nmaps % 32 == 0)
+	for (int try = 1;; try++) {
+		tb_grow(_metadata, psize);
+		tb_fill(_metadata, t, psize);
+		seed = tb_seed(_metadata, t, psize);
+		if (seed == MAP_FAILED) {
+			TH_LOG("try %d: no page table below any of %zu pool pages after %d tables",
+			       try, t->npages, TB_SEED_MAX);
+			goto again;
+		}
+		ASSERT_EQ(0, munmap(seed, TB_SEED_MAX * psize));
+		/* Page tables are freed after an RCU grace period. */
+		usleep(200 * 1000);
+		ASSERT_LE(0, tb_tables_below(t->pfn[t->x], t->below));
+
+		want = t->seeded < TB_NEW_BELOW ? t->seeded : TB_NEW_BELOW;
+		n = 0;
+		ret = 0;
+		while (n < want && t->nmaps < TB_SEED_MAX && !ret) {
+			ret = tb_map_one(t, gran);
+			if (!ret && t->nmaps % 32 == 0)
+				n = tb_new_below(_metadata, t);
+		}
+		/* Every mapping must work: only the allocator's luck may not. */
+		ASSERT_EQ(0, ret)
+		TH_LOG("mapping %zu: %s", t->nmaps, strerror(-ret));
+		if (n < want)
 			n = tb_new_below(_metadata, t);
+		TH_LOG("try %d: %d new page tables below the folio (step 3 freed %d there) after %zu mappings",
+		       try, n, t->seeded, t->nmaps);
+		if (n >= want)
+			return;
+again:
+		ASSERT_GT(TB_TRIES, try);
+		tb_undo(_metadata, t, psize, p0.nr);
 	}
-	ASSERT_LE(want, n)
-	TH_LOG("%d new page tables below the folio (step 3 freed %d there) after %zu mappings (%s)",
-	       n, t->seeded, t->nmaps, strerror(-ret));
 }
 
 FIXTURE(hwp_table_below)
@@ -1262,12 +1304,16 @@ TEST_F_TIMEOUT(hwp_table_below, poison_unmaps_every_vma, 600)
 	ASSERT_EQ(0, ht_status_read(0, "HugetlbPages", &hugetlb_kb));
 	EXPECT_EQ(0, hugetlb_kb);
 
-	for (size_t i = 0; i < t->nmaps; i++)
+	for (size_t i = 0; i < t->nmaps; i++) {
 		munmap(t->map[i], psize);
+		if (t->anon[i])
+			munmap(t->anon[i], HT_BASE_PAGE);
+	}
 	if (t->uffd >= 0)
 		close(t->uffd);
 	ht_file_close(&t->file);
 	free(t->map);
+	free(t->anon);
 	free(t->pfn);
 	keep_lost_pages(&self->h.env, psize);
 }
