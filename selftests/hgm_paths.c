@@ -634,7 +634,7 @@ FIXTURE_VARIANT(paths_gup)
 	HT_VARIANT_FIELDS;
 };
 
-/* hgm_1G skips until 1 GiB HGM exists, and runs where it does. */
+/* hgm_1G skips on kernels without 1 GiB HGM and runs where it exists. */
 HT_ADD_VARIANTS(paths_gup);
 
 FIXTURE_SETUP(paths_gup)

@@ -684,8 +684,11 @@ FIXTURE_VARIANT(hwp_shared)
 	HT_VARIANT_FIELDS;
 };
 
-/* 2 MiB only: see hwp_shared_gigantic. */
-HT_ADD_VARIANTS_2M(hwp_shared);
+/*
+ * A 1 GiB poisoning eats one of the VM's few gigantic pages: settings gives
+ * each 1 GiB case a boot of its own (fresh_boot).
+ */
+HT_ADD_VARIANTS(hwp_shared);
 
 FIXTURE_SETUP(hwp_shared)
 {
@@ -733,38 +736,6 @@ TEST_F_TIMEOUT(hwp_shared, four_procs, 300)
 TEST_F_TIMEOUT(hwp_shared, two_vmas_one_proc, 300)
 {
 	struct topo t = { .vmas = 2 };
-
-	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
-		      &t);
-}
-
-/* One 1 GiB poisoning: it eats one of the VM's two gigantic pages. */
-FIXTURE(hwp_shared_gigantic)
-{
-	struct hwp h;
-};
-
-FIXTURE_VARIANT(hwp_shared_gigantic)
-{
-	HT_VARIANT_FIELDS;
-};
-
-HT_ADD_VARIANTS_1G(hwp_shared_gigantic);
-
-FIXTURE_SETUP(hwp_shared_gigantic)
-{
-	hwp_setup(_metadata, &self->h, HT_PSIZE(variant), variant->gran, 1,
-		  NULL);
-}
-
-FIXTURE_TEARDOWN_PARENT(hwp_shared_gigantic)
-{
-	HT_TEARDOWN(&self->h.env);
-}
-
-TEST_F_TIMEOUT(hwp_shared_gigantic, four_procs, 300)
-{
-	struct topo t = { .early = 2, .late = 1, .vmas = 1 };
 
 	poison_shared(_metadata, &self->h, HT_PSIZE(variant), variant->gran,
 		      &t);

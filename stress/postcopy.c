@@ -833,6 +833,7 @@ static void print_report(void)
 		if (selected[k])
 			print_mode(&modes[k]);
 	printf("(us per fault; stall = link (simulated) + kernel (delivery + CONTINUE to access done))\n");
+	print_ratio(M_HGM4K_1G, M_HUGE1G);
 	print_ratio(M_HGM4K, M_HUGE1G);
 	print_ratio(M_HGM4K, M_HUGE2M);
 }
@@ -911,6 +912,7 @@ static int write_json(const char *release)
 		if (selected[k])
 			json_mode(l, &modes[k]);
 	c = ht_json_obj(j, "ratios");
+	json_ratio(c, M_HGM4K_1G, M_HUGE1G);
 	json_ratio(c, M_HGM4K, M_HUGE1G);
 	json_ratio(c, M_HGM4K, M_HUGE2M);
 	sk_json_kmsg(j, &rep);
