@@ -664,10 +664,11 @@ struct ht_kmem_est {
 };
 /*
  * @procs processes, each mapping @vmas adjacent one-page mappings of a
- * @psize huge page at granularity @g.
+ * @psize huge page at granularity @g; HGM maps @pieces base pages of it
+ * per VMA, spread evenly (0: every one).
  */
 void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
-		      unsigned long psize, enum ht_gran g,
+		      unsigned long psize, enum ht_gran g, unsigned long pieces,
 		      struct ht_kmem_est *e);
 /* VMAs of @pid (0: self), counted from /proc/<pid>/maps; or -errno. */
 long ht_vma_count(pid_t pid);

@@ -27,11 +27,16 @@ static unsigned long div_up(unsigned long a, unsigned long b)
  * PUD-size pages also need their own PMD table.
  */
 void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
-		      unsigned long psize, enum ht_gran g,
+		      unsigned long psize, enum ht_gran g, unsigned long pieces,
 		      struct ht_kmem_est *e)
 {
 	unsigned long pmd = ht_pmd_size(), pud = ht_pud_size();
 	unsigned long span = vmas * psize;
+	/* PTE tables per VMA of a PUD-sized page: one per 2 MiB touched. */
+	unsigned long touched = psize / pmd;
+
+	if (pieces && pieces < touched)
+		touched = pieces;
 
 	memset(e, 0, sizeof(*e));
 	e->vmas = procs * vmas;
@@ -39,7 +44,7 @@ void ht_kmem_estimate(unsigned long procs, unsigned long vmas,
 	if (psize >= pud) {
 		if (g == HT_GRAN_HGM) {
 			e->pmd_tables = procs * vmas * (psize / pud);
-			e->pte_tables = procs * vmas * (psize / pmd);
+			e->pte_tables = procs * vmas * touched;
 		}
 	} else {
 		e->pmd_tables = procs * div_up(span, pud);

@@ -61,6 +61,7 @@ struct opts {
 	bool raise_map_count;
 	long raise_to; /* 0: what --vmas needs */
 	long target; /* references; 0: none */
+	long pieces; /* hgm: base pages per VMA; 0: every one */
 	double time_limit; /* seconds; 0: none */
 	const char *json;
 	bool migrate, hwpoison, baseline;
@@ -126,6 +127,16 @@ static const struct sk_opt opts[] = {
 	  .help = "fault (read touch) | read (MADV_POPULATE_READ)\n"
 		  "| write (MADV_POPULATE_WRITE) | continue (uffd\n"
 		  "MINOR + UFFDIO_CONTINUE); hgm implies continue" },
+	{ .name = "pieces",
+	  .kind = SK_COUNT,
+	  .arg = "N",
+	  .min = 1,
+	  .max = LONG_MAX,
+	  .def_help = "every piece",
+	  .target = &o.pieces,
+	  .help = "hgm: CONTINUE N 4 KiB pieces per VMA, spread\n"
+		  "evenly over the huge page (a 1 GiB page at every\n"
+		  "piece costs 513 page tables per VMA)" },
 	{ .name = "fork",
 	  .short_opt = 'f',
 	  .kind = SK_FLAG,
@@ -334,8 +345,15 @@ static int populate_one(char *a, int uffd, int slot, long i)
 		if (o.gran == HT_GRAN_HUGE) {
 			ret = ht_uffd_continue(uffd, a, o.psize);
 		} else {
-			for (size_t off = 0; !ret && off < o.psize; off += ps)
-				ret = ht_uffd_continue(uffd, a + off, ps);
+			size_t n = o.psize / ps, step = 1;
+
+			if (o.pieces && (size_t)o.pieces < n) {
+				step = n / (size_t)o.pieces;
+				n = (size_t)o.pieces;
+			}
+			for (size_t k = 0; !ret && k < n; k++)
+				ret = ht_uffd_continue(uffd, a + k * step * ps,
+						       ps);
 		}
 		if (ret) {
 			refuse(slot, i, "UFFDIO_CONTINUE", -ret, 0);
@@ -1220,6 +1238,7 @@ static void json_config(struct ht_json *j)
 	ht_json_string(c, "populate", pop_names[o.pop]);
 	ht_json_bool(c, "fork", o.fork_mode);
 	ht_json_num(c, "target", "%ld", o.target);
+	ht_json_num(c, "pieces", "%ld", o.pieces);
 	ht_json_num(c, "time_limit", "%g", o.time_limit);
 	ht_json_num(c, "max_map_count", "%lu", R.map_count_orig);
 	ht_json_bool(c, "raised_map_count", o.raise_map_count);
@@ -1414,6 +1433,8 @@ static void check_hgm_populate(void)
 			pop_names[o.pop]);
 	if (o.gran == HT_GRAN_HGM)
 		o.pop = POP_CONTINUE;
+	if (o.pieces && o.gran != HT_GRAN_HGM)
+		sk_usage_error("--pieces needs --granularity hgm");
 }
 
 /* Page size, HGM, uffd and root: the skip line, or 0. */
@@ -1489,7 +1510,8 @@ static int check_memory(void)
 	unsigned long pages = 1 + (o.migrate ? 1 : 0), pool_bytes = 0;
 	struct ht_kmem_est *est = &R.est;
 
-	ht_kmem_estimate(o.procs, o.vmas, o.psize, o.gran, est);
+	ht_kmem_estimate(o.procs, o.vmas, o.psize, o.gran,
+			 (unsigned long)o.pieces, est);
 	meminfo_snap(&R.before);
 	/* Also the "before" of the leftover check at the end. */
 	if (!ht_pool_read(o.psize, -1, &R.pool_before) &&

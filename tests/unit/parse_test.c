@@ -1003,22 +1003,29 @@ TEST(level_sizes_and_table_estimate)
 	EXPECT_EQ(HT_GB, ht_pud_size());
 
 	/* 1024 adjacent 2 MiB mappings: 2 GiB, two PMD tables, one PUD. */
-	ht_kmem_estimate(3, 1024, 2 * HT_MB, HT_GRAN_HUGE, &e);
+	ht_kmem_estimate(3, 1024, 2 * HT_MB, HT_GRAN_HUGE, 0, &e);
 	EXPECT_EQ(3 * 1024, e.vmas);
 	EXPECT_EQ(3, e.pud_tables);
 	EXPECT_EQ(3 * 2, e.pmd_tables);
 	EXPECT_EQ(0, e.pte_tables);
-	ht_kmem_estimate(1, 1024, 2 * HT_MB, HT_GRAN_HGM, &e);
+	ht_kmem_estimate(1, 1024, 2 * HT_MB, HT_GRAN_HGM, 0, &e);
 	EXPECT_EQ(1024, e.pte_tables);
 	EXPECT_EQ((1024 + 2 + 1) * 4096UL, e.table_bytes);
 
 	/* 1 GiB pages: one PUD entry each; HGM adds 1 PMD + 512 PTE tables. */
-	ht_kmem_estimate(1, 600, HT_GB, HT_GRAN_HUGE, &e);
+	ht_kmem_estimate(1, 600, HT_GB, HT_GRAN_HUGE, 0, &e);
 	EXPECT_EQ(2, e.pud_tables);
 	EXPECT_EQ(0, e.pmd_tables);
-	ht_kmem_estimate(2, 4, HT_GB, HT_GRAN_HGM, &e);
+	ht_kmem_estimate(2, 4, HT_GB, HT_GRAN_HGM, 0, &e);
 	EXPECT_EQ(2 * 4, e.pmd_tables);
 	EXPECT_EQ(2 * 4 * 512, e.pte_tables);
+	/* 3 pieces spread over the page: 3 of its 2 MiB, 3 PTE tables. */
+	ht_kmem_estimate(2, 4, HT_GB, HT_GRAN_HGM, 3, &e);
+	EXPECT_EQ(2 * 4, e.pmd_tables);
+	EXPECT_EQ(2 * 4 * 3, e.pte_tables);
+	/* At 2 MiB any number of pieces shares the one PTE table. */
+	ht_kmem_estimate(1, 1024, 2 * HT_MB, HT_GRAN_HGM, 3, &e);
+	EXPECT_EQ(1024, e.pte_tables);
 }
 
 HT_MAIN
