@@ -556,6 +556,65 @@ TEST_F(fi_map, fault_shared)
 	TH_LOG("the fault reached no injection point");
 }
 
+/*
+ * mmap() of a shared file succeeds when the VMA's hugetlb vma lock cannot
+ * be allocated (the kernel only warns: the lock serves PMD sharing and
+ * fault/truncate exclusion).  Such a VMA must not become an HGM VMA: the
+ * vma lock is what keeps HGM page tables from being freed under faults
+ * and walks.  hgm: MADV_SPLIT is 0 after every mmap() that had nothing
+ * injected, EINVAL after at least one that tolerated an injection (the
+ * vma lock's).  Both: the page then faults huge, from the reservation.
+ */
+TEST_F(fi_map, mmap_without_vma_lock)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = HT_PSIZE(variant);
+	size_t ps = ht_base_page_size();
+	bool hgm = variant->gran == HT_GRAN_HGM, inj;
+	int fd, ret, refused = 0;
+	char *p;
+
+	for (unsigned int n = 1;; n++) {
+		fd = file_with(_metadata, f, psize, 1, 0);
+		ASSERT_LE(0, fd);
+		fi_arm(_metadata, f, n);
+		p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
+		ret = p == MAP_FAILED ? -errno : 0;
+		inj = fi_disarm(_metadata, f);
+		if (!ret) {
+			ht_pool_model_move(&f->pool, 0, 0, 1, 0);
+			if (hgm && madvise(p, psize, MADV_SPLIT)) {
+				EXPECT_EQ(EINVAL, errno);
+				EXPECT_TRUE(inj)
+				TH_LOG("call %u: MADV_SPLIT refused, nothing injected",
+				       n);
+				refused++;
+			}
+			EXPECT_EQ(0, madvise(p, psize, MADV_POPULATE_WRITE))
+			TH_LOG("call %u: populate: %s", n, strerror(errno));
+			ht_pool_model_move(&f->pool, 0, -1, -1, 0);
+			EXPECT_EQ((long)(psize / ps),
+				  ht_pagemap_count_present(0, (unsigned long)p,
+							   psize));
+			ASSERT_EQ(0, munmap(p, psize));
+		}
+		HT_POOL_CHECK(&f->pool, "mmap(MAP_SHARED) and a fault");
+		close(fd);
+		if (!ret)
+			ht_pool_model_move(&f->pool, 0, 1, 0, 0);
+		HT_POOL_CHECK(&f->pool, "closing the file");
+		if (!fi_next(_metadata, f, n, ret, inj))
+			break;
+	}
+	EXPECT_LT(0, f->sw.tolerated)
+	TH_LOG("no mmap() tolerated an injected failure (the vma lock's)");
+	if (hgm) {
+		EXPECT_LT(0, refused)
+		TH_LOG("MADV_SPLIT accepted every mapping, the vma lock's failure too");
+	}
+}
+
 /* ---- a private page: its fault, and fork ---- */
 
 FIXTURE(fi_private)
