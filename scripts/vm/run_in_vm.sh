@@ -60,7 +60,11 @@ vm_payload() { # dir
 	mkdir -p "$1/scripts/runner"
 	cp "$TOP"/scripts/runner/*.sh "$1/scripts/runner/" || return 1
 	[ "$COVERAGE" = 0 ] || cp "$TOP/scripts/gcov_dump.sh" "$1/" || return 1
-	if [ -r "$TOP/selftests/settings" ]; then
+	# The programs' own settings where they bring them (the runner's fake
+	# battery does), else the battery's.
+	if [ -r "$STATIC_BIN/settings" ]; then
+		cp "$STATIC_BIN/settings" "$1/settings"
+	elif [ -r "$TOP/selftests/settings" ]; then
 		cp "$TOP/selftests/settings" "$1/settings"
 	else
 		cp "$TOP/settings" "$1/settings" # installed layout

@@ -30,6 +30,11 @@ wait_for() {
 		sleep 0.5
 	done
 }
+# Boots of a VM run (one console log each).
+boots() { # results dir
+	set -- "$1"/console.*.log
+	echo $#
+}
 # qemu processes of this test still alive.
 our_qemus() { pgrep -fc "^qemu-system.*$WORK"; }
 
@@ -92,7 +97,7 @@ check "... after 30 s of silence: the run took ${took} s >= 54" [ "$took" -ge 54
 # --- the environment: a CPU without 1 GiB pages, one node ---
 printf 'flaky *f.needs_* Shared_Hugetlb\nflaky *f.skips Shared_Hugetlb\n' >"$WORK/expect"
 "$TOP/run_tests.sh" --vm=debian-6.12 --vm-no-1g --vm-nodes 1 --expect "$WORK/expect" \
-	--results "$WORK/e1" f.needs_1g f.needs_2nodes >"$WORK/oute1" 2>&1
+	--results "$WORK/e1" f.needs_1g f.needs_2nodes f.fresh_1G.needs_1g >"$WORK/oute1" 2>&1
 same "no 1 GiB pages, one node: their skips are as expected (exit 0)" $? 0
 same "... f.needs_1g skipped" "$(field "$WORK/e1/latest" f.needs_1g verdict)" skip
 same "... f.needs_2nodes skipped" "$(field "$WORK/e1/latest" f.needs_2nodes verdict)" skip
@@ -102,11 +107,15 @@ e = json.load(open('$WORK/e1/latest/results.json'))['environment']
 assert 'hugepages_1G' not in e['facts'] and 'cpu_pdpe1gb' not in e['facts'], e
 assert e['memory_nodes'] == 1, e"
 check "... qemu had no pdpe1gb" grep -q 'CPU without 1 GiB pages' "$WORK/e1/latest/ktap.log"
+same "... a fresh_boot case of a page size the guest lacks costs no boot" \
+	"$(field "$WORK/e1/latest" f.fresh_1G.needs_1g verdict):$(boots "$WORK/e1/latest")" skip:1
 "$TOP/run_tests.sh" --vm=debian-6.12 --expect "$WORK/expect" \
-	--results "$WORK/e2" f.needs_1g f.needs_2nodes f.skips >"$WORK/oute2" 2>&1
+	--results "$WORK/e2" f.needs_1g f.needs_2nodes f.skips f.fresh_1G.needs_1g >"$WORK/oute2" 2>&1
 same "1 GiB pages and 2 nodes: a skip nothing explains is red (exit 1)" $? 1
 same "... f.needs_1g passed" "$(field "$WORK/e2/latest" f.needs_1g verdict)" pass
 same "... f.needs_2nodes passed" "$(field "$WORK/e2/latest" f.needs_2nodes verdict)" pass
+same "... the fresh_boot case ran in a boot of its own" \
+	"$(field "$WORK/e2/latest" f.fresh_1G.needs_1g verdict):$(boots "$WORK/e2/latest")" pass:2
 same "... f.skips failed" "$(field "$WORK/e2/latest" f.skips reason)" \
 	"expected flaky, got skip: no such feature here"
 
