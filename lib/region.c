@@ -131,9 +131,14 @@ const char *ht_gran_name(enum ht_gran g)
 	return g == HT_GRAN_HGM ? "hgm" : "huge";
 }
 
+/*
+ * Every 4 KiB piece mapped by UFFDIO_CONTINUE, 2 MiB per call (the kernel
+ * steps by PAGE_SIZE in an HGM VMA): a 1 GiB page is 512 calls, not
+ * 262144, which under TCG and a debug kernel is minutes.
+ */
 static int populate_hgm(void *p, size_t len, int *uffd_out)
 {
-	size_t ps = ht_base_page_size();
+	size_t chunk = ht_pmd_size();
 	int uffd, ret;
 
 	if (madvise(p, len, MADV_SPLIT))
@@ -142,8 +147,9 @@ static int populate_hgm(void *p, size_t len, int *uffd_out)
 	if (uffd < 0)
 		return uffd;
 	ret = ht_uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MINOR);
-	for (size_t off = 0; !ret && off < len; off += ps)
-		ret = ht_uffd_continue(uffd, (char *)p + off, ps);
+	for (size_t off = 0; !ret && off < len; off += chunk)
+		ret = ht_uffd_continue(uffd, (char *)p + off,
+				       len - off < chunk ? len - off : chunk);
 	if (ret) {
 		close(uffd);
 		return ret;

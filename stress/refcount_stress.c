@@ -1013,6 +1013,7 @@ static struct {
 	struct ht_pool pool_before, pool_after;
 	long base_ns, stress_ns;
 	double base_rate, stress_rate, teardown_s;
+	bool poison_kept; /* the poisoned page stays in use, out of Free */
 	unsigned long map_count_orig, map_count_after, need_count;
 	int left;
 	/* from the peak, by check_peak() */
@@ -1052,9 +1053,14 @@ static void check_kpagecount(struct peak *pk)
 /* smaps_rollup of one mapper: mapcount > 1 makes every VMA shared. */
 static void check_rollup(struct peak *pk)
 {
-	long all_kb = pk->rollup_maps * (long)(o.psize / HT_KB);
+	/* smaps counts what each VMA maps: --pieces of 4 KiB at HGM. */
+	unsigned long pieces = o.psize / ht_base_page_size();
+	long all_kb;
 	bool shared = pk->model_mapcount > 1;
 
+	if (o.pieces && (unsigned long)o.pieces < pieces)
+		pieces = (unsigned long)o.pieces;
+	all_kb = pk->rollup_maps * (long)(pieces * ht_base_page_size() / HT_KB);
 	if (pk->rollup_err) {
 		if (pk->pid)
 			sk_fail(&rep, "cannot read smaps_rollup of pid %d: %s",
@@ -1114,6 +1120,29 @@ static void migrate_print_rounds(struct migr *mg)
 				     "as written");
 }
 
+/*
+ * MADV_HWPOISON of the first 4 KiB: a huge mapping loses the page, every
+ * VMA's reference with it; an HGM VMA loses only that piece and keeps its
+ * one reference while another piece of the page is mapped in it.
+ */
+static void check_hwpoison(const struct peak *pk, const struct hwp *h)
+{
+	unsigned long pieces = o.psize / ht_base_page_size();
+	uint64_t want = 0;
+
+	if (!h->requested || h->skip || h->ret)
+		return;
+	if (o.pieces && (unsigned long)o.pieces < pieces)
+		pieces = (unsigned long)o.pieces;
+	if (o.gran == HT_GRAN_HGM && pieces > 1)
+		want = (uint64_t)pk->model_mapcount;
+	if (h->kpc_after != want)
+		sk_fail(&rep,
+			"kpagecount after hwpoison %" PRIu64
+			" != model %" PRIu64,
+			h->kpc_after, want);
+}
+
 static void check_peak(void)
 {
 	struct peak *pk = &R.pk;
@@ -1132,6 +1161,7 @@ static void check_peak(void)
 			"kpagecount after migration %" PRIu64 " != model %ld",
 			mg->kpc_after, pk->model_mapcount);
 	migrate_failures(pk, mg);
+	check_hwpoison(pk, &R.hw);
 }
 
 static void print_rates(void)
@@ -1219,10 +1249,12 @@ static void print_hwpoison_teardown(void)
 		       "\n",
 		       hw->ret ? strerror(-hw->ret) : "ok", hw->code, hw->ms,
 		       hw->kpc_after);
-	printf("teardown: %.3f s; %s pool free %lu -> %lu, nr %lu -> %lu; vm.max_map_count %lu -> %lu; processes left %d\n",
+	printf("teardown: %.3f s; %s pool free %lu -> %lu, nr %lu -> %lu%s; vm.max_map_count %lu -> %lu; processes left %d\n",
 	       R.teardown_s, ht_size_name_r(o.psize, name, sizeof(name)),
 	       R.pool_before.free, R.pool_after.free, R.pool_before.nr,
-	       R.pool_after.nr, R.map_count_orig, R.map_count_after, R.left);
+	       R.pool_after.nr,
+	       R.poison_kept ? " (the poisoned page stays in use)" : "",
+	       R.map_count_orig, R.map_count_after, R.left);
 }
 
 /* ---- the JSON report: one function per member ---- */
@@ -1700,8 +1732,16 @@ static void restore(void)
 	if (R.map_count_after != R.map_count_orig)
 		sk_fail(&rep, "vm.max_map_count %lu, was %lu",
 			R.map_count_after, R.map_count_orig);
-	if (R.pool_after.free != R.pool_before.free ||
-	    R.pool_after.nr != R.pool_before.nr)
+	/*
+	 * A poisoned page never comes back to the pool: dissolved (the
+	 * teardown grows the pool again) or, a gigantic page, in use for
+	 * ever.
+	 */
+	R.poison_kept = R.hw.requested && !R.hw.skip && !R.hw.ret &&
+			R.pool_after.nr == R.pool_before.nr &&
+			R.pool_after.free + 1 == R.pool_before.free;
+	if (!R.poison_kept && (R.pool_after.free != R.pool_before.free ||
+			       R.pool_after.nr != R.pool_before.nr))
 		sk_fail(&rep, "%s pool: free %lu -> %lu, nr %lu -> %lu",
 			ht_size_name_r(o.psize, name, sizeof(name)),
 			R.pool_before.free, R.pool_after.free, R.pool_before.nr,
