@@ -320,6 +320,15 @@ static int file_with(struct __test_metadata *_metadata, struct fi *f,
 	return fd;
 }
 
+/* Closing a sweep's file: its pages go back to Free, resv with them. */
+static void close_file(struct __test_metadata *_metadata, struct fi *f, int fd,
+		       long free, long resv)
+{
+	close(fd);
+	ht_pool_model_move(&f->pool, 0, free, resv, 0);
+	HT_POOL_CHECK(&f->pool, "closing the file");
+}
+
 /* fallocate() of one page: in the file and out of Free, or neither. */
 TEST_F(fi_pool, fallocate)
 {
@@ -337,10 +346,7 @@ TEST_F(fi_pool, fallocate)
 		if (!ret)
 			ht_pool_model_move(&f->pool, 0, -1, 0, 0);
 		HT_POOL_CHECK(&f->pool, "fallocate of one page");
-		close(fd);
-		if (!ret)
-			ht_pool_model_move(&f->pool, 0, 1, 0, 0);
-		HT_POOL_CHECK(&f->pool, "closing the file");
+		close_file(_metadata, f, fd, !ret, 0);
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
 	}
@@ -546,9 +552,7 @@ TEST_F(fi_map, fault_shared)
 		if (uffd >= 0)
 			close(uffd);
 		uffd = -1;
-		close(fd);
-		ht_pool_model_move(&f->pool, 0, hgm || !ret, -(!hgm && ret), 0);
-		HT_POOL_CHECK(&f->pool, "closing the file");
+		close_file(_metadata, f, fd, hgm || !ret, -(!hgm && ret));
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
 	}
@@ -600,10 +604,7 @@ TEST_F(fi_map, mmap_without_vma_lock)
 			ASSERT_EQ(0, munmap(p, psize));
 		}
 		HT_POOL_CHECK(&f->pool, "mmap(MAP_SHARED) and a fault");
-		close(fd);
-		if (!ret)
-			ht_pool_model_move(&f->pool, 0, 1, 0, 0);
-		HT_POOL_CHECK(&f->pool, "closing the file");
+		close_file(_metadata, f, fd, !ret, 0);
 		if (!fi_next(_metadata, f, n, ret, inj))
 			break;
 	}
