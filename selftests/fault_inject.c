@@ -575,9 +575,14 @@ TEST_F(fi_map, mmap_without_vma_lock)
 	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
 	bool hgm = variant->gran == HT_GRAN_HGM, inj;
-	int fd, ret, refused = 0;
+	int fd, ret, refused = 0, idle = 0;
 	char *p;
 
+	/*
+	 * How many injection points an mmap() passes before the vma lock's
+	 * varies with the maple tree's preallocation: the sweep goes on past
+	 * a few calls that reached no point instead of stopping at the first.
+	 */
 	for (unsigned int n = 1;; n++) {
 		fd = file_with(_metadata, f, psize, 1, 0);
 		ASSERT_LE(0, fd);
@@ -605,11 +610,14 @@ TEST_F(fi_map, mmap_without_vma_lock)
 		}
 		HT_POOL_CHECK(&f->pool, "mmap(MAP_SHARED) and a fault");
 		close_file(_metadata, f, fd, !ret, 0);
-		if (!fi_next(_metadata, f, n, ret, inj))
+		idle = inj ? 0 : idle + 1;
+		if (!fi_next(_metadata, f, n, ret, inj) &&
+		    (idle > 8 || n >= FI_MAX_N || _metadata->exit_code))
 			break;
 	}
 	EXPECT_LT(0, f->sw.tolerated)
-	TH_LOG("no mmap() tolerated an injected failure (the vma lock's)");
+	TH_LOG("no mmap() tolerated an injected failure (the vma lock's): %u calls, %u failed",
+	       f->sw.calls, f->sw.failed);
 	if (hgm) {
 		EXPECT_LT(0, refused)
 		TH_LOG("MADV_SPLIT accepted every mapping, the vma lock's failure too");
