@@ -31,6 +31,18 @@ const char *ht_lock_path(void)
 }
 
 /* The runner's descriptor, when it holds the lock for us. */
+/*
+ * The lock this process (or the parent it was forked from) took: a nested
+ * ht_setup(), such as a benchmark's per-mode pool under the run's own,
+ * runs under it instead of finding the file locked by its own holder.
+ */
+static int held_fd = -1;
+
+static bool held_here(void)
+{
+	return held_fd >= 0 && flock(held_fd, LOCK_EX | LOCK_NB) == 0;
+}
+
 static bool inherited(void)
 {
 	const char *s = getenv("HT_LOCK_FD");
@@ -49,7 +61,7 @@ int ht_lock_take(struct ht_lock *l, char *why, size_t len)
 
 	l->fd = -1;
 	l->pid = 0;
-	if (inherited())
+	if (held_here() || inherited())
 		return 0;
 	mkdir(LOCK_DIR, 0755);
 	fd = open(ht_lock_path(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -73,6 +85,7 @@ int ht_lock_take(struct ht_lock *l, char *why, size_t len)
 		dprintf(fd, "%d\n", (int)getpid());
 	l->fd = fd;
 	l->pid = getpid();
+	held_fd = fd;
 	return 0;
 }
 
@@ -82,8 +95,10 @@ void ht_lock_release(struct ht_lock *l)
 	 * Only the taker closes: in a forked copy (the guard, a harness
 	 * parent's teardown) the number may be another file's.
 	 */
-	if (l->fd >= 0 && l->pid == getpid())
+	if (l->fd >= 0 && l->pid == getpid()) {
 		close(l->fd);
+		held_fd = -1;
+	}
 	l->fd = -1;
 	l->pid = 0;
 }

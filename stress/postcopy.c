@@ -976,16 +976,6 @@ int main(int argc, char **argv)
 	code = sk_setup(&run, &needs, 30);
 	if (code)
 		return code;
-	/*
-	 * Each mode sets its pool up again (run_mode()): under this run's
-	 * machine lock, which a second flock() of the file would find taken.
-	 */
-	if (run.env.lock.fd >= 0) {
-		char fd[16];
-
-		snprintf(fd, sizeof(fd), "%d", run.env.lock.fd);
-		setenv("HT_LOCK_FD", fd, 1);
-	}
 	sk_stop = &stop;
 	printf("postcopy: %lu MiB, %s, %ld touches of 4 KiB, link %g Gbit/s + %ld us per request, kernel %s\n",
 	       o.size / HT_MB, pattern_names[o.pattern], o.touches, o.link_gbit,

@@ -303,6 +303,16 @@ static void refuse(int slot, long index, const char *what, int err, int sig)
 	snprintf(sh->refusal.what, sizeof(sh->refusal.what), "%s", what);
 }
 
+/* 4 KiB pieces each VMA maps: --pieces at hgm, else the whole page. */
+static unsigned long mapped_pieces(void)
+{
+	unsigned long n = o.psize / ht_base_page_size();
+
+	return o.pieces && (unsigned long)o.pieces < n ?
+		       (unsigned long)o.pieces :
+		       n;
+}
+
 /* 0, or the refusal recorded (what/err/sig) and -1. */
 static int populate_one(char *a, int uffd, int slot, long i)
 {
@@ -345,12 +355,8 @@ static int populate_one(char *a, int uffd, int slot, long i)
 		if (o.gran == HT_GRAN_HUGE) {
 			ret = ht_uffd_continue(uffd, a, o.psize);
 		} else {
-			size_t n = o.psize / ps, step = 1;
+			size_t n = mapped_pieces(), step = o.psize / ps / n;
 
-			if (o.pieces && (size_t)o.pieces < n) {
-				step = n / (size_t)o.pieces;
-				n = (size_t)o.pieces;
-			}
 			for (size_t k = 0; !ret && k < n; k++)
 				ret = ht_uffd_continue(uffd, a + k * step * ps,
 						       ps);
@@ -1054,13 +1060,10 @@ static void check_kpagecount(struct peak *pk)
 static void check_rollup(struct peak *pk)
 {
 	/* smaps counts what each VMA maps: --pieces of 4 KiB at HGM. */
-	unsigned long pieces = o.psize / ht_base_page_size();
-	long all_kb;
+	long all_kb = pk->rollup_maps *
+		      (long)(mapped_pieces() * ht_base_page_size() / HT_KB);
 	bool shared = pk->model_mapcount > 1;
 
-	if (o.pieces && (unsigned long)o.pieces < pieces)
-		pieces = (unsigned long)o.pieces;
-	all_kb = pk->rollup_maps * (long)(pieces * ht_base_page_size() / HT_KB);
 	if (pk->rollup_err) {
 		if (pk->pid)
 			sk_fail(&rep, "cannot read smaps_rollup of pid %d: %s",
@@ -1127,14 +1130,11 @@ static void migrate_print_rounds(struct migr *mg)
  */
 static void check_hwpoison(const struct peak *pk, const struct hwp *h)
 {
-	unsigned long pieces = o.psize / ht_base_page_size();
 	uint64_t want = 0;
 
 	if (!h->requested || h->skip || h->ret)
 		return;
-	if (o.pieces && (unsigned long)o.pieces < pieces)
-		pieces = (unsigned long)o.pieces;
-	if (o.gran == HT_GRAN_HGM && pieces > 1)
+	if (o.gran == HT_GRAN_HGM && mapped_pieces() > 1)
 		want = (uint64_t)pk->model_mapcount;
 	if (h->kpc_after != want)
 		sk_fail(&rep,
