@@ -327,6 +327,15 @@ long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len);
  * mincore does not define (anything but 0 or 1).
  */
 long ht_mincore_resident(void *addr, size_t len);
+/*
+ * The first PAGE_SIZE piece of [addr, addr + len) whose pagemap presence
+ * (of @pid) or mincore(2) byte (the caller's) is not @want[i], 0 or 1, in
+ * *first; -1 when every piece is as wanted.  0, or -errno of the read.
+ */
+int ht_pagemap_first_diff(pid_t pid, unsigned long addr, size_t len,
+			  const unsigned char *want, long *first);
+int ht_mincore_first_diff(void *addr, size_t len, const unsigned char *want,
+			  long *first);
 
 /* ---- userfaultfd (uffd.c) ---- */
 /* Opens a uffd with API handshake; fails with -ENOTSUP if @features lack. */
@@ -550,6 +559,30 @@ void *ht_map_populated(struct ht_file *f, size_t off, size_t len,
  */
 void *ht_map_populated_at(struct ht_file *f, size_t off, size_t len,
 			  enum ht_gran g, void *at, int *uffd_out);
+/*
+ * Maps [0, len) of @f shared and makes present what touching the
+ * PAGE_SIZE pieces at the offsets @offs[0..n) does at granularity @g: HGM
+ * CONTINUEs exactly those pieces (after MADV_SPLIT, with a MINOR uffd left
+ * in *uffd_out), HUGE reads them, which maps each huge page they lie in
+ * whole.  ht_pieces_model() says which pieces are present then.
+ */
+void *ht_map_pieces(struct ht_file *f, size_t len, enum ht_gran g,
+		    const size_t *offs, int n, int *uffd_out);
+/*
+ * Two pieces past the first 2 MiB of a page: one in the middle, and the
+ * last.  Mapped alone at 1 GiB under HGM they leave the split PUD's first
+ * PTE table and every 2 MiB but two without a table: a walker that looks
+ * at the first table only, or reads a table-less 2 MiB as a hole of the
+ * VMA, answers wrongly for them.
+ */
+#define HT_SPARSE_PIECES 2
+#define HT_SPARSE_OFFS(psize)                                        \
+	{                                                            \
+		(psize) / 2 + 2 * HT_BASE_PAGE, (psize)-HT_BASE_PAGE \
+	}
+/* @want[i] = 1 for each piece ht_map_pieces() makes present, else 0. */
+void ht_pieces_model(unsigned char *want, size_t len, unsigned long psize,
+		     enum ht_gran g, const size_t *offs, int n);
 const char *ht_gran_name(enum ht_gran g);
 
 /*

@@ -2,6 +2,7 @@
 /* /proc/<pid>/pagemap, /proc/kpagecount and /proc/kpageflags. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,15 +49,22 @@ int ht_kpageflags_read(uint64_t pfn, uint64_t *flags)
 	return pread_u64("/proc/kpageflags", pfn, flags);
 }
 
-long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len)
+/*
+ * Walks the pagemap of [addr, addr + len).  With @want NULL: *out is the
+ * number of pieces present.  Else *out is the index of the first piece
+ * whose presence differs from @want[i] (0 or 1), or -1 if none does.
+ */
+static int pagemap_walk(pid_t pid, unsigned long addr, size_t len,
+			const unsigned char *want, long *out)
 {
 	size_t ps = ht_base_page_size(), i, npages = len / ps;
 	uint64_t buf[512];
 	char path[64];
 	long present = 0;
+	int fd, ret = 0;
 	ssize_t n;
-	int fd;
 
+	*out = want ? -1 : 0;
 	if (pid)
 		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
 	else
@@ -65,19 +73,67 @@ long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len)
 	if (fd < 0)
 		return -errno;
 	for (i = 0; i < npages; i += n / sizeof(buf[0])) {
-		size_t want = npages - i < 512 ? npages - i : 512;
+		size_t want_n = npages - i < 512 ? npages - i : 512;
 
-		n = pread(fd, buf, want * sizeof(buf[0]),
+		n = pread(fd, buf, want_n * sizeof(buf[0]),
 			  (off_t)((addr / ps + i) * sizeof(buf[0])));
 		if (n <= 0) {
-			present = n < 0 ? -errno : -EIO;
+			ret = n < 0 ? -errno : -EIO;
 			break;
 		}
-		for (size_t k = 0; k < n / sizeof(buf[0]); k++)
-			present += !!(buf[k] & HT_PM_PRESENT);
+		for (size_t k = 0; k < n / sizeof(buf[0]); k++) {
+			bool p = buf[k] & HT_PM_PRESENT;
+
+			present += p;
+			if (want && p != want[i + k]) {
+				*out = (long)(i + k);
+				close(fd);
+				return 0;
+			}
+		}
 	}
 	close(fd);
-	return present;
+	if (!want)
+		*out = present;
+	return ret;
+}
+
+long ht_pagemap_count_present(pid_t pid, unsigned long addr, size_t len)
+{
+	long present;
+	int ret = pagemap_walk(pid, addr, len, NULL, &present);
+
+	return ret ? ret : present;
+}
+
+int ht_pagemap_first_diff(pid_t pid, unsigned long addr, size_t len,
+			  const unsigned char *want, long *first)
+{
+	return pagemap_walk(pid, addr, len, want, first);
+}
+
+int ht_mincore_first_diff(void *addr, size_t len, const unsigned char *want,
+			  long *first)
+{
+	size_t ps = ht_base_page_size(), n = len / ps;
+	unsigned char *vec = malloc(n ? n : 1);
+	int ret = 0;
+
+	*first = -1;
+	if (!vec)
+		return -ENOMEM;
+	/* Bits mincore does not define must read 0: a stale byte shows. */
+	memset(vec, 0xfe, n);
+	if (mincore(addr, len, vec))
+		ret = -errno;
+	for (size_t i = 0; !ret && i < n; i++) {
+		if (vec[i] != want[i]) {
+			*first = (long)i;
+			break;
+		}
+	}
+	free(vec);
+	return ret;
 }
 
 long ht_mincore_resident(void *addr, size_t len)

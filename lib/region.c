@@ -136,9 +136,9 @@ const char *ht_gran_name(enum ht_gran g)
  * steps by PAGE_SIZE in an HGM VMA): a 1 GiB page is 512 calls, not
  * 262144, which under TCG and a debug kernel is minutes.
  */
-static int populate_hgm(void *p, size_t len, int *uffd_out)
+/* MADV_SPLIT and a MINOR uffd over [p, p + len): 0 or -errno. */
+static int hgm_prepare(void *p, size_t len, int *uffd_out)
 {
-	size_t chunk = ht_pmd_size();
 	int uffd, ret;
 
 	if (madvise(p, len, MADV_SPLIT))
@@ -147,11 +147,31 @@ static int populate_hgm(void *p, size_t len, int *uffd_out)
 	if (uffd < 0)
 		return uffd;
 	ret = ht_uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MINOR);
+	if (ret) {
+		close(uffd);
+		return ret;
+	}
+	*uffd_out = uffd;
+	return 0;
+}
+
+/*
+ * Every 4 KiB piece mapped by UFFDIO_CONTINUE, 2 MiB per call (the kernel
+ * steps by PAGE_SIZE in an HGM VMA): a 1 GiB page is 512 calls, not
+ * 262144, which under TCG and a debug kernel is minutes.
+ */
+static int populate_hgm(void *p, size_t len, int *uffd_out)
+{
+	size_t chunk = ht_pmd_size();
+	int uffd = -1, ret;
+
+	ret = hgm_prepare(p, len, &uffd);
 	for (size_t off = 0; !ret && off < len; off += chunk)
 		ret = ht_uffd_continue(uffd, (char *)p + off,
 				       len - off < chunk ? len - off : chunk);
 	if (ret) {
-		close(uffd);
+		if (uffd >= 0)
+			close(uffd);
 		return ret;
 	}
 	*uffd_out = uffd;
@@ -187,4 +207,49 @@ void *ht_map_populated_at(struct ht_file *f, size_t off, size_t len,
 		return MAP_FAILED;
 	}
 	return (void *)p;
+}
+
+void *ht_map_pieces(struct ht_file *f, size_t len, enum ht_gran g,
+		    const size_t *offs, int n, int *uffd_out)
+{
+	size_t ps = ht_base_page_size();
+	volatile char *p;
+	int uffd = -1, ret = 0;
+
+	*uffd_out = -1;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	if (g == HT_GRAN_HGM)
+		ret = hgm_prepare((void *)p, len, &uffd);
+	for (int i = 0; !ret && i < n; i++) {
+		if (g == HT_GRAN_HGM)
+			ret = ht_uffd_continue(uffd, (char *)p + offs[i], ps);
+		else
+			(void)p[offs[i]];
+	}
+	if (ret) {
+		if (uffd >= 0)
+			close(uffd);
+		munmap((void *)p, len);
+		errno = -ret;
+		return MAP_FAILED;
+	}
+	*uffd_out = uffd;
+	return (void *)p;
+}
+
+void ht_pieces_model(unsigned char *want, size_t len, unsigned long psize,
+		     enum ht_gran g, const size_t *offs, int n)
+{
+	size_t ps = ht_base_page_size();
+
+	memset(want, 0, len / ps);
+	for (int i = 0; i < n; i++) {
+		size_t from = g == HT_GRAN_HGM ? offs[i] :
+						 offs[i] & ~(psize - 1);
+		size_t to = g == HT_GRAN_HGM ? from + ps : from + psize;
+
+		memset(want + from / ps, 1, (to - from) / ps);
+	}
 }

@@ -993,4 +993,119 @@ TEST_F_TIMEOUT(paths_gup, write_other, 300)
 	ht_stop_holder(_metadata, &c);
 }
 
+/*
+ * ---- a page mapped only in part: pieces past its first 2 MiB ----
+ * HGM maps the HT_SPARSE_OFFS pieces and nothing else: at 1 GiB the split
+ * PUD's PMD table has PTE tables for the two 2 MiB ranges they lie in and
+ * none for the 510 others (the first among them).  The huge twin's first
+ * touch maps the whole page.  Either way one (VMA, folio) pair: kpagecount
+ * 1, the whole page in HugetlbPages; smaps counts what is mapped (the
+ * page, or the two pieces) as Private_Hugetlb (one mapper).  pagemap and
+ * mincore must name exactly the pieces the model maps: mincore walks with
+ * a pte_hole callback, and a 2 MiB with no table is not a hole of the VMA
+ * but unmapped pieces of a mapped page (0, as in a table's none entries).
+ */
+FIXTURE(sparse)
+{
+	struct ht_env env;
+	struct ht_file file; /* one huge page, filled */
+};
+
+FIXTURE_VARIANT(sparse)
+{
+	HT_VARIANT_FIELDS;
+};
+
+HT_ADD_VARIANTS(sparse);
+
+FIXTURE_SETUP(sparse)
+{
+	struct ht_needs needs = {
+		.page_size = HT_PSIZE(variant),
+		.pages = 1,
+		.caps = { CAP_SYS_ADMIN /* PFNs in pagemap */ },
+		.hgm = variant->gran == HT_GRAN_HGM,
+		.uffd_minor = variant->gran == HT_GRAN_HGM,
+	};
+	unsigned long psize = HT_PSIZE(variant);
+
+	self->file.fd = -1;
+	HT_SETUP_OR_SKIP(&needs, &self->env);
+	ASSERT_EQ(0, ht_file_create(&self->file, psize, psize));
+	ASSERT_EQ(0, ht_file_fill(&self->file, 0, psize, SEED));
+}
+
+FIXTURE_TEARDOWN_PARENT(sparse)
+{
+	HT_TEARDOWN(&self->env);
+}
+
+/* pagemap and mincore of the page against the model's pieces. */
+static void expect_pieces(struct __test_metadata *_metadata, char *p,
+			  unsigned long psize, const unsigned char *want)
+{
+	long first = 0;
+
+	ASSERT_EQ(0, ht_pagemap_first_diff(0, (unsigned long)p, psize, want,
+					   &first));
+	EXPECT_EQ(-1, first)
+	TH_LOG("pagemap: piece %ld present is %d", first,
+	       first >= 0 ? !want[first] : -1);
+	ASSERT_EQ(0, ht_mincore_first_diff(p, psize, want, &first));
+	EXPECT_EQ(-1, first)
+	TH_LOG("mincore: piece %ld in core is %d", first,
+	       first >= 0 ? !want[first] : -1);
+}
+
+TEST_F_TIMEOUT(sparse, views, 300)
+{
+	unsigned long psize = HT_PSIZE(variant), ps = ht_base_page_size();
+	const size_t offs[HT_SPARSE_PIECES] = HT_SPARSE_OFFS(psize);
+	unsigned long kb = psize / HT_KB, hkb = ~0UL;
+	unsigned char *want = malloc(psize / ps);
+	uint64_t pfn[HT_SPARSE_PIECES], head, count = ~0ULL;
+	struct ht_smaps_vma v;
+	int uffd;
+	char *p;
+
+	ASSERT_NE(NULL, want);
+	ht_pieces_model(want, psize, psize, variant->gran, offs,
+			HT_SPARSE_PIECES);
+	p = ht_map_pieces(&self->file, psize, variant->gran, offs,
+			  HT_SPARSE_PIECES, &uffd);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
+	expect_pieces(_metadata, p, psize, want);
+	for (int i = 0; i < HT_SPARSE_PIECES; i++) {
+		pfn[i] = ht_pfn_of(_metadata, 0, (unsigned long)p + offs[i]);
+		EXPECT_EQ(-1, ht_pattern_check(p + offs[i], ps, offs[i], SEED))
+		TH_LOG("piece at %#zx", offs[i]);
+	}
+	head = pfn[0] - offs[0] / ps;
+	EXPECT_EQ(0, head % (psize / ps)) TH_LOG("head PFN not aligned");
+	EXPECT_EQ(head + offs[1] / ps, pfn[1]) TH_LOG("second piece's PFN");
+	ASSERT_EQ(0, ht_kpagecount_read(head, &count));
+	EXPECT_EQ(1, count) TH_LOG("kpagecount: one (VMA, folio) pair");
+	ASSERT_EQ(0, ht_smaps_read(0, (unsigned long)p, &v));
+	/*
+	 * One mapper: Private_Hugetlb (by the folio's mapcount), of what
+	 * the VMA maps: the whole page, or the HGM pieces.
+	 */
+	EXPECT_EQ(0, v.val[HT_SMAPS_SHARED_HUGETLB]);
+	EXPECT_EQ(variant->gran == HT_GRAN_HGM ? HT_SPARSE_PIECES * ps / HT_KB :
+						 kb,
+		  v.val[HT_SMAPS_PRIVATE_HUGETLB]);
+	EXPECT_EQ(0, v.val[HT_SMAPS_RSS]);
+	ASSERT_EQ(0, ht_status_read(0, "HugetlbPages", &hkb));
+	EXPECT_EQ(kb, hkb);
+
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+	ASSERT_EQ(0, ht_kpagecount_read(head, &count));
+	EXPECT_EQ(0, count) TH_LOG("kpagecount after munmap");
+	ASSERT_EQ(0, ht_status_read(0, "HugetlbPages", &hkb));
+	EXPECT_EQ(0, hkb);
+	free(want);
+}
+
 HT_MAIN

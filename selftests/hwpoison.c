@@ -741,6 +741,81 @@ TEST_F_TIMEOUT(hwp_shared, two_vmas_one_proc, 300)
 		      &t);
 }
 
+/*
+ * A page mapped only in part (HT_SPARSE_OFFS: HGM maps two pieces past
+ * the first 2 MiB and nothing else; the huge twin maps it whole), the
+ * last piece poisoned: memory_failure must find the VMA through rmap
+ * whichever of the split PUD's tables hold its pieces.  HGM: only the
+ * poisoned piece goes, the other stays mapped with its data; huge: the
+ * whole page goes.  Either way the caller's signal is BUS_MCEERR_AR.
+ */
+static void sparse_poison(struct __test_metadata *_metadata, struct hwp *h,
+			  unsigned long psize, enum ht_gran gran)
+{
+	const size_t offs[HT_SPARSE_PIECES] = HT_SPARSE_OFFS(psize);
+	bool hgm = gran == HT_GRAN_HGM;
+	int lsb = ht_size_shift(hgm ? HT_BASE_PAGE : psize);
+	unsigned char *want = malloc(psize / HT_BASE_PAGE);
+	unsigned long hc0, bad;
+	struct ht_sigbus sb;
+	long first = 0;
+	int uffd, ret;
+	char *p;
+
+	ASSERT_NE(NULL, want);
+	p = ht_map_pieces(&h->file, psize, gran, offs, HT_SPARSE_PIECES, &uffd);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
+	bad = (unsigned long)p + offs[1];
+	hc0 = hw_corrupted_kb(_metadata);
+
+	ret = ht_madvise_catch((void *)bad, HT_BASE_PAGE, MADV_HWPOISON, &sb);
+	EXPECT_EQ(0, ret) TH_LOG("MADV_HWPOISON: %s", strerror(-ret));
+	if (!ht_kernel_before(6, 12)) {
+		EXPECT_TRUE(sb.hit)
+		TH_LOG("caller got no SIGBUS during madvise");
+		expect_sigbus(_metadata, "caller", &sb, BUS_MCEERR_AR, bad,
+			      lsb);
+	} else {
+		/* 6.1: no MF_ACTION_REQUIRED from madvise (ps_poison) */
+		EXPECT_FALSE(sb.hit)
+		TH_LOG("6.1 caller got si_code %d", sb.code);
+	}
+	EXPECT_EQ(hc0 + HT_BASE_PAGE / HT_KB, hw_corrupted_kb(_metadata));
+
+	/* HGM: the model's pieces but the poisoned one; huge: none. */
+	ht_pieces_model(want, psize, psize, gran, offs, hgm ? 1 : 0);
+	ASSERT_EQ(0, ht_pagemap_first_diff(0, (unsigned long)p, psize, want,
+					   &first));
+	EXPECT_EQ(-1, first)
+	TH_LOG("pagemap after the poisoning: piece %ld", first);
+	ht_touch(p + offs[0], false, &sb);
+	if (hgm) {
+		EXPECT_FALSE(sb.hit)
+		TH_LOG("healthy piece: si_code %d", sb.code);
+		EXPECT_EQ(-1, ht_pattern_check(p + offs[0], HT_BASE_PAGE,
+					       offs[0], SEED));
+	} else {
+		expect_sigbus(_metadata, "touch of the other piece", &sb,
+			      BUS_MCEERR_AR, (unsigned long)p + offs[0], lsb);
+	}
+	ht_touch((void *)bad, false, &sb);
+	expect_sigbus(_metadata, "touch of the poisoned piece", &sb,
+		      BUS_MCEERR_AR, bad, lsb);
+
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+	free(want);
+	ASSERT_EQ(0, ftruncate(h->file.fd, 0));
+	ht_file_close(&h->file);
+	keep_lost_pages(&h->env, psize);
+}
+
+TEST_F_TIMEOUT(hwp_shared, sparse_one_proc, 300)
+{
+	sparse_poison(_metadata, &self->h, HT_PSIZE(variant), variant->gran);
+}
+
 /* ---- MADV_SOFT_OFFLINE: migrate away, no signal ---- */
 
 FIXTURE(hwp_soft)

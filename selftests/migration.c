@@ -574,6 +574,89 @@ TEST_F_TIMEOUT(mig_shared, target_node_pool_empty, 300)
 		close(uffd);
 }
 
+/*
+ * A page mapped only in part (HT_SPARSE_OFFS: HGM maps two pieces past the
+ * first 2 MiB, nothing else; the huge twin maps it whole): the call must
+ * find the page through a mapped piece, rmap must find the VMA whichever
+ * of the split PUD's tables hold its pieces, and after the move exactly
+ * the same pieces are mapped, to the new page, with their data.  The
+ * moved page's new PFN, which no model gives, is read where it is mapped.
+ */
+static void sparse_move(struct __test_metadata *_metadata, struct mig *m,
+			unsigned long psize, enum ht_gran gran, enum api api)
+{
+	const size_t offs[HT_SPARSE_PIECES] = HT_SPARSE_OFFS(psize);
+	size_t ps = ht_base_page_size();
+	unsigned char *want = malloc(psize / ps);
+	struct ht_pool src0, dst0, src1, dst1;
+	uint64_t pfn0, pfn1, count = ~0ULL;
+	int status = 99, uffd, ret, node;
+	long first = 0;
+	char *p, *at;
+	/*
+	 * move_pages() of an address past the page's first 4 KiB: 6.1
+	 * answers -EACCES and leaves the page (move_pages_status_unfaulted).
+	 */
+	bool moves = api != MOVE_PAGES || !ht_kernel_before(6, 12);
+
+	ASSERT_NE(NULL, want);
+	ht_pieces_model(want, psize, psize, gran, offs, HT_SPARSE_PIECES);
+	p = ht_map_pieces(&m->file, psize, gran, offs, HT_SPARSE_PIECES, &uffd);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("map: %s", strerror(errno));
+	at = p + offs[1];
+	ASSERT_EQ(m->src, ht_page_node(0, at));
+	pfn0 = ht_pfn_of(_metadata, 0, (unsigned long)at);
+	src0 = ht_pool_get(_metadata, psize, m->src);
+	dst0 = ht_pool_get(_metadata, psize, m->dst);
+
+	ret = do_api(api, api == MBIND_MOVE ? p : at, psize, m->src, m->dst,
+		     &status);
+	EXPECT_EQ(0, ret) TH_LOG("%s: %s", api_name[api], strerror(-ret));
+	if (api == MOVE_PAGES) {
+		EXPECT_EQ(moves ? m->dst : -EACCES, status)
+		TH_LOG("move_pages status");
+	}
+	node = moves ? m->dst : m->src;
+	EXPECT_EQ(node, ht_page_node(0, at));
+	EXPECT_EQ(node, ht_page_node(0, p + offs[0]));
+	pfn1 = ht_pfn_of(_metadata, 0, (unsigned long)at);
+	EXPECT_EQ(moves, pfn0 != pfn1)
+	TH_LOG("PFN %#llx -> %#llx", (unsigned long long)pfn0,
+	       (unsigned long long)pfn1);
+	EXPECT_EQ(pfn1 - offs[1] / ps + offs[0] / ps,
+		  ht_pfn_of(_metadata, 0, (unsigned long)p + offs[0]))
+	TH_LOG("the other piece maps another page");
+	ASSERT_EQ(0, ht_pagemap_first_diff(0, (unsigned long)p, psize, want,
+					   &first));
+	EXPECT_EQ(-1, first) TH_LOG("pagemap after the move: piece %ld", first);
+	ASSERT_EQ(0, ht_kpagecount_read(pfn1 - offs[1] / ps, &count));
+	EXPECT_EQ(1, count) TH_LOG("kpagecount of the new page");
+	for (int i = 0; i < HT_SPARSE_PIECES; i++) {
+		EXPECT_EQ(-1, ht_pattern_check(p + offs[i], ps, offs[i], SEED))
+		TH_LOG("piece at %#zx after the move", offs[i]);
+	}
+	src1 = ht_pool_get(_metadata, psize, m->src);
+	dst1 = ht_pool_get(_metadata, psize, m->dst);
+	EXPECT_EQ(src0.free + moves, src1.free) TH_LOG("source node free");
+	EXPECT_EQ(dst0.free - moves, dst1.free) TH_LOG("target node free");
+	munmap(p, psize);
+	if (uffd >= 0)
+		close(uffd);
+	free(want);
+}
+
+TEST_F_TIMEOUT(mig_shared, sparse_move_pages, 300)
+{
+	sparse_move(_metadata, &self->m, HT_PSIZE(variant), variant->gran,
+		    MOVE_PAGES);
+}
+
+TEST_F_TIMEOUT(mig_shared, sparse_mbind_move, 300)
+{
+	sparse_move(_metadata, &self->m, HT_PSIZE(variant), variant->gran,
+		    MBIND_MOVE);
+}
+
 /* ---- mbind's placement check (queue_folios_hugetlb) ---- */
 
 /* numa_maps' policy of the VMA at @addr: "default", "bind:1", ... */

@@ -1028,4 +1028,44 @@ TEST(level_sizes_and_table_estimate)
 	EXPECT_EQ(1024, e.pte_tables);
 }
 
+/*
+ * ht_pieces_model(): HGM maps exactly the pieces touched, huge the whole
+ * page each lies in; HT_SPARSE_OFFS stays past the first 2 MiB.
+ */
+TEST(pieces_model)
+{
+	const size_t ps = 4096, two = 2 * HT_MB;
+	const size_t offs[2] = { 3 * ps, two + 5 * ps };
+	const size_t sparse[HT_SPARSE_PIECES] = HT_SPARSE_OFFS(HT_GB);
+	unsigned char *w = malloc(HT_GB / ps);
+	size_t ones = 0;
+
+	ASSERT_NE(NULL, w);
+	ASSERT_EQ(ps, ht_base_page_size());
+	ht_pieces_model(w, 3 * two, two, HT_GRAN_HGM, offs, 2);
+	for (size_t i = 0; i < 3 * two / ps; i++)
+		ones += w[i];
+	EXPECT_EQ(2, ones);
+	EXPECT_EQ(1, w[3]);
+	EXPECT_EQ(1, w[512 + 5]);
+	ht_pieces_model(w, 3 * two, two, HT_GRAN_HUGE, offs, 2);
+	ones = 0;
+	for (size_t i = 0; i < 3 * two / ps; i++)
+		ones += w[i];
+	EXPECT_EQ(1024, ones);
+	EXPECT_EQ(0, w[1024]) TH_LOG("the third page was not touched");
+	EXPECT_EQ(1, w[1023]);
+
+	ht_pieces_model(w, HT_GB, HT_GB, HT_GRAN_HGM, sparse, HT_SPARSE_PIECES);
+	ones = 0;
+	for (size_t i = 0; i < HT_GB / ps; i++)
+		ones += w[i];
+	EXPECT_EQ(HT_SPARSE_PIECES, ones);
+	for (size_t i = 0; i < two / ps; i++) {
+		ASSERT_EQ(0, w[i]) TH_LOG("piece %zu in the first 2 MiB", i);
+	}
+	EXPECT_EQ(1, w[HT_GB / ps - 1]);
+	free(w);
+}
+
 HT_MAIN
