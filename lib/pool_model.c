@@ -43,7 +43,13 @@ int ht_pool_invariants(const struct ht_pool *p, bool global, char *why,
 
 	/*
 	 * resv: pages promised to mappings that have not faulted yet; they
-	 * must still be free.  surplus pages are part of nr.
+	 * must still be free.  surplus pages are part of nr.  Not checked:
+	 * surplus <= overcommit.  libhugetlbfs' counters test assumes it,
+	 * but the kernel breaks it on purpose: shrinking nr_hugepages below
+	 * the pages in use turns them into surplus whatever the overcommit
+	 * limit (set_max_huge_pages(); pool_sysfs:pool_size.*.shrink_below_in_use
+	 * reads surplus > overcommit = 0), and lowering the limit keeps the
+	 * surplus already allocated.
 	 */
 	if (p->free > p->nr || p->surplus > p->nr ||
 	    (global && p->resv > p->free)) {
