@@ -33,7 +33,9 @@ LIB_SRCS := $(wildcard lib/*.c)
 # The battery's programs, in the order the runner runs them: one list
 # (selftests/programs) for make, run_tests.sh and install.sh.
 SELFTESTS := $(shell cat selftests/programs)
-STRESS := refcount_stress continue_rate hgm_seq postcopy
+# The stress programs: one list (stress/programs) for make and
+# tests/stress_readme.sh.
+STRESS := $(shell cat stress/programs)
 UNIT := parse_test seq_test
 PROGS := $(SELFTESTS:%=$(B)/selftests/%) $(STRESS:%=$(B)/stress/%)
 STATIC_PROGS := $(SELFTESTS:%=$(B)/static/selftests/%) \

@@ -278,58 +278,7 @@ echo "bench: VM: $(tail -n 1 "$qlog")"
 # Split the stream: vm-run-<n>.json (with where it ran) and vm-run-<n>.txt
 # (vm-continue.{json,txt} with --continue, vm-postcopy.{json,txt} with
 # --postcopy).
-python3 - "$str" "$out" "$kname" "$krel" "$qlog" "$runfmt" "$nodes" <<'EOF'
-import json, os, re, sys
-
-stream, out, kname, krel, qlog, runfmt = sys.argv[1:7]
-nodes = int(sys.argv[7])
-accel = "?"
-try:
-    with open(qlog) as fh:
-        m = re.search(r"accel=(\w+)", fh.read())
-        accel = m.group(1) if m else accel
-except OSError:
-    pass
-with open(stream, "rb") as fh:
-    lines = fh.read().decode("utf-8", "replace").replace("\r", "").split("\n")
-cur = part = None
-txt, js = [], []
-for line in lines:
-    m = re.match(r"#@BENCH-BEGIN (\S+) rc=(\d+) seconds=(\d+) kernel=(\S+)", line)
-    if m:
-        cur = dict(n=m.group(1), rc=int(m.group(2)),
-                   seconds=int(m.group(3)), kernel=m.group(4))
-        txt, js, part = [], [], None
-        continue
-    if cur is None:
-        continue
-    if line == "#@BENCH-TXT":
-        part = txt
-    elif line == "#@BENCH-JSON":
-        part = js
-    elif line.startswith("#@BENCH-END "):
-        n = cur["n"]
-        name = runfmt.format(n=n)
-        with open(os.path.join(out, name + ".txt"), "w") as fh:
-            fh.write("\n".join(txt) + "\n")
-        try:
-            r = json.loads("\n".join(js))
-        except ValueError:
-            r = None
-        if r is not None:
-            r["vm"] = {"kernel": cur["kernel"], "kernel_name": kname,
-                       "release": krel, "accel": accel, "nodes": nodes,
-                       "exit": cur["rc"], "guest_seconds": cur["seconds"]}
-            with open(os.path.join(out, name + ".json"), "w") as fh:
-                json.dump(r, fh, indent=2)
-                fh.write("\n")
-        else:
-            print("bench: VM %s: no JSON (exit %d): %s" % (
-                name, cur["rc"], (txt[-1] if txt else "no output")))
-        cur = part = None
-    elif part is not None:
-        part.append(line)
-EOF
+"$here/bench_split.py" "$str" "$out" "$kname" "$krel" "$qlog" "$runfmt" "$nodes"
 
 got=$(grep -ac '^#@BENCH-END ' "$str")
 if ! grep -aq '^#@GUEST-EXIT' "$str" || [ "$got" -lt "$ncounts" ]; then

@@ -430,10 +430,8 @@ int main(int argc, char **argv)
 	uname(&u);
 	len = (size_t)o.pages * PSIZE;
 
-	if (!ht_has_cap(CAP_SYS_ADMIN)) {
-		printf("skip: needs root (CAP_SYS_ADMIN: hugetlb pool, /proc/kpagecount)\n");
+	if (!sk_root("hugetlb pool, /proc/kpagecount"))
 		return EXIT_SKIP;
-	}
 	if ((r = ht_probe_page_size_r(PSIZE, why, sizeof(why)))) {
 		printf("skip: %s\n", r);
 		return EXIT_SKIP;

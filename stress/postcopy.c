@@ -964,10 +964,8 @@ int main(int argc, char **argv)
 	check_args();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	uname(&u);
-	if (!ht_has_cap(CAP_SYS_ADMIN)) {
-		printf("skip: needs root (CAP_SYS_ADMIN: hugetlb pools)\n");
+	if (!sk_root("hugetlb pools"))
 		return EXIT_SKIP;
-	}
 	if ((r = check_memory())) {
 		printf("skip: %s\n", r);
 		return EXIT_SKIP;

@@ -1491,10 +1491,8 @@ static int probe(void)
 		printf("not supported: %s\n", r);
 		return EXIT_SKIP;
 	}
-	if (!ht_has_cap(CAP_SYS_ADMIN)) {
-		printf("skip: needs CAP_SYS_ADMIN (pools, sysctls, /proc/kpagecount): run as root\n");
+	if (!sk_root("pools, sysctls, /proc/kpagecount"))
 		return EXIT_SKIP;
-	}
 	return 0;
 }
 

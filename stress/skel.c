@@ -389,6 +389,14 @@ int sk_json_save(const struct ht_json *j, const char *path)
 	return 0;
 }
 
+bool sk_root(const char *uses)
+{
+	if (ht_has_cap(CAP_SYS_ADMIN))
+		return true;
+	printf("skip: needs root (CAP_SYS_ADMIN: %s)\n", uses);
+	return false;
+}
+
 const char *sk_sig_or_errno(int err, int sig, char *buf, size_t len)
 {
 	if (sig)

@@ -83,6 +83,12 @@ void sk_json_kmsg(struct ht_json *j, const struct sk_report *r);
 int sk_json_save(const struct ht_json *j, const char *path);
 /* "errno N (text)" or "signal NAME" */
 const char *sk_sig_or_errno(int err, int sig, char *buf, size_t len);
+/*
+ * true as root (CAP_SYS_ADMIN); else prints the program's skip line,
+ * "skip: needs root (CAP_SYS_ADMIN: @uses)", and the caller exits with
+ * EXIT_SKIP.
+ */
+bool sk_root(const char *uses);
 
 /* ---- the signal and restore path ---- */
 /* SIGINT/SIGTERM/SIGHUP seen during the run (0: none). */

@@ -49,7 +49,8 @@ lint_shell() {
 }
 
 lint_python() {
-	pyflakes3 stress/plot.py tests/plot_test.py
+	pyflakes3 stress/plot.py tests/plot_test.py stress/bench_split.py \
+		tests/bench_split_test.py
 }
 
 lint_c() {
@@ -114,11 +115,13 @@ echo "KTAP version 1"
 step "shellcheck" lint_shell
 step "clang-format (kernel style)" lint_c
 step "functions in lib/, selftests/ and stress/ at most 80 lines" tests/func_len.sh
-step "pyflakes (stress/plot.py, tests/plot_test.py)" lint_python
+step "pyflakes (stress/*.py, tests/*_test.py)" lint_python
 step "parser unit tests" build/unit/parse_test
 step "case names: FIXTURE.{huge,hgm}_{2M,1G}.TEST" tests/case_names.sh
 step "stress/README.md option lists = the programs' tables" tests/stress_readme.sh
 step "bench plotter (stress/plot.py) on a fixture" tests/plot_test.py
+step "bench stream splitter (stress/bench_split.py) on a made-up stream" \
+	tests/bench_split_test.py
 step "hgm_seq unit tests (model, shrinker, reproducer)" build/unit/seq_test
 step "runner tests" tests/runner/test_runner.sh
 step "installed as a kselftest collection (run_kselftest.sh)" tests/runner/test_install.sh

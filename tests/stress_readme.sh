@@ -26,7 +26,8 @@ block() { # prog
 		inside { print }' "$README"
 }
 
-for prog in refcount_stress continue_rate hgm_seq postcopy; do
+# shellcheck disable=SC2013 # one word per line
+for prog in $(cat "$TOP/stress/programs"); do
 	bin=$TOP/build/stress/$prog
 	if [ ! -x "$bin" ]; then
 		echo "$prog: $bin not built (make)"
