@@ -136,6 +136,8 @@ struct ht_expect {
 	int pm_exclusive;
 	/* not mapped: a hwpoison entry in its place, which smaps counts */
 	bool poisoned;
+	/* HGM: PAGE_SIZE pieces mapped (the first and last among them); 0: all */
+	unsigned long pieces;
 };
 
 /*
@@ -145,7 +147,7 @@ struct ht_expect {
  * or HGM).  Tests apply each step to it and compare every process's view
  * with ht_model_view() (ht_model_check() in ht_harness.h).
  */
-#define HT_MODEL_MAPPERS 8
+#define HT_MODEL_MAPPERS 16
 struct ht_page_model {
 	unsigned long psize;
 	int node; /* where the page is; -1: not known, not checked */
@@ -156,11 +158,21 @@ struct ht_page_model {
 		pid_t pid; /* 0: the test's own process */
 		int vmas; /* VMAs of this process mapping the page */
 		unsigned long base_kb; /* HugetlbPages from other mappings */
+		/*
+		 * HGM: the PAGE_SIZE pieces each of its VMAs maps (the page's
+		 * first and last among them), which smaps counts; HugetlbPages
+		 * and kpagecount count the (VMA, page) pair whatever it maps.
+		 * 0: the whole page.
+		 */
+		unsigned long pieces;
 	} m[HT_MODEL_MAPPERS];
 };
 void ht_model_init(struct ht_page_model *pm, unsigned long psize, int node);
 /* @pid maps the page in @vmas more VMAs (fewer when negative). */
 void ht_model_map(struct ht_page_model *pm, pid_t pid, int vmas);
+/* The same, each of @pid's VMAs mapping @pieces PAGE_SIZE pieces (HGM). */
+void ht_model_map_pieces(struct ht_page_model *pm, pid_t pid, int vmas,
+			 unsigned long pieces);
 /* @pid unmapped it everywhere, or exited. */
 void ht_model_unmap(struct ht_page_model *pm, pid_t pid);
 /* The page was poisoned: every mapping holds a hwpoison entry now. */

@@ -99,7 +99,10 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 				  const struct ht_expect *e)
 {
 	unsigned long kb = psize / HT_KB, npages = psize / ht_base_page_size();
-	unsigned long smaps_kb = e->mapped || e->poisoned ? kb : 0;
+	unsigned long mapped = e->pieces ? e->pieces : npages;
+	unsigned long smaps_kb = e->mapped || e->poisoned ?
+					 mapped * ht_base_page_size() / HT_KB :
+					 0;
 	struct ht_obs o;
 	int ret;
 
@@ -121,7 +124,7 @@ static inline void ht_expect_page(struct __test_metadata *_metadata,
 	EXPECT_EQ(e->mapped, !!(o.pm & HT_PM_PRESENT))
 	TH_LOG("%s: pagemap present (entry %#llx)", who,
 	       (unsigned long long)o.pm);
-	EXPECT_EQ(e->mapped ? (long)npages : 0, o.present)
+	EXPECT_EQ(e->mapped ? (long)mapped : 0, o.present)
 	TH_LOG("%s: PAGE_SIZE pieces present", who);
 	ASSERT_TRUE(o.nm_found)
 	TH_LOG("%s: no numa_maps line for the VMA", who);

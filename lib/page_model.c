@@ -8,7 +8,8 @@
  *   the page is "shared" (Shared_Hugetlb, no PM_MMAP_EXCLUSIVE) when that
  *   count is over 1, even for two VMAs of one process;
  *   HugetlbPages of a process = page size x its VMAs mapping the page,
- *   plus whatever else it maps.
+ *   plus whatever else it maps;
+ *   smaps counts what a VMA maps: the page, or its HGM pieces (4 kB each).
  * A poisoned page (memory_failure(), huge granularity) is mapped nowhere;
  * each VMA keeps a hwpoison entry, which smaps still counts
  * (smaps_hugetlb_range() looks through the swap-type entry to the page),
@@ -59,6 +60,13 @@ void ht_model_map(struct ht_page_model *pm, pid_t pid, int vmas)
 	m->vmas += vmas;
 	if (m->vmas < 0)
 		m->vmas = 0;
+}
+
+void ht_model_map_pieces(struct ht_page_model *pm, pid_t pid, int vmas,
+			 unsigned long pieces)
+{
+	ht_model_map(pm, pid, vmas);
+	find(pm, pid)->pieces = pieces;
 }
 
 void ht_model_unmap(struct ht_page_model *pm, pid_t pid)
@@ -112,6 +120,7 @@ struct ht_expect ht_model_view(const struct ht_page_model *pm, pid_t pid)
 		.mapcount = count,
 		.hugetlb_kb = (m ? m->base_kb : 0) + vmas * (pm->psize / HT_KB),
 		.node = vmas > 0 ? pm->node : -1,
+		.pieces = m ? m->pieces : 0,
 	};
 }
 
@@ -119,7 +128,10 @@ void ht_model_smaps_kb(const struct ht_page_model *pm, pid_t pid,
 		       unsigned long *shared_kb, unsigned long *private_kb)
 {
 	const struct ht_mapper *m = lookup(pm, pid);
-	unsigned long kb = (m ? m->vmas : 0) * (pm->psize / HT_KB);
+	unsigned long vma_kb = m && m->pieces ?
+				       m->pieces * HT_BASE_PAGE / HT_KB :
+				       pm->psize / HT_KB;
+	unsigned long kb = (m ? m->vmas : 0) * vma_kb;
 	bool shared = pm->poisoned ? poison_entry_shared() :
 				     ht_model_mapcount(pm) > 1;
 

@@ -12,7 +12,9 @@
  *   munmap / exit drop one per VMA; the last fd closed frees the page
  * At HGM granularity each VMA maps only the head and tail 4 KiB of the
  * page, two PTEs, and must still count ONE mapping per (VMA, page)
- * (design sketch: one reference and one mapcount per (VMA, folio)).
+ * (design sketch: one reference and one mapcount per (VMA, folio)); smaps
+ * counts the 8 kB mapped.  fork copies no HGM table and the child's
+ * faults map the whole page.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -160,7 +162,8 @@ static int rc_holder_fn(int sock, void *arg)
 }
 
 /* ---- shared checks ---- */
-static void expect_count(struct __test_metadata *_metadata, const char *when,
+/* kpagecount of the head and the tail PFN: @want (VMA, page) pairs. */
+static void expect_pairs(struct __test_metadata *_metadata, const char *when,
 			 uint64_t pfn, unsigned long psize, uint64_t want)
 {
 	uint64_t tail = pfn + psize / ht_base_page_size() - 1, c = ~0ULL;
@@ -169,6 +172,13 @@ static void expect_count(struct __test_metadata *_metadata, const char *when,
 	EXPECT_EQ(want, c) TH_LOG("%s: kpagecount(head)", when);
 	ASSERT_EQ(0, ht_kpagecount_read(tail, &c));
 	EXPECT_EQ(want, c) TH_LOG("%s: kpagecount(tail)", when);
+}
+
+/* The same against the page model's pairs. */
+static void expect_count(struct __test_metadata *_metadata, const char *when,
+			 const struct ht_page_model *pm, uint64_t pfn)
+{
+	expect_pairs(_metadata, when, pfn, pm->psize, ht_model_mapcount(pm));
 }
 
 static uint64_t pfn_at(struct __test_metadata *_metadata, pid_t pid,
@@ -198,26 +208,18 @@ static void stop(struct __test_metadata *_metadata, struct ht_child *c)
 }
 
 /*
- * Sizes a partially mapped HGM page reports in smaps/status are not
- * pinned by the design; the byte counts are checked at huge granularity
- * only (smaps_accounting checks fully mapped HGM pages).
+ * smaps_rollup and HugetlbPages of @pid: the model's, HGM too (smaps
+ * counts what each VMA maps, HugetlbPages the page per VMA).
  */
 static void expect_proc_kb(struct __test_metadata *_metadata, const char *who,
-			   pid_t pid, enum ht_gran g, unsigned long shared_kb,
-			   unsigned long status_kb)
+			   const struct ht_page_model *pm, pid_t pid)
 {
-	struct ht_smaps_vma roll;
 	unsigned long kb = ~0UL;
 
-	if (g != HT_GRAN_HUGE)
-		return;
-	ASSERT_EQ(0, ht_smaps_rollup_read(pid, &roll));
-	EXPECT_EQ(shared_kb, roll.val[HT_SMAPS_SHARED_HUGETLB])
-	TH_LOG("%s: smaps_rollup Shared_Hugetlb", who);
-	EXPECT_EQ(0, roll.val[HT_SMAPS_PRIVATE_HUGETLB])
-	TH_LOG("%s: smaps_rollup Private_Hugetlb", who);
+	ht_model_check_rollup(_metadata, who, pm, pid);
 	ASSERT_EQ(0, ht_status_read(pid, "HugetlbPages", &kb));
-	EXPECT_EQ(status_kb, kb) TH_LOG("%s: status HugetlbPages", who);
+	EXPECT_EQ(ht_model_view(pm, pid).hugetlb_kb, kb)
+	TH_LOG("%s: status HugetlbPages", who);
 }
 
 FIXTURE(refcount_scale)
@@ -262,22 +264,26 @@ FIXTURE_TEARDOWN_PARENT(refcount_scale)
 
 TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 {
-	unsigned long psize = HT_PSIZE(variant), kb = psize / HT_KB;
+	unsigned long psize = HT_PSIZE(variant);
 	size_t ps = ht_base_page_size();
-	long pieces = variant->gran == HT_GRAN_HUGE ? (long)(psize / ps) : 2;
+	bool hgm = variant->gran == HT_GRAN_HGM;
 	struct rc_holder h = { .file = &self->file,
 			       .gran = variant->gran,
 			       .nmaps = NVMAS };
 	unsigned long addr[NPROCS];
 	struct ht_child c[NPROCS], gc;
-	uint64_t pfn, want;
+	struct ht_page_model pm;
+	uint64_t pfn;
 	int64_t v;
 
+	ht_model_init(&pm, psize, -1);
 	for (int i = 0; i < NPROCS; i++) {
 		ASSERT_EQ(0, ht_spawn(&c[i], rc_holder_fn, &h));
 		ASSERT_EQ(0, ht_recv(c[i].sock, &v, 300000));
 		ASSERT_LT(0, v) TH_LOG("holder %d: %s", i, strerror(-v));
 		addr[i] = (unsigned long)v;
+		/* map_in(): HGM maps the head and the tail piece */
+		ht_model_map_pieces(&pm, c[i].pid, NVMAS, hgm ? 2 : 0);
 	}
 	pfn = pfn_at(_metadata, c[0].pid, addr[0]);
 	EXPECT_EQ(0, pfn % (psize / ps))
@@ -285,11 +291,10 @@ TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 	EXPECT_EQ(pfn + psize / ps - 1,
 		  pfn_at(_metadata, c[0].pid, addr[0] + psize - ps));
 	EXPECT_EQ(pfn, pfn_at(_metadata, c[NPROCS - 1].pid, addr[NPROCS - 1]));
-	EXPECT_EQ(pieces, ht_pagemap_count_present(c[1].pid, addr[1], psize));
-	want = (uint64_t)NPROCS * NVMAS;
-	expect_count(_metadata, "all mapped", pfn, psize, want);
-	expect_proc_kb(_metadata, "holder 1", c[1].pid, variant->gran,
-		       NVMAS * kb, NVMAS * kb);
+	EXPECT_EQ(hgm ? 2 : (long)(psize / ps),
+		  ht_pagemap_count_present(c[1].pid, addr[1], psize));
+	expect_count(_metadata, "all mapped", &pm, pfn);
+	expect_proc_kb(_metadata, "holder 1", &pm, c[1].pid);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("mapping a cached page must not allocate");
 
@@ -297,39 +302,38 @@ TEST_F_TIMEOUT(refcount_scale, vmas_times_processes, 900)
 	v = cmd(_metadata, &c[0], RC_FORK);
 	ASSERT_LT(0, v) TH_LOG("fork in holder 0: %s", strerror(-v));
 	gc = (struct ht_child){ .pid = (pid_t)v, .sock = c[0].sock };
-	expect_count(_metadata, "after fork", pfn, psize, want);
+	expect_count(_metadata, "after fork", &pm, pfn);
 	EXPECT_EQ(0, ht_pagemap_count_present(gc.pid, addr[0], psize));
-	expect_proc_kb(_metadata, "untouched fork child", gc.pid, variant->gran,
-		       0, 0);
+	expect_proc_kb(_metadata, "untouched fork child", &pm, gc.pid);
+	/* fork copies no HGM table: the child's faults map the whole page. */
 	EXPECT_EQ(0, cmd(_metadata, &gc, RC_TOUCH)) TH_LOG("SIGBUS code");
-	want += NVMAS;
-	expect_count(_metadata, "fork child touched", pfn, psize, want);
-	expect_proc_kb(_metadata, "touched fork child", gc.pid, variant->gran,
-		       NVMAS * kb, NVMAS * kb);
+	ht_model_map(&pm, gc.pid, NVMAS);
+	expect_count(_metadata, "fork child touched", &pm, pfn);
+	expect_proc_kb(_metadata, "touched fork child", &pm, gc.pid);
 	ASSERT_EQ(0, ht_send(gc.sock, RC_EXIT));
 	/* Holder 0 answers again only once it has reaped the child. */
 	EXPECT_EQ(0, cmd(_metadata, &c[0], RC_PING));
-	want -= NVMAS;
-	expect_count(_metadata, "fork child exited", pfn, psize, want);
+	ht_model_unmap(&pm, gc.pid);
+	expect_count(_metadata, "fork child exited", &pm, pfn);
 
 	/* Holder 1 unmaps half its VMAs. */
 	EXPECT_EQ(0, cmd(_metadata, &c[1], RC_UNMAP_HALF));
-	want -= NVMAS - NVMAS / 2;
-	expect_count(_metadata, "half unmapped in holder 1", pfn, psize, want);
-	expect_proc_kb(_metadata, "holder 1 after munmap", c[1].pid,
-		       variant->gran, NVMAS / 2 * kb, NVMAS / 2 * kb);
-	expect_proc_kb(_metadata, "holder 2", c[2].pid, variant->gran,
-		       NVMAS * kb, NVMAS * kb);
+	ht_model_map(&pm, c[1].pid, -(NVMAS - NVMAS / 2));
+	expect_count(_metadata, "half unmapped in holder 1", &pm, pfn);
+	expect_proc_kb(_metadata, "holder 1 after munmap", &pm, c[1].pid);
+	expect_proc_kb(_metadata, "holder 2", &pm, c[2].pid);
 
 	/* Holder 2 exits. */
+	ht_model_unmap(&pm, c[2].pid); /* before ht_reap() forgets the pid */
 	stop(_metadata, &c[2]);
-	want -= NVMAS;
-	expect_count(_metadata, "holder 2 exited", pfn, psize, want);
+	expect_count(_metadata, "holder 2 exited", &pm, pfn);
 
-	for (int i = 0; i < NPROCS; i++)
+	for (int i = 0; i < NPROCS; i++) {
+		ht_model_unmap(&pm, c[i].pid);
 		if (i != 2)
 			stop(_metadata, &c[i]);
-	expect_count(_metadata, "all exited", pfn, psize, 0);
+	}
+	expect_count(_metadata, "all exited", &pm, pfn);
 	EXPECT_EQ(self->free0, ht_free_pages(_metadata, psize, -1))
 	TH_LOG("the page stays cached while the file is open");
 	ht_file_close(&self->file);
@@ -388,7 +392,7 @@ static void limit_teardown(struct __test_metadata *_metadata, char **maps,
 {
 	for (int i = 0; i < n; i++)
 		munmap(maps[i], psize);
-	expect_count(_metadata, "all unmapped", pfn, psize, 0);
+	expect_pairs(_metadata, "all unmapped", pfn, psize, 0);
 	EXPECT_EQ(free0, ht_free_pages(_metadata, psize, -1));
 	ht_file_close(f);
 	EXPECT_EQ(free_start, ht_free_pages(_metadata, psize, -1));
@@ -455,7 +459,7 @@ TEST_F_TIMEOUT(refcount_limit, fault_past_limit_sigbus, 120)
 		TH_LOG("mapping %d of %d: SIGBUS %d", i + 1, LIMIT_K, sb.code);
 		if (!i)
 			pfn = pfn_at(_metadata, 0, (unsigned long)maps[0]);
-		expect_count(_metadata, "within the limit", pfn, psize, i + 1);
+		expect_pairs(_metadata, "within the limit", pfn, psize, i + 1);
 	}
 	ht_touch(maps[LIMIT_K] + 100, false, &sb);
 	EXPECT_TRUE(sb.hit) TH_LOG("mapping K + 1 was allowed");
@@ -463,7 +467,7 @@ TEST_F_TIMEOUT(refcount_limit, fault_past_limit_sigbus, 120)
 	EXPECT_EQ((unsigned long)maps[LIMIT_K] + 100, sb.addr);
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)maps[LIMIT_K],
 					      psize));
-	expect_count(_metadata, "after the refused fault", pfn, psize, LIMIT_K);
+	expect_pairs(_metadata, "after the refused fault", pfn, psize, LIMIT_K);
 	/* A mapping that exists takes no new reference. */
 	ht_touch(maps[0] + psize - 1, false, &sb);
 	EXPECT_FALSE(sb.hit);
@@ -502,7 +506,7 @@ TEST_F_TIMEOUT(refcount_limit, fork_private_past_limit_enomem, 120)
 	ASSERT_FALSE(sb.hit);
 	pfn = pfn_at(_metadata, 0, (unsigned long)maps[0]);
 	EXPECT_EQ(pfn, pfn_at(_metadata, 0, (unsigned long)priv));
-	expect_count(_metadata, "at the limit", pfn, psize, LIMIT_K);
+	expect_pairs(_metadata, "at the limit", pfn, psize, LIMIT_K);
 	EXPECT_EQ(self->free0 - 1, ht_free_pages(_metadata, psize, -1));
 
 	/*
@@ -520,11 +524,11 @@ TEST_F_TIMEOUT(refcount_limit, fork_private_past_limit_enomem, 120)
 		waitpid(pid, NULL, 0);
 	EXPECT_EQ(-1, pid) TH_LOG("fork past the limit succeeded");
 	EXPECT_EQ(ENOMEM, pid < 0 ? errno : 0);
-	expect_count(_metadata, "after the refused fork", pfn, psize, LIMIT_K);
+	expect_pairs(_metadata, "after the refused fork", pfn, psize, LIMIT_K);
 
 	/* One reference below the limit, the same fork fits. */
 	munmap(maps[LIMIT_K - 2], psize);
-	expect_count(_metadata, "one below", pfn, psize, LIMIT_K - 1);
+	expect_pairs(_metadata, "one below", pfn, psize, LIMIT_K - 1);
 	ASSERT_EQ(0, pipe(pipefd));
 	pid = fork();
 	ASSERT_LE(0, pid) TH_LOG("fork below the limit: %s", strerror(errno));
@@ -535,12 +539,12 @@ TEST_F_TIMEOUT(refcount_limit, fork_private_past_limit_enomem, 120)
 		_exit(read(pipefd[0], &b, 1) < 0);
 	}
 	close(pipefd[0]);
-	expect_count(_metadata, "forked child holds a copy", pfn, psize,
+	expect_pairs(_metadata, "forked child holds a copy", pfn, psize,
 		     LIMIT_K);
 	close(pipefd[1]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(0, status);
-	expect_count(_metadata, "forked child gone", pfn, psize, LIMIT_K - 1);
+	expect_pairs(_metadata, "forked child gone", pfn, psize, LIMIT_K - 1);
 
 	munmap(priv, 2 * psize);
 	limit_teardown(_metadata, maps, LIMIT_K - 2, psize, pfn, &self->file,
@@ -614,7 +618,7 @@ TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 		TH_LOG("mapping %d: %s", i + 1, strerror(-ret));
 	}
 	pfn = pfn_at(_metadata, 0, (unsigned long)maps[0]);
-	expect_count(_metadata, "at the limit", pfn, psize, LIMIT_K);
+	expect_pairs(_metadata, "at the limit", pfn, psize, LIMIT_K);
 
 	if (hgm)
 		ASSERT_EQ(0, madvise(maps[LIMIT_K], psize, MADV_SPLIT));
@@ -625,7 +629,7 @@ TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 	TH_LOG("CONTINUE of a (K + 1)-th mapping");
 	EXPECT_EQ(0, ht_pagemap_count_present(0, (unsigned long)maps[LIMIT_K],
 					      psize));
-	expect_count(_metadata, "after the refused CONTINUE", pfn, psize,
+	expect_pairs(_metadata, "after the refused CONTINUE", pfn, psize,
 		     LIMIT_K);
 	if (hgm) {
 		/* A third PTE in a counted (VMA, folio): no new reference. */
@@ -634,7 +638,7 @@ TEST_F_TIMEOUT(refcount_limit_uffd, continue_past_limit_enomem, 300)
 		TH_LOG("CONTINUE inside a mapped VMA: %s", strerror(-ret));
 		EXPECT_EQ(3, ht_pagemap_count_present(0, (unsigned long)maps[0],
 						      psize));
-		expect_count(_metadata, "third PTE", pfn, psize, LIMIT_K);
+		expect_pairs(_metadata, "third PTE", pfn, psize, LIMIT_K);
 	}
 	close(uffd);
 	limit_teardown(_metadata, maps, LIMIT_K + 1, psize, pfn, &self->file,

@@ -1059,11 +1059,18 @@ static void check_kpagecount(struct peak *pk)
 /* smaps_rollup of one mapper: mapcount > 1 makes every VMA shared. */
 static void check_rollup(struct peak *pk)
 {
-	/* smaps counts what each VMA maps: --pieces of 4 KiB at HGM. */
-	long all_kb = pk->rollup_maps *
-		      (long)(mapped_pieces() * ht_base_page_size() / HT_KB);
-	bool shared = pk->model_mapcount > 1;
+	/*
+	 * The page model: pid's VMAs and everyone else's pairs; smaps counts
+	 * what each VMA maps (--pieces of 4 KiB at HGM).
+	 */
+	unsigned long n = o.psize / ht_base_page_size(), shared_kb, private_kb;
+	struct ht_page_model pm;
 
+	ht_model_init(&pm, o.psize, -1);
+	ht_model_map_pieces(&pm, pk->pid, (int)pk->rollup_maps,
+			    mapped_pieces() < n ? mapped_pieces() : 0);
+	ht_model_map(&pm, -1, (int)(pk->model_mapcount - pk->rollup_maps));
+	ht_model_smaps_kb(&pm, pk->pid, &shared_kb, &private_kb);
 	if (pk->rollup_err) {
 		if (pk->pid)
 			sk_fail(&rep, "cannot read smaps_rollup of pid %d: %s",
@@ -1072,9 +1079,8 @@ static void check_rollup(struct peak *pk)
 	}
 	R.shared_kb = pk->rollup.val[HT_SMAPS_SHARED_HUGETLB];
 	R.private_kb = pk->rollup.val[HT_SMAPS_PRIVATE_HUGETLB];
-	R.shared_model = shared ? all_kb : 0;
-	if (R.shared_kb != R.shared_model ||
-	    R.private_kb != (shared ? 0 : all_kb))
+	R.shared_model = (long)shared_kb;
+	if (R.shared_kb != (long)shared_kb || R.private_kb != (long)private_kb)
 		sk_fail(&rep,
 			"smaps_rollup of pid %d: Shared_Hugetlb %ld kB Private_Hugetlb %ld kB, model %ld kB shared",
 			pk->pid, R.shared_kb, R.private_kb, R.shared_model);
