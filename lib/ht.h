@@ -298,6 +298,14 @@ int ht_numa_maps_parse(const char *text, unsigned long addr,
  * "total=0 N0=0").  -ENOENT when @key is absent, -EINVAL for a bad value.
  */
 int ht_cg_key_parse(const char *text, const char *key, unsigned long *val);
+/*
+ * /proc/kallsyms text: the address of the kernel's (not a module's)
+ * symbol @name in *start, and in *end the next higher address of any
+ * symbol (where @name's code ends).  -ENOENT if absent, -EPERM if the
+ * addresses read 0 (kptr_restrict hides them), -EINVAL on a bad line.
+ */
+int ht_kallsyms_parse(const char *text, const char *name, unsigned long *start,
+		      unsigned long *end);
 
 /* ---- live readers (procfs.c) ---- */
 int ht_smaps_read(pid_t pid, unsigned long addr, struct ht_smaps_vma *out);
@@ -319,6 +327,9 @@ long ht_memmap_pages(void);
  */
 long ht_hvo_saving(unsigned long psize);
 int ht_numa_maps_read(pid_t pid, unsigned long addr, struct ht_numa_maps *o);
+/* ht_kallsyms_parse() of /proc/kallsyms. */
+int ht_kallsyms_range(const char *name, unsigned long *start,
+		      unsigned long *end);
 
 /* ---- pagemap, kpagecount, kpageflags (pagemap.c) ---- */
 #define HT_PM_PFN_MASK ((1ULL << 55) - 1)

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,4 +302,52 @@ int ht_cg_key_parse(const char *text, const char *key, unsigned long *val)
 		return ht_parse_ulong(word, val) ? -EINVAL : 0;
 	}
 	return -ENOENT;
+}
+
+/* One "ADDRESS TYPE NAME[\t[MODULE]]" line; *module: it has the module part. */
+static int kallsyms_line(const char *line, unsigned long *addr, char *sym,
+			 bool *module)
+{
+	char type;
+	int n = 0;
+
+	if (sscanf(line, "%lx %c %127s%n", addr, &type, sym, &n) != 3)
+		return -EINVAL;
+	*module = line[n] == ' ' || line[n] == '\t';
+	return 0;
+}
+
+int ht_kallsyms_parse(const char *text, const char *name, unsigned long *start,
+		      unsigned long *end)
+{
+	unsigned long addr, found = 0, next = ~0UL;
+	bool seen = false, module;
+	char sym[128];
+
+	for (const char *l = text; l && *l;
+	     l = strchr(l, '\n'), l = l ? l + 1 : l) {
+		if (kallsyms_line(l, &addr, sym, &module))
+			return -EINVAL;
+		if (!module && !strcmp(sym, name)) {
+			found = addr;
+			seen = true;
+			break;
+		}
+	}
+	if (!seen)
+		return -ENOENT;
+	if (!found)
+		return -EPERM;
+	for (const char *l = text; l && *l;
+	     l = strchr(l, '\n'), l = l ? l + 1 : l) {
+		if (kallsyms_line(l, &addr, sym, &module))
+			return -EINVAL;
+		if (addr > found && addr < next)
+			next = addr;
+	}
+	if (next == ~0UL)
+		return -ENOENT;
+	*start = found;
+	*end = next;
+	return 0;
 }

@@ -128,3 +128,16 @@ long ht_hvo_saving(unsigned long psize)
 	/* x86_64: a 64-byte struct page */
 	return (long)(psize / pg * 64 / pg) - 1;
 }
+
+int ht_kallsyms_range(const char *name, unsigned long *start,
+		      unsigned long *end)
+{
+	char *text = ht_slurp("/proc/kallsyms", NULL);
+	int ret;
+
+	if (!text)
+		return -errno;
+	ret = ht_kallsyms_parse(text, name, start, end);
+	free(text);
+	return ret;
+}

@@ -53,6 +53,19 @@ static const struct fi_knob {
 };
 #define FI_NKNOBS (sizeof(fi_knobs) / sizeof(fi_knobs[0]))
 
+/*
+ * The stack trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER): only
+ * the points whose call stack passes through [require-start, require-end)
+ * count for fail-nth.  Saved and restored by the case that narrows it.
+ */
+static const char *const fi_filter_knobs[] = {
+	DBG "failslab/require-start",
+	DBG "failslab/require-end",
+	DBG "fail_page_alloc/require-start",
+	DBG "fail_page_alloc/require-end",
+};
+#define FI_NFILTER (sizeof(fi_filter_knobs) / sizeof(fi_filter_knobs[0]))
+
 /* What one sweep saw; every case checks the counts it can predict. */
 struct fi_sweep {
 	unsigned int calls; /* n values tried */
@@ -66,6 +79,8 @@ struct fi {
 	struct ht_pool_model pool;
 	char saved[FI_NKNOBS][16];
 	bool knobs_set;
+	char filter_saved[FI_NFILTER][24];
+	bool filter_set;
 	int nth; /* FAIL_NTH, opened once: an open() would consume points */
 	int also; /* an errno the case allows besides ENOMEM, or 0 */
 	struct fi_sweep sw;
@@ -118,7 +133,51 @@ static void fi_teardown(struct __test_metadata *_metadata, struct fi *f)
 			       f->saved[i]);
 			_metadata->exit_code = KSFT_FAIL;
 		}
+	for (size_t i = 0; f->filter_set && i < FI_NFILTER; i++)
+		if (ht_write_str(fi_filter_knobs[i], f->filter_saved[i])) {
+			TH_LOG("could not restore %s to %s", fi_filter_knobs[i],
+			       f->filter_saved[i]);
+			_metadata->exit_code = KSFT_FAIL;
+		}
 	HT_TEARDOWN(&f->env);
+}
+
+/*
+ * Narrows fail-nth to the allocations made under the kernel function
+ * @fn (slab and page allocator alike); false when the case skipped (no
+ * filter).
+ */
+static bool fi_filter(struct __test_metadata *_metadata, struct fi *f,
+		      const char *fn)
+{
+	unsigned long start, end;
+	char v[FI_NFILTER][24];
+	int ret;
+
+	for (size_t i = 0; i < FI_NFILTER; i++)
+		if (access(fi_filter_knobs[i], W_OK))
+			SKIP(return false,
+				    "kernel has no fault-injection stack trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)");
+	ret = ht_kallsyms_range(fn, &start, &end);
+	ASSERT_EQ(0, ret)
+	TH_LOG("%s in /proc/kallsyms: %s", fn, strerror(-ret));
+	for (size_t i = 0; i < FI_NFILTER; i++) {
+		char *nl;
+
+		ASSERT_EQ(0,
+			  ht_read_file(fi_filter_knobs[i], f->filter_saved[i],
+				       sizeof(f->filter_saved[i])));
+		nl = strchr(f->filter_saved[i], '\n');
+		if (nl)
+			*nl = '\0';
+		snprintf(v[i], sizeof(v[i]), "%#lx", i % 2 ? end : start);
+	}
+	f->filter_set = true;
+	for (size_t i = 0; i < FI_NFILTER; i++) {
+		ASSERT_EQ(0, ht_write_str(fi_filter_knobs[i], v[i]))
+		TH_LOG("%s", fi_filter_knobs[i]);
+	}
+	return true;
 }
 
 /* The next system call's @n-th injection point fails. */
@@ -558,6 +617,59 @@ TEST_F(fi_map, fault_shared)
 	}
 	EXPECT_LT(1, f->sw.calls)
 	TH_LOG("the fault reached no injection point");
+}
+
+/*
+ * mmap() of a shared file succeeds when the VMA's hugetlb vma lock cannot
+ * be allocated (the kernel only warns, once: the lock serves PMD sharing
+ * and fault/truncate exclusion).  Such a VMA must not become an HGM VMA:
+ * the vma lock is what keeps HGM page tables from being freed under
+ * faults and walks (patch 6).  The stack trace filter narrows fail-nth to
+ * the allocations under hugetlb_reserve_pages(), whose first is the vma
+ * lock's: fail-nth 1 fails exactly it, whatever else mmap() allocates.
+ * hgm: MADV_SPLIT is EINVAL for that VMA, 0 for a second mapping of the
+ * file (it has its lock).  Both: the page faults in whole from the
+ * reservation the first mmap() took.
+ */
+TEST_F(fi_map, mmap_without_vma_lock)
+{
+	struct fi *f = &self->f;
+	unsigned long psize = HT_PSIZE(variant);
+	size_t ps = ht_base_page_size();
+	bool hgm = variant->gran == HT_GRAN_HGM, inj;
+	int fd;
+	char *p, *q;
+
+	if (!fi_filter(_metadata, f, "hugetlb_reserve_pages"))
+		return;
+	fd = file_with(_metadata, f, psize, 1, 0);
+	ASSERT_LE(0, fd);
+	fi_arm(_metadata, f, 1);
+	p = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	inj = fi_disarm(_metadata, f);
+	ASSERT_NE(MAP_FAILED, p)
+	TH_LOG("mmap() without its vma lock: %s", strerror(errno));
+	ASSERT_TRUE(inj)
+	TH_LOG("mmap() allocated nothing under hugetlb_reserve_pages()");
+	ht_pool_model_move(&f->pool, 0, 0, 1, 0);
+	HT_POOL_CHECK(&f->pool, "mmap() without a vma lock");
+	q = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	HT_POOL_CHECK(&f->pool, "a second mapping of the reserved range");
+	if (hgm) {
+		EXPECT_EQ(-EINVAL, sys_ret(madvise(p, psize, MADV_SPLIT)))
+		TH_LOG("MADV_SPLIT of a VMA without its vma lock");
+		EXPECT_EQ(0, sys_ret(madvise(q, psize, MADV_SPLIT)))
+		TH_LOG("MADV_SPLIT of a VMA with its vma lock");
+	}
+	EXPECT_EQ(0, sys_ret(madvise(p, psize, MADV_POPULATE_WRITE)));
+	ht_pool_model_move(&f->pool, 0, -1, -1, 0);
+	HT_POOL_CHECK(&f->pool, "a fault through the VMA without a vma lock");
+	EXPECT_EQ((long)(psize / ps),
+		  ht_pagemap_count_present(0, (unsigned long)p, psize));
+	ASSERT_EQ(0, munmap(q, psize));
+	ASSERT_EQ(0, munmap(p, psize));
+	close_file(_metadata, f, fd, 1, 0);
 }
 
 /* ---- a private page: its fault, and fork ---- */

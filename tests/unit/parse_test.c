@@ -1068,4 +1068,31 @@ TEST(pieces_model)
 	free(w);
 }
 
+/* /proc/kallsyms: a kernel symbol's range, not a module's namesake. */
+TEST(kallsyms_range)
+{
+	const char *text =
+		"ffffffffc0001000 t hugetlb_reserve_pages\t[fake_mod]\n"
+		"ffffffff81000000 T _text\n"
+		"ffffffff81234a00 t hugetlb_unreserve_pages\n"
+		"ffffffff81234560 T hugetlb_reserve_pages\n"
+		"ffffffff81234560 t an_alias_at_the_same_address\n"
+		"ffffffff81234600 t __pfx_hugetlb_unreserve_pages\n"
+		"ffffffffc0002000 t only_in_a_module\t[fake_mod]\n";
+	const char *hidden = "0000000000000000 T _text\n"
+			     "0000000000000000 T hugetlb_reserve_pages\n";
+	unsigned long start = 0, end = 0;
+
+	ASSERT_EQ(0, ht_kallsyms_parse(text, "hugetlb_reserve_pages", &start,
+				       &end));
+	EXPECT_EQ(0xffffffff81234560UL, start);
+	EXPECT_EQ(0xffffffff81234600UL, end);
+	EXPECT_EQ(-ENOENT,
+		  ht_kallsyms_parse(text, "only_in_a_module", &start, &end));
+	EXPECT_EQ(-ENOENT, ht_kallsyms_parse(text, "absent", &start, &end));
+	EXPECT_EQ(-EPERM, ht_kallsyms_parse(hidden, "hugetlb_reserve_pages",
+					    &start, &end));
+	EXPECT_EQ(-EINVAL, ht_kallsyms_parse("garbage\n", "x", &start, &end));
+}
+
 HT_MAIN
