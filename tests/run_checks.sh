@@ -15,6 +15,7 @@
 #   HT_CHECK_PATCHED=0 skip building and checking the patched kernel
 set -u
 
+START=$(date +%s)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
 N=0 FAILS=0
@@ -25,10 +26,13 @@ step() { # name command...
 	# One KTAP stream (the runner's format): a step's own output
 	# becomes diagnostics.
 	log=$(mktemp)
+	t0=$(date +%s)
 	"$@" >"$log" 2>&1
 	rc=$?
 	sed 's/^/# /' "$log"
 	rm -f "$log"
+	# CI has a hard time limit: every step says what it cost.
+	echo "# $name: $(($(date +%s) - t0)) s (make check at $(($(date +%s) - START)) s)"
 	if [ "$rc" = 0 ]; then
 		echo "ok $N $name"
 	else
@@ -137,7 +141,9 @@ if [ "${HT_CHECK_VM:-1}" = 1 ]; then
 		step "battery in the VM on $k$env vs expected/" battery_vm "$k" $opts
 	done
 	if [ -n "$kernel_pid" ]; then
+		t0=$(date +%s)
 		wait "$kernel_pid"
+		echo "# the kernel builds ended at $(($(date +%s) - START)) s; waited $(($(date +%s) - t0)) s for them"
 		step "every patch builds alone, checkpatch clean (make kernel-check)" \
 			kernel_result check
 		step "patched kernel builds (make kernel)" kernel_result kernel
