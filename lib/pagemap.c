@@ -112,44 +112,60 @@ int ht_pagemap_first_diff(pid_t pid, unsigned long addr, size_t len,
 	return pagemap_walk(pid, addr, len, want, first);
 }
 
+/*
+ * mincore(2) of [addr, addr + len): a malloc()ed byte per PAGE_SIZE piece
+ * (*n of them), or NULL with -errno in *err.  Bits mincore does not define
+ * must read 0: the vector starts filled with 0xfe, so a stale byte shows.
+ */
+static unsigned char *mincore_vec(void *addr, size_t len, size_t *n, int *err)
+{
+	size_t ps = ht_base_page_size();
+	unsigned char *vec;
+
+	*n = (len + ps - 1) / ps;
+	vec = malloc(*n ? *n : 1);
+	if (!vec) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memset(vec, 0xfe, *n);
+	if (mincore(addr, len, vec)) {
+		*err = -errno;
+		free(vec);
+		return NULL;
+	}
+	return vec;
+}
+
 int ht_mincore_first_diff(void *addr, size_t len, const unsigned char *want,
 			  long *first)
 {
-	size_t ps = ht_base_page_size(), n = len / ps;
-	unsigned char *vec = malloc(n ? n : 1);
-	int ret = 0;
+	int err = 0;
+	size_t n;
+	unsigned char *vec = mincore_vec(addr, len, &n, &err);
 
 	*first = -1;
 	if (!vec)
-		return -ENOMEM;
-	/* Bits mincore does not define must read 0: a stale byte shows. */
-	memset(vec, 0xfe, n);
-	if (mincore(addr, len, vec))
-		ret = -errno;
-	for (size_t i = 0; !ret && i < n; i++) {
+		return err;
+	for (size_t i = 0; i < n; i++) {
 		if (vec[i] != want[i]) {
 			*first = (long)i;
 			break;
 		}
 	}
 	free(vec);
-	return ret;
+	return 0;
 }
 
 long ht_mincore_resident(void *addr, size_t len)
 {
-	size_t ps = ht_base_page_size(), n = (len + ps - 1) / ps;
-	unsigned char *vec = calloc(n ? n : 1, 1);
+	int err = 0;
+	size_t n;
+	unsigned char *vec = mincore_vec(addr, len, &n, &err);
 	long resident = 0;
 
 	if (!vec)
-		return -ENOMEM;
-	/* Bits mincore does not define must read 0: a stale byte shows. */
-	memset(vec, 0xfe, n);
-	if (mincore(addr, len, vec)) {
-		resident = -errno;
-		n = 0;
-	}
+		return err;
 	for (size_t i = 0; i < n && resident >= 0; i++) {
 		if (vec[i] > 1)
 			resident = -EPROTO;

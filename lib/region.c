@@ -131,11 +131,6 @@ const char *ht_gran_name(enum ht_gran g)
 	return g == HT_GRAN_HGM ? "hgm" : "huge";
 }
 
-/*
- * Every 4 KiB piece mapped by UFFDIO_CONTINUE, 2 MiB per call (the kernel
- * steps by PAGE_SIZE in an HGM VMA): a 1 GiB page is 512 calls, not
- * 262144, which under TCG and a debug kernel is minutes.
- */
 /* MADV_SPLIT and a MINOR uffd over [p, p + len): 0 or -errno. */
 static int hgm_prepare(void *p, size_t len, int *uffd_out)
 {

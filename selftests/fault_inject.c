@@ -97,6 +97,28 @@ static const char *fi_probe(void)
 	return NULL;
 }
 
+/* A debugfs knob's value into @buf (one line, without its newline). */
+static void knob_save(struct __test_metadata *_metadata, const char *path,
+		      char *buf, size_t len)
+{
+	char *nl;
+
+	ASSERT_EQ(0, ht_read_file(path, buf, len)) TH_LOG("%s", path);
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+/* Writes @saved back; a knob left changed fails the case. */
+static void knob_restore(struct __test_metadata *_metadata, const char *path,
+			 const char *saved)
+{
+	if (ht_write_str(path, saved)) {
+		TH_LOG("could not restore %s to %s", path, saved);
+		_metadata->exit_code = KSFT_FAIL;
+	}
+}
+
 static void fi_setup(struct __test_metadata *_metadata, struct fi *f,
 		     const struct ht_needs *needs)
 {
@@ -106,15 +128,9 @@ static void fi_setup(struct __test_metadata *_metadata, struct fi *f,
 	if (why)
 		SKIP(return, "%s", why);
 	HT_SETUP_OR_SKIP(needs, &f->env);
-	for (size_t i = 0; i < FI_NKNOBS; i++) {
-		char *nl;
-
-		ASSERT_EQ(0, ht_read_file(fi_knobs[i].path, f->saved[i],
-					  sizeof(f->saved[i])));
-		nl = strchr(f->saved[i], '\n');
-		if (nl)
-			*nl = '\0';
-	}
+	for (size_t i = 0; i < FI_NKNOBS; i++)
+		knob_save(_metadata, fi_knobs[i].path, f->saved[i],
+			  sizeof(f->saved[i]));
 	f->knobs_set = true;
 	for (size_t i = 0; i < FI_NKNOBS; i++) {
 		ASSERT_EQ(0, ht_write_str(fi_knobs[i].path, fi_knobs[i].want))
@@ -128,17 +144,9 @@ static void fi_setup(struct __test_metadata *_metadata, struct fi *f,
 static void fi_teardown(struct __test_metadata *_metadata, struct fi *f)
 {
 	for (size_t i = 0; f->knobs_set && i < FI_NKNOBS; i++)
-		if (ht_write_str(fi_knobs[i].path, f->saved[i])) {
-			TH_LOG("could not restore %s to %s", fi_knobs[i].path,
-			       f->saved[i]);
-			_metadata->exit_code = KSFT_FAIL;
-		}
+		knob_restore(_metadata, fi_knobs[i].path, f->saved[i]);
 	for (size_t i = 0; f->filter_set && i < FI_NFILTER; i++)
-		if (ht_write_str(fi_filter_knobs[i], f->filter_saved[i])) {
-			TH_LOG("could not restore %s to %s", fi_filter_knobs[i],
-			       f->filter_saved[i]);
-			_metadata->exit_code = KSFT_FAIL;
-		}
+		knob_restore(_metadata, fi_filter_knobs[i], f->filter_saved[i]);
 	HT_TEARDOWN(&f->env);
 }
 
@@ -162,14 +170,8 @@ static bool fi_filter(struct __test_metadata *_metadata, struct fi *f,
 	ASSERT_EQ(0, ret)
 	TH_LOG("%s in /proc/kallsyms: %s", fn, strerror(-ret));
 	for (size_t i = 0; i < FI_NFILTER; i++) {
-		char *nl;
-
-		ASSERT_EQ(0,
-			  ht_read_file(fi_filter_knobs[i], f->filter_saved[i],
-				       sizeof(f->filter_saved[i])));
-		nl = strchr(f->filter_saved[i], '\n');
-		if (nl)
-			*nl = '\0';
+		knob_save(_metadata, fi_filter_knobs[i], f->filter_saved[i],
+			  sizeof(f->filter_saved[i]));
 		snprintf(v[i], sizeof(v[i]), "%#lx", i % 2 ? end : start);
 	}
 	f->filter_set = true;
