@@ -46,6 +46,7 @@ FILTER is a shell glob on case names ("program:FIXTURE.VARIANT.TEST" or
                          the same N replays the same sequences)
   --fuzz-more-ops        hgm_seq --more-ops: GUP writes (process_vm_writev)
                          and reads through vmsplice() pins too
+  --fuzz-page-size SIZE  hgm_seq --page-size: 2M (default) or 1G
   --background-load      run the battery under stress-ng load (stress/*.job)
   --coverage             kernel gcov counters at the end (each boot with
                          --vm; the kernel needs CONFIG_GCOV_KERNEL, e.g.

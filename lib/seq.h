@@ -25,7 +25,7 @@ unsigned int seq_rng_below(struct seq_rng *r, unsigned int n);
 
 enum seq_pte {
 	SEQ_PTE_NONE, /* nothing mapped */
-	SEQ_PTE_HUGE, /* one huge entry: all 512 pieces */
+	SEQ_PTE_HUGE, /* one huge entry: the whole page */
 	SEQ_PTE_PIECES, /* an HGM PTE table: the pieces in bits */
 };
 
@@ -36,8 +36,32 @@ struct seq_map {
 	uint64_t bits[SEQRT_WORDS];
 };
 
+/*
+ * What a sequence's results depend on besides its operations: the page
+ * size, the nodes and the kernel; written in the replay file, so that a
+ * replay or a reproducer models what the run modelled.
+ */
+struct seq_machine {
+	unsigned long psize; /* huge page size, bytes (0 in a header: 2 MiB) */
+	int nodes; /* nodes a migration can target: 0 .. nodes-1 (1 or 2) */
+	bool head_only; /* see struct seq_model */
+	/*
+	 * Gigantic pages only (psize above 2 MiB): the pool has no surplus
+	 * page to lend a migration (alloc_migrate_hugetlb_folio() refuses
+	 * gigantic pages), so a move needs a free page on the target node,
+	 * and the model follows every page's node: new pages come from node
+	 * @prefer first (MPOL_PREFERRED), then from the other one.
+	 */
+	int prefer;
+	unsigned long node_free[2]; /* free pages per node, file empty */
+};
+
+/* psize above 2 MiB: see struct seq_machine. */
+bool seq_gigantic(unsigned long psize);
+
 struct seq_model {
 	int npages, nslots; /* pages in the file; worker slots in use */
+	struct seq_machine mc; /* nodes, head_only: see below */
 	bool hgm; /* MADV_SPLIT works (probed once) */
 	bool huge_only; /* the generator draws no HGM operation */
 	bool more_ops; /* the generator draws GUP_WRITE and PIN_READ too */
@@ -48,26 +72,26 @@ struct seq_model {
 	int size; /* file size, pages */
 	bool cached[SEQRT_MAX_P]; /* in the page cache */
 	/*
-	 * Node of each cached page, -1 while unknown: where a new page lands
-	 * is the allocator's choice, not modelled; after a migration it is
-	 * known.  Nodes 0 .. nodes-1 have memory.
+	 * Node of each cached page, -1 while unknown: where a new 2 MiB page
+	 * lands is the allocator's choice, not modelled; after a migration
+	 * it is known.  Gigantic pages: always known (struct seq_machine).
+	 * mc.nodes: nodes 0 .. nodes-1 have memory.
+	 * mc.head_only: move_pages() moves a hugetlb page only through its
+	 * first 4 KiB; another address keeps -EACCES (before 6.12:
+	 * add_page_for_migration() isolated only a head page; see
+	 * selftests/migration.c).
 	 */
 	int node[SEQRT_MAX_P];
-	int nodes;
-	/*
-	 * move_pages() moves a hugetlb page only through its first 4 KiB;
-	 * another address keeps -EACCES (before 6.12: add_page_for_migration()
-	 * isolated only a head page; see selftests/migration.c).
-	 */
-	bool head_only;
 	/* The worker and page of the last operation applied (-1: none). */
 	int last_w, last_p;
 	uint8_t val[SEQRT_MAX_P][SEQRT_PIECES]; /* first byte of each piece */
 	unsigned long free0; /* free pool pages with the file empty */
 };
 
+/* 2 MiB pages, one node, 6.12 or later until seq_model_machine(). */
 void seq_model_init(struct seq_model *m, int npages, int nslots, bool hgm,
 		    unsigned long free0);
+void seq_model_machine(struct seq_model *m, const struct seq_machine *mc);
 /*
  * Applies @op.  Returns false when it does not apply in this state (a
  * dead worker, an already mapped page, a fault that would wait for a
@@ -93,10 +117,19 @@ int seq_op_parse(const char *line, struct seqrt_op *op, int npages);
 struct seq_header {
 	uint64_t seed;
 	int npages, nslots;
+	struct seq_machine mc;
+	bool has_mc; /* read from a file that has the '# machine' line */
 	bool inject_bug; /* see struct seq_model; not in the file */
 	bool more_ops; /* see struct seq_model; not in the file */
 };
-/* The replay file: "# hgm_seq seed=S pages=N slots=M", then one op a line. */
+/*
+ * The replay file: "# hgm_seq seed=S pages=N slots=M", "# machine
+ * psize_kb=K nodes=N head_only=B prefer=P node_free=A,B" (a file without
+ * it: 2 MiB pages, this machine's nodes), then one op a line.
+ */
+#define SEQ_HEADER_LINES 2
+/* Line @i (0 .. SEQ_HEADER_LINES - 1) of the file's header, no newline. */
+void seq_header_line(const struct seq_header *h, int i, char *buf, size_t len);
 void seq_file_write(FILE *f, const struct seq_header *h,
 		    const struct seqrt_op *ops, int n);
 /* 0, or -errno / -EINVAL with @why; *@ops is malloc()ed. */
@@ -132,8 +165,14 @@ struct seq_run {
 	int seen_node[SEQRT_MAX_P]; /* as the last observation read them */
 	char why[4096];
 };
-/* Is there HGM for 2 MiB pages?  NULL or the probe's reason (in @why). */
-const char *seq_probe_hgm(char *why, size_t len);
+/* Is there HGM for @psize pages?  NULL or the probe's reason (in @why). */
+const char *seq_probe_hgm(unsigned long psize, char *why, size_t len);
+/*
+ * This machine's facts for a file of @npages pages of @psize (@mc), or
+ * -errno with @why.  With @want (a replay file's), they must agree.
+ */
+int seq_machine_read(struct seq_machine *mc, unsigned long psize, int npages,
+		     const struct seq_machine *want, char *why, size_t len);
 int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm);
 /* 0 ok (or skipped), 1 a difference (@s->why), -errno broken. */
 int seq_run_step(struct seq_run *s, const struct seqrt_op *op);

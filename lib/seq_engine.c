@@ -12,19 +12,92 @@
 #include "ht.h"
 #include "seq.h"
 
-const char *seq_probe_hgm(char *why, size_t len)
+const char *seq_probe_hgm(unsigned long psize, char *why, size_t len)
 {
-	return ht_probe_hgm_r(ht_pmd_size(), why, len);
+	return ht_probe_hgm_r(psize, why, len);
 }
 
-/* Memory nodes 0, 1, ... without a gap: the targets of a migration. */
-static int memory_nodes(void)
+/*
+ * Memory nodes 0, 1 (or 0) without a gap: the targets of a migration;
+ * *@all: every memory node.
+ */
+static int memory_nodes(int *all)
 {
 	int nodes[HT_MAX_NODES], n = ht_memory_nodes(nodes, HT_MAX_NODES), i;
 
-	for (i = 0; i < n && nodes[i] == i; i++)
+	*all = n;
+	for (i = 0; i < n && i < 2 && nodes[i] == i; i++)
 		;
 	return i ? i : 1;
+}
+
+/* Gigantic pages: free pages per node, and the node with the most. */
+static int read_node_free(struct seq_machine *mc, int npages, int all,
+			  char *why, size_t len)
+{
+	struct ht_pool pool;
+	int ret;
+
+	for (int n = 0; n < mc->nodes; n++) {
+		ret = ht_pool_read(mc->psize, n, &pool);
+		if (ret) {
+			snprintf(why, len, "node %d's %lu kB pool: %s", n,
+				 mc->psize / 1024, strerror(-ret));
+			return ret;
+		}
+		mc->node_free[n] = pool.free;
+		if (pool.free > mc->node_free[mc->prefer])
+			mc->prefer = n;
+	}
+	/* A new page never falls back to a third node (the model has two). */
+	if (all > mc->nodes && mc->node_free[mc->prefer] < npages + 1UL) {
+		snprintf(why, len,
+			 "%d memory nodes: needs %d free %lu kB pages on "
+			 "node %d, which has %lu",
+			 all, npages + 1, mc->psize / 1024, mc->prefer,
+			 mc->node_free[mc->prefer]);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+int seq_machine_read(struct seq_machine *mc, unsigned long psize, int npages,
+		     const struct seq_machine *want, char *why, size_t len)
+{
+	int all, ret;
+
+	memset(mc, 0, sizeof(*mc));
+	mc->psize = psize ? psize : SEQRT_PSIZE_2M;
+	mc->nodes = memory_nodes(&all);
+	/* The kernel's rule, not the file's: a replay models this kernel. */
+	mc->head_only = ht_kernel_before(6, 12);
+	if (seq_gigantic(mc->psize)) {
+		ret = read_node_free(mc, npages, all, why, len);
+		if (ret)
+			return ret;
+	}
+	if (!want)
+		return 0;
+	if (want->nodes != mc->nodes) {
+		snprintf(why, len,
+			 "written for %d memory node(s) to move to, this "
+			 "machine has %d",
+			 want->nodes, mc->nodes);
+		return -EXDEV;
+	}
+	if (seq_gigantic(mc->psize) &&
+	    (want->node_free[0] != mc->node_free[0] ||
+	     want->node_free[1] != mc->node_free[1])) {
+		snprintf(
+			why, len,
+			"written for %lu,%lu free %lu kB pages on nodes 0,1; "
+			"this machine has %lu,%lu (set them per node in sysfs)",
+			want->node_free[0], want->node_free[1],
+			mc->psize / 1024, mc->node_free[0], mc->node_free[1]);
+		return -EXDEV;
+	}
+	mc->prefer = want->prefer;
+	return 0;
 }
 
 int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
@@ -36,19 +109,19 @@ int seq_run_start(struct seq_run *s, const struct seq_header *h, bool hgm)
 	s->h = *h;
 	for (int p = 0; p < SEQRT_MAX_P; p++)
 		s->seen_node[p] = -1;
-	ret = seqrt_init(&s->rt, h->npages);
+	ret = seqrt_init(&s->rt, h->npages, h->mc.psize,
+			 seq_gigantic(h->mc.psize) ? h->mc.prefer : -1);
 	if (!ret)
-		ret = ht_pool_read(ht_pmd_size(), -1, &pool);
+		ret = ht_pool_read(h->mc.psize, -1, &pool);
 	if (ret) {
 		snprintf(s->why, sizeof(s->why), "setup: %s", strerror(-ret));
 		return ret;
 	}
 	/* The file is empty: every page it gets later comes from here. */
 	seq_model_init(&s->m, h->npages, h->nslots, hgm, pool.free);
+	seq_model_machine(&s->m, &h->mc);
 	s->m.inject_bug = h->inject_bug;
 	s->m.more_ops = h->more_ops;
-	s->m.nodes = memory_nodes();
-	s->m.head_only = ht_kernel_before(6, 12);
 	return 0;
 }
 

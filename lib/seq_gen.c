@@ -152,7 +152,7 @@ static void gen_one(struct seq_rng *r, const struct seq_model *m,
 			1 + (int)seq_rng_below(r, 255) :
 			0;
 	if (op->kind == SEQ_MIGRATE) /* a node; MPOL_MF_MOVE_ALL half of it */
-		op->v = (int)seq_rng_below(r, (unsigned int)m->nodes) |
+		op->v = (int)seq_rng_below(r, (unsigned int)m->mc.nodes) |
 			(int)seq_rng_below(r, 2) << 1;
 	if (op->kind == SEQ_CONT && seq_rng_below(r, 4) &&
 	    pick_continue(r, m, op))
@@ -243,18 +243,62 @@ int seq_op_parse(const char *line, struct seqrt_op *op, int npages)
 	return 0;
 }
 
+void seq_header_line(const struct seq_header *h, int i, char *buf, size_t len)
+{
+	const struct seq_machine *mc = &h->mc;
+
+	if (i == 0)
+		snprintf(buf, len, "# hgm_seq seed=%llu pages=%d slots=%d",
+			 (unsigned long long)h->seed, h->npages, h->nslots);
+	else
+		snprintf(buf, len,
+			 "# machine psize_kb=%lu nodes=%d head_only=%d "
+			 "prefer=%d node_free=%lu,%lu",
+			 (mc->psize ? mc->psize : SEQRT_PSIZE_2M) / 1024,
+			 mc->nodes > 1 ? 2 : 1, mc->head_only, mc->prefer,
+			 mc->node_free[0], mc->node_free[1]);
+}
+
 void seq_file_write(FILE *f, const struct seq_header *h,
 		    const struct seqrt_op *ops, int n)
 {
 	char line[96];
 
-	fprintf(f, "# hgm_seq seed=%llu pages=%d slots=%d\n",
-		(unsigned long long)h->seed, h->npages, h->nslots);
+	char buf[160];
+
+	for (int i = 0; i < SEQ_HEADER_LINES; i++) {
+		seq_header_line(h, i, buf, sizeof(buf));
+		fprintf(f, "%s\n", buf);
+	}
 	fprintf(f, "# kind worker page piece value\n");
 	for (int i = 0; i < n; i++) {
 		seq_op_format(&ops[i], line, sizeof(line));
 		fprintf(f, "%s\n", line);
 	}
+}
+
+/* The '# machine' line: 1, 0 not that line, -EINVAL. */
+static int parse_machine(const char *line, struct seq_header *h)
+{
+	struct seq_machine *mc = &h->mc;
+	unsigned long kb;
+	int head_only;
+
+	if (strncmp(line, "# machine ", 10))
+		return 0;
+	if (sscanf(line,
+		   "# machine psize_kb=%lu nodes=%d head_only=%d prefer=%d "
+		   "node_free=%lu,%lu",
+		   &kb, &mc->nodes, &head_only, &mc->prefer, &mc->node_free[0],
+		   &mc->node_free[1]) != 6 ||
+	    kb < SEQRT_PIECES * SEQRT_PS / 1024 || (kb & (kb - 1)) ||
+	    mc->nodes < 1 || mc->nodes > 2 || mc->prefer < 0 ||
+	    mc->prefer >= mc->nodes)
+		return -EINVAL;
+	mc->psize = kb * 1024;
+	mc->head_only = head_only;
+	h->has_mc = true;
+	return 1;
 }
 
 static int parse_header(const char *line, struct seq_header *h)
@@ -280,6 +324,8 @@ int seq_file_read(const char *path, struct seq_header *h, struct seqrt_op **ops,
 
 	*ops = NULL;
 	*n = 0;
+	h->has_mc = false;
+	memset(&h->mc, 0, sizeof(h->mc));
 	if (!f) {
 		snprintf(why, len, "%s: %s", path, strerror(errno));
 		return -errno;
@@ -287,7 +333,9 @@ int seq_file_read(const char *path, struct seq_header *h, struct seqrt_op **ops,
 	while (!ret && fgets(line, sizeof(line), f)) {
 		lineno++;
 		if (line[0] == '#') {
-			if ((ret = parse_header(line, h)) > 0)
+			ret = have ? parse_machine(line, h) :
+				     parse_header(line, h);
+			if (ret > 0)
 				have = 1, ret = 0;
 			continue;
 		}
@@ -310,7 +358,12 @@ int seq_file_read(const char *path, struct seq_header *h, struct seqrt_op **ops,
 			(*n)++;
 	}
 	fclose(f);
-	if (ret)
+	if (ret && !strncmp(line, "# machine ", 10))
+		snprintf(why, len,
+			 "%s:%d: not '# machine psize_kb=K nodes=1|2 "
+			 "head_only=0|1 prefer=N node_free=A,B'",
+			 path, lineno);
+	else if (ret)
 		snprintf(
 			why, len, "%s:%d: %s", path, lineno,
 			have ? "not an operation (kind worker page piece value)" :

@@ -5,9 +5,9 @@
  * (selftests/uffd_minor.c, hgm_paths.c, refcount.c) and from the HGM
  * series (kernel-patches/0006, 0008, 0011):
  *
- *   one reference, one mapcount and 2048 kB of HugetlbPages per (VMA,
- *       page) with anything present, whether one huge entry or N pieces;
- *       smaps counts 4 kB a piece, Shared when the mapcount is > 1
+ *   one reference, one mapcount and the page's size of HugetlbPages per
+ *       (VMA, page) with anything present, whether one huge entry or N
+ *       pieces; smaps counts 4 kB a piece, Shared when the mapcount is > 1
  *   MADV_SPLIT: 0 on a shared hugetlb VMA with HGM, else EINVAL; it maps
  *       and unmaps nothing
  *   4 KiB CONTINUE: ENOENT unregistered, EINVAL not split (or no HGM),
@@ -29,6 +29,10 @@
  *       moves with every mapping as it was, pieces included (0009, 0010)
  *       and the pool's free count is the same (the old page is freed, or
  *       the new one was a temporary surplus page that takes its place)
+ *   gigantic pages (struct seq_machine): a new page comes from the
+ *       preferred node if it has a free page, else from the other; a
+ *       move needs a free page on the target node (no surplus to lend):
+ *       drawn only where there is one
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -66,10 +70,48 @@ void seq_model_init(struct seq_model *m, int npages, int nslots, bool hgm,
 	m->hgm = hgm;
 	m->size = npages;
 	m->free0 = free0;
-	m->nodes = 1;
+	m->mc.psize = SEQRT_PSIZE_2M;
+	m->mc.nodes = 1;
 	m->last_w = m->last_p = -1;
 	for (int p = 0; p < SEQRT_MAX_P; p++)
 		m->node[p] = -1;
+}
+
+bool seq_gigantic(unsigned long psize)
+{
+	return psize > SEQRT_PSIZE_2M;
+}
+
+void seq_model_machine(struct seq_model *m, const struct seq_machine *mc)
+{
+	m->mc = *mc;
+	if (!m->mc.psize)
+		m->mc.psize = SEQRT_PSIZE_2M;
+}
+
+/* Free pages on node @n: gigantic pages only, where every node is known. */
+static unsigned long node_free(const struct seq_model *m, int n)
+{
+	unsigned long used = 0;
+
+	for (int p = 0; p < m->npages; p++)
+		used += m->cached[p] && m->node[p] == n;
+	return m->mc.node_free[n] - used;
+}
+
+/* Page @p enters the page cache (zeroed: val is already 0). */
+static void cache(struct seq_model *m, int p)
+{
+	m->cached[p] = true;
+	if (!seq_gigantic(m->mc.psize))
+		return;
+	m->node[p] = -1;
+	for (int i = 0; i < m->mc.nodes && m->node[p] < 0; i++) {
+		int n = (m->mc.prefer + i) % m->mc.nodes;
+
+		if (node_free(m, n))
+			m->node[p] = n;
+	}
 }
 
 bool seq_piece_present(const struct seq_map *mp, int k)
@@ -145,7 +187,7 @@ static bool apply_access(struct seq_model *m, const struct seqrt_op *op,
 		if (m->cached[op->p] && mp->reg)
 			return false;
 		if (!m->cached[op->p])
-			m->cached[op->p] = true; /* zeroed: val already 0 */
+			cache(m, op->p);
 		if (mp->pte == SEQ_PTE_PIECES)
 			set_piece(mp, op->k);
 		else
@@ -210,21 +252,23 @@ static bool apply_migrate(struct seq_model *m, const struct seqrt_op *op,
 	 */
 	if (!mp->mapped)
 		return false;
-	if (node >= m->nodes)
+	if (node >= m->mc.nodes)
 		*ret = -ENODEV;
 	else if (!seq_piece_present(mp, op->k))
 		*ret = -ENOENT;
 	else if (m->node[op->p] == node)
 		*ret = node;
-	else if (m->head_only && op->k && m->node[op->p] >= 0)
+	else if (m->mc.head_only && op->k && m->node[op->p] >= 0)
 		*ret = -EACCES;
-	else if (m->head_only && op->k)
+	else if (m->mc.head_only && op->k)
 		return false; /* EACCES, or the node if it is there: unknown */
 	else if (!(op->v & 2) && seq_model_mapcount(m, op->p) > 1 &&
 		 m->node[op->p] >= 0)
 		*ret = -EACCES;
 	else if (!(op->v & 2) && seq_model_mapcount(m, op->p) > 1)
 		return false; /* EACCES, or the node if it is there: unknown */
+	else if (seq_gigantic(m->mc.psize) && !node_free(m, node))
+		return false; /* no page to move to: the failure not modelled */
 	else
 		*ret = m->node[op->p] = node;
 	return true;
@@ -239,7 +283,8 @@ static void apply_file(struct seq_model *m, const struct seqrt_op *op)
 			uncache(m, op->p);
 		break;
 	case SEQ_FALLOC:
-		m->cached[op->p] = true;
+		if (!m->cached[op->p])
+			cache(m, op->p);
 		break;
 	case SEQ_TRUNC:
 		for (int p = op->p; p < m->npages; p++)
@@ -425,13 +470,17 @@ void seq_model_expect(const struct seq_model *m, struct seqrt_obs *o)
 			struct seqrt_page_obs *po = &o->pg[w][p];
 			unsigned long kb = 0;
 
+			int n = 0;
+
 			po->huge_vma = mp->mapped;
 			if (mp->pte == SEQ_PTE_HUGE)
 				memset(po->bits, 0xff, sizeof(po->bits));
 			else if (mp->pte == SEQ_PTE_PIECES)
 				memcpy(po->bits, mp->bits, sizeof(po->bits));
 			for (int i = 0; i < SEQRT_WORDS; i++)
-				kb += 4 * __builtin_popcountll(po->bits[i]);
+				n += __builtin_popcountll(po->bits[i]);
+			kb = mp->pte == SEQ_PTE_HUGE ? m->mc.psize / 1024 :
+						       4UL * n;
 			/*
 			 * smaps and pagemap call a hugetlb folio shared when
 			 * its mapcount, one per (VMA, folio), is above one.
@@ -440,9 +489,9 @@ void seq_model_expect(const struct seq_model *m, struct seqrt_obs *o)
 				po->shared_kb = kb;
 			} else {
 				po->private_kb = kb;
-				po->excl = (int)(kb / 4);
+				po->excl = n;
 			}
-			o->hugetlb_kb[w] += kb ? SEQRT_PSIZE / 1024 : 0;
+			o->hugetlb_kb[w] += kb ? m->mc.psize / 1024 : 0;
 			/* read_node() asks a worker with a piece present. */
 			if (kb)
 				o->node[p] = m->node[p];

@@ -14,8 +14,6 @@
 #include "seq.h"
 
 static const char *const repro_main[] = {
-	"#define HP \"/sys/kernel/mm/hugepages/hugepages-2048kB/\"",
-	"",
 	"static unsigned long rd(const char *path)",
 	"{",
 	"\tchar *s = slurp(path);",
@@ -35,22 +33,42 @@ static const char *const repro_main[] = {
 	"\t}",
 	"}",
 	"",
-	"/* MADV_SPLIT on a shared 2 MiB hugetlb mapping: 0 only with HGM. */",
+	"/* MADV_SPLIT on a shared hugetlb mapping: 0 only with HGM. */",
 	"static int probe_hgm(void)",
 	"{",
-	"\tint fd = memfd_create(\"p\", MFD_HUGETLB | (21 << MFD_HUGE_SHIFT)), ok;",
+	"\tint fd = memfd_create(\"p\", MFD_HUGETLB |",
+	"\t\t\t\t(__builtin_ctzl(PSIZE) << MFD_HUGE_SHIFT)), ok;",
 	"\tvoid *p;",
 	"",
-	"\tif (fd < 0 || ftruncate(fd, SEQRT_PSIZE))",
+	"\tif (fd < 0 || ftruncate(fd, PSIZE))",
 	"\t\treturn -1;",
-	"\tp = mmap(NULL, SEQRT_PSIZE, PROT_READ | PROT_WRITE,",
+	"\tp = mmap(NULL, PSIZE, PROT_READ | PROT_WRITE,",
 	"\t\t MAP_SHARED | MAP_NORESERVE, fd, 0);",
 	"\tclose(fd);",
 	"\tif (p == MAP_FAILED)",
 	"\t\treturn -1;",
-	"\tok = !madvise(p, SEQRT_PSIZE, SEQRT_MADV_SPLIT);",
-	"\tmunmap(p, SEQRT_PSIZE);",
+	"\tok = !madvise(p, PSIZE, SEQRT_MADV_SPLIT);",
+	"\tmunmap(p, PSIZE);",
 	"\treturn ok;",
+	"}",
+	"",
+	"/* Gigantic pages: where new pages land follows from these. */",
+	"static int node_pool_differs(void)",
+	"{",
+	"\tchar path[128];",
+	"",
+	"\tfor (int n = 0; PREFER >= 0 && n < NODES; n++) {",
+	"\t\tsnprintf(path, sizeof(path), \"/sys/devices/system/node/node%d\"",
+	"\t\t\t \"/hugepages/hugepages-%lukB/free_hugepages\", n,",
+	"\t\t\t PSIZE / 1024);",
+	"\t\tif (rd(path) != node_free[n]) {",
+	"\t\t\tfprintf(stderr, \"written for %lu free %lu kB pages on \"",
+	"\t\t\t\t\"node %d, which has %lu\\n\", node_free[n],",
+	"\t\t\t\tPSIZE / 1024, n, rd(path));",
+	"\t\t\treturn 1;",
+	"\t\t}",
+	"\t}",
+	"\treturn 0;",
 	"}",
 	"",
 	"static int run(struct seqrt *r, unsigned long free0)",
@@ -99,16 +117,20 @@ static const char *const repro_main[] = {
 	"\t\treturn 4;",
 	"\t}",
 	"\tif (probe_hgm() != WANT_HGM) {",
-	"\t\tfprintf(stderr, \"written for a kernel %s HGM for 2 MiB pages\\n\",",
-	"\t\t\tWANT_HGM ? \"with\" : \"without\");",
+	"\t\tfprintf(stderr, \"written for a kernel %s HGM for %lu kB pages\\n\",",
+	"\t\t\tWANT_HGM ? \"with\" : \"without\", PSIZE / 1024);",
 	"\t\treturn 4;",
 	"\t}",
-	"\tif (rd(HP \"free_hugepages\") < NPAGES + 1) {",
+	"\tif (node_pool_differs())",
+	"\t\treturn 4;",
+	"\tif (PREFER < 0 && rd(HP \"free_hugepages\") < NPAGES + 1) {",
 	"\t\tset_nr(nr0 + NPAGES + 1);",
 	"\t\traised = 1;",
 	"\t}",
-	"\tif (rd(HP \"free_hugepages\") < NPAGES + 1 || seqrt_init(&r, NPAGES)) {",
-	"\t\tfprintf(stderr, \"cannot get %d free 2 MiB pages\\n\", NPAGES + 1);",
+	"\tif (rd(HP \"free_hugepages\") < NPAGES + 1 ||",
+	"\t    seqrt_init(&r, NPAGES, PSIZE, PREFER)) {",
+	"\t\tfprintf(stderr, \"cannot get %d free %lu kB pages\\n\", NPAGES + 1,",
+	"\t\t\tPSIZE / 1024);",
 	"\t\tif (raised)",
 	"\t\t\tset_nr(nr0);",
 	"\t\treturn 4;",
@@ -121,6 +143,25 @@ static const char *const repro_main[] = {
 	"\treturn bad;",
 	"}",
 };
+
+/* What the run modelled besides the operations (struct seq_machine). */
+static void emit_defines(FILE *f, const struct seq_header *h, bool hgm, int na)
+{
+	unsigned long psize = h->mc.psize ? h->mc.psize : SEQRT_PSIZE_2M;
+
+	fprintf(f,
+		"\n#define WANT_HGM %d\n#define NPAGES %d\n"
+		"#define NSTEPS %d\n#define PSIZE %luUL\n#define NODES %d\n"
+		"#define HP \"/sys/kernel/mm/hugepages/hugepages-%lukB/\"\n",
+		hgm, h->npages, na > 0 ? na : 1, psize, h->mc.nodes,
+		psize / 1024);
+	/* -1: 2 MiB pages, no memory policy and no per-node pool needed */
+	fprintf(f, "#define PREFER %d\n",
+		seq_gigantic(psize) ? h->mc.prefer : -1);
+	fprintf(f,
+		"static const unsigned long node_free[2] = { %lu, %lu };\n\n",
+		h->mc.node_free[0], h->mc.node_free[1]);
+}
 
 static void emit_page(FILE *f, const struct seqrt_page_obs *po, int p)
 {
@@ -195,6 +236,7 @@ static int applied(const struct seq_header *h, bool hgm,
 	if (!m)
 		return -1;
 	seq_model_init(m, h->npages, h->nslots, hgm, 0);
+	seq_model_machine(m, &h->mc);
 	m->inject_bug = h->inject_bug;
 	for (int i = 0; i < n; i++)
 		if (seq_model_apply(m, &ops[i], &rets[na], &children[na]))
@@ -224,6 +266,7 @@ static void emit_tables(FILE *f, const struct seq_header *h, bool hgm,
 	fprintf(f, "static const struct seqrt_obs wants[NSTEPS] = {\n");
 	if (m && o) {
 		seq_model_init(m, h->npages, h->nslots, hgm, 0);
+		seq_model_machine(m, &h->mc);
 		m->inject_bug = h->inject_bug;
 		for (int i = 0; i < na; i++) {
 			seq_model_apply(m, &ops[idx[i]], &ret, &child);
@@ -256,10 +299,7 @@ int seq_repro_write(FILE *f, const struct seq_header *h, bool hgm,
 			(unsigned long long)h->seed, h->npages, h->nslots, na,
 			hgm ? "with" : "without");
 		fputs(seq_rt_text, f);
-		fprintf(f,
-			"\n#define WANT_HGM %d\n#define NPAGES %d\n"
-			"#define NSTEPS %d\n\n",
-			hgm, h->npages, na > 0 ? na : 1);
+		emit_defines(f, h, hgm, na);
 		emit_tables(f, h, hgm, ops, idx, children, rets, na);
 		for (size_t i = 0; i < sizeof(repro_main) / sizeof(*repro_main);
 		     i++)

@@ -66,7 +66,19 @@ const char *const seqrt_kind_name[SEQ_NKINDS] = {
 
 static char *slot_of(const struct seqrt *r, int p)
 {
-	return r->base + 2 * (size_t)p * SEQRT_PSIZE;
+	return r->base + 2 * (size_t)p * r->psize;
+}
+
+unsigned long seqrt_piece_off(unsigned long psize, int k)
+{
+	unsigned long stride = psize / SEQRT_PIECES;
+
+	return k * stride + k % (stride / SEQRT_PS) * SEQRT_PS;
+}
+
+static char *piece_of(const struct seqrt *r, int p, int k)
+{
+	return slot_of(r, p) + seqrt_piece_off(r->psize, k);
 }
 
 /* ---- the worker side ---- */
@@ -117,14 +129,15 @@ static int w_uffd_get(void)
 	return fd;
 }
 
-static int64_t w_uffd_op(char *slot, const struct seqrt_op *op)
+static int64_t w_uffd_op(const struct seqrt *r, const struct seqrt_op *op)
 {
+	char *slot = slot_of(r, op->p);
 	struct uffdio_register reg = {
-		.range = { (unsigned long)slot, SEQRT_PSIZE },
+		.range = { (unsigned long)slot, r->psize },
 		.mode = UFFDIO_REGISTER_MODE_MINOR,
 	};
 	struct uffdio_continue c = {
-		.range = { (unsigned long)slot, SEQRT_PSIZE },
+		.range = { (unsigned long)slot, r->psize },
 	};
 	int fd = w_uffd_get();
 
@@ -136,7 +149,7 @@ static int64_t w_uffd_op(char *slot, const struct seqrt_op *op)
 	case SEQ_UNREG:
 		return ioctl(fd, UFFDIO_UNREGISTER, &reg.range) ? -errno : 0;
 	case SEQ_CONT:
-		c.range.start += (unsigned long)op->k * SEQRT_PS;
+		c.range.start = (unsigned long)piece_of(r, op->p, op->k);
 		c.range.len = SEQRT_PS;
 		/* fall through */
 	default:
@@ -182,52 +195,46 @@ static int64_t move_one(pid_t pid, char *addr, const int *node, int flags)
 
 static int64_t w_do(const struct seqrt *r, const struct seqrt_op *op)
 {
-	char *slot = slot_of(r, op->p);
+	char *slot = slot_of(r, op->p), *piece = piece_of(r, op->p, op->k);
+	size_t ps = r->psize;
 	void *m;
 
 	switch (op->kind) {
 	case SEQ_MAP:
-		m = mmap(slot, SEQRT_PSIZE, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, r->fd,
-			 (off_t)op->p * SEQRT_PSIZE);
+		m = mmap(slot, ps, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, r->fd, (off_t)op->p * ps);
 		return m == MAP_FAILED ? -errno : 0;
 	case SEQ_UNMAP:
 		/* The slot stays reserved, so nothing else lands there. */
-		m = mmap(slot, SEQRT_PSIZE, PROT_NONE,
+		m = mmap(slot, ps, PROT_NONE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
 				 MAP_FIXED,
 			 -1, 0);
 		return m == MAP_FAILED ? -errno : 0;
 	case SEQ_SPLIT:
-		return madvise(slot, SEQRT_PSIZE, SEQRT_MADV_SPLIT) ? -errno :
-								      0;
+		return madvise(slot, ps, SEQRT_MADV_SPLIT) ? -errno : 0;
 	case SEQ_COLLAPSE:
-		return madvise(slot, SEQRT_PSIZE, SEQRT_MADV_COLLAPSE) ?
-			       -errno :
-			       0;
+		return madvise(slot, ps, SEQRT_MADV_COLLAPSE) ? -errno : 0;
 	case SEQ_DONTNEED:
-		return madvise(slot, SEQRT_PSIZE, MADV_DONTNEED) ? -errno : 0;
+		return madvise(slot, ps, MADV_DONTNEED) ? -errno : 0;
 	case SEQ_PROT_RO:
-		return mprotect(slot, SEQRT_PSIZE, PROT_READ) ? -errno : 0;
+		return mprotect(slot, ps, PROT_READ) ? -errno : 0;
 	case SEQ_PROT_RW:
-		return mprotect(slot, SEQRT_PSIZE, PROT_READ | PROT_WRITE) ?
-			       -errno :
-			       0;
+		return mprotect(slot, ps, PROT_READ | PROT_WRITE) ? -errno : 0;
 	case SEQ_READ:
 	case SEQ_WRITE:
-		return w_access(slot + (size_t)op->k * SEQRT_PS,
-				op->kind == SEQ_WRITE, op->v);
+		return w_access(piece, op->kind == SEQ_WRITE, op->v);
 	case SEQ_PIN_READ:
-		return w_pin_read(slot + (size_t)op->k * SEQRT_PS);
+		return w_pin_read(piece);
 	case SEQ_REG:
 	case SEQ_UNREG:
 	case SEQ_CONT:
 	case SEQ_CONT_HUGE:
-		return w_uffd_op(slot, op);
+		return w_uffd_op(r, op);
 	case SEQ_MIGRATE: {
 		int node = op->v & 1;
 
-		return move_one(0, slot + (size_t)op->k * SEQRT_PS, &node,
+		return move_one(0, piece, &node,
 				op->v & 2 ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
 	}
 	}
@@ -315,29 +322,35 @@ static void seqrt_worker(const struct seqrt *r, int sock)
 
 /* ---- the controller side ---- */
 
-int seqrt_init(struct seqrt *r, int npages)
+int seqrt_init(struct seqrt *r, int npages, unsigned long psize, int prefer)
 {
-	size_t span = (2 * (size_t)npages + 1) * SEQRT_PSIZE;
-	unsigned long a;
+	size_t span = (2 * (size_t)npages + 1) * psize;
+	unsigned long a, mask = 1UL << (prefer & 63);
 	char *res;
 
 	memset(r, 0, sizeof(*r));
 	r->npages = npages;
-	r->fd = memfd_create("hgm-seq", MFD_CLOEXEC | MFD_HUGETLB |
-						(21 << MFD_HUGE_SHIFT));
+	r->psize = psize;
+	if (prefer >= 0 &&
+	    syscall(SYS_set_mempolicy, MPOL_PREFERRED, &mask, 64 + 1))
+		return -errno;
+	r->fd = memfd_create("hgm-seq",
+			     MFD_CLOEXEC | MFD_HUGETLB |
+				     (__builtin_ctzl(psize) << MFD_HUGE_SHIFT));
 	if (r->fd < 0)
 		return -errno;
-	if (ftruncate(r->fd, (off_t)npages * SEQRT_PSIZE))
+	if (ftruncate(r->fd, (off_t)npages * psize))
 		goto fail;
 	/*
-	 * One slot per page, a 2 MiB gap after each: no two hugetlb VMAs are
-	 * ever adjacent (no merging), none spans a PUD (no PMD sharing).
+	 * One slot per page, a page-sized gap after each: no two hugetlb VMAs
+	 * are ever adjacent (no merging), none of 2 MiB pages spans a PUD (no
+	 * PMD sharing).
 	 */
-	res = mmap(NULL, span + SEQRT_PSIZE, PROT_NONE,
+	res = mmap(NULL, span + psize, PROT_NONE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		goto fail;
-	a = ((unsigned long)res + SEQRT_PSIZE - 1) & ~(SEQRT_PSIZE - 1);
+	a = ((unsigned long)res + psize - 1) & ~(psize - 1);
 	r->base = (char *)a;
 	/* Workers whose parent worker died come back to us to be reaped. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -386,7 +399,7 @@ void seqrt_fini(struct seqrt *r)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	if (r->base)
-		munmap(r->base, (2 * (size_t)r->npages + 1) * SEQRT_PSIZE);
+		munmap(r->base, (2 * (size_t)r->npages + 1) * r->psize);
 	r->base = NULL;
 	if (r->fd >= 0)
 		close(r->fd);
@@ -457,15 +470,15 @@ static int recv_reply(int sock, int64_t *val, int *fd)
 
 static int file_op(struct seqrt *r, const struct seqrt_op *op)
 {
-	off_t off = (off_t)op->p * SEQRT_PSIZE;
+	off_t off = (off_t)op->p * r->psize;
 	int ret = 0;
 
 	if (op->kind == SEQ_PUNCH)
 		ret = fallocate(r->fd,
 				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-				SEQRT_PSIZE);
+				r->psize);
 	else if (op->kind == SEQ_FALLOC)
-		ret = fallocate(r->fd, 0, off, SEQRT_PSIZE);
+		ret = fallocate(r->fd, 0, off, r->psize);
 	else
 		ret = ftruncate(r->fd, off);
 	return ret ? -errno : 0;
@@ -503,8 +516,7 @@ static int64_t gup_rw(const struct seqrt *r, const struct seqrt_op *op)
 {
 	unsigned char b = (unsigned char)op->v;
 	struct iovec local = { &b, 1 };
-	struct iovec remote = { slot_of(r, op->p) + (size_t)op->k * SEQRT_PS,
-				1 };
+	struct iovec remote = { piece_of(r, op->p, op->k), 1 };
 	pid_t pid = r->w[op->w].pid;
 	ssize_t n;
 
@@ -632,7 +644,7 @@ static int read_smaps(const struct seqrt *r, pid_t pid, struct seqrt_obs *o,
 		} else if (cur < 0) {
 			continue;
 		} else if ((v = kv(line, "KernelPageSize:")) != ~0UL) {
-			o->pg[w][cur].huge_vma = v == SEQRT_PSIZE / 1024;
+			o->pg[w][cur].huge_vma = v == r->psize / 1024;
 		} else if ((v = kv(line, "Shared_Hugetlb:")) != ~0UL) {
 			o->pg[w][cur].shared_kb = v;
 		} else if ((v = kv(line, "Private_Hugetlb:")) != ~0UL) {
@@ -655,17 +667,30 @@ static int read_u64_at(const char *path, uint64_t idx, uint64_t *out, size_t n)
 	return got == (ssize_t)(n * sizeof(*out)) ? 0 : -EIO;
 }
 
+/* pagemap entries of the followed pieces of page @p in worker @w. */
+static int read_entries(const struct seqrt *r, int w, int p, uint64_t *pm)
+{
+	unsigned long first = (unsigned long)slot_of(r, p) / SEQRT_PS;
+	char path[64];
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)r->w[w].pid);
+	if (r->psize == SEQRT_PIECES * SEQRT_PS)
+		return read_u64_at(path, first, pm, SEQRT_PIECES);
+	for (int k = 0; !ret && k < SEQRT_PIECES; k++)
+		ret = read_u64_at(
+			path, first + seqrt_piece_off(r->psize, k) / SEQRT_PS,
+			&pm[k], 1);
+	return ret;
+}
+
 /* pagemap of page @p in worker @w: present bits, and the head PFN. */
 static int read_pagemap(const struct seqrt *r, int w, int p,
 			struct seqrt_obs *o, uint64_t *head)
 {
 	uint64_t pm[SEQRT_PIECES], pfn;
-	char path[64];
-	int ret;
+	int ret = read_entries(r, w, p, pm);
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)r->w[w].pid);
-	ret = read_u64_at(path, (unsigned long)slot_of(r, p) / SEQRT_PS, pm,
-			  SEQRT_PIECES);
 	if (ret)
 		return ret;
 	for (int k = 0; k < SEQRT_PIECES; k++) {
@@ -673,27 +698,30 @@ static int read_pagemap(const struct seqrt *r, int w, int p,
 			continue;
 		o->pg[w][p].bits[k / 64] |= 1ULL << (k % 64);
 		o->pg[w][p].excl += !!(pm[k] & SEQRT_EXCLUSIVE);
-		pfn = (pm[k] & SEQRT_PFN_MASK) - k;
+		pfn = (pm[k] & SEQRT_PFN_MASK) -
+		      seqrt_piece_off(r->psize, k) / SEQRT_PS;
 		if (!*head)
 			*head = pfn;
 		/* Every piece of the page, in every worker: one folio. */
-		if (pfn != *head || pfn % SEQRT_PIECES)
+		if (pfn != *head || pfn % (r->psize / SEQRT_PS))
 			add_bad(o, "w%d p%d piece %d: PFN %#llx, head %#llx; ",
-				w, p, k, (unsigned long long)(pfn + k),
+				w, p, k,
+				(unsigned long long)(pm[k] & SEQRT_PFN_MASK),
 				(unsigned long long)*head);
 	}
 	return 0;
 }
 
-static int read_counts(struct seqrt_obs *o, int p, uint64_t head)
+static int read_counts(const struct seqrt *r, struct seqrt_obs *o, int p,
+		       uint64_t head)
 {
 	uint64_t h, t;
 	int ret;
 
 	ret = read_u64_at("/proc/kpagecount", head, &h, 1);
 	if (!ret)
-		ret = read_u64_at("/proc/kpagecount", head + SEQRT_PIECES - 1,
-				  &t, 1);
+		ret = read_u64_at("/proc/kpagecount",
+				  head + r->psize / SEQRT_PS - 1, &t, 1);
 	if (ret)
 		return ret;
 	o->mapcount[p] = h;
@@ -708,14 +736,13 @@ static int read_node(const struct seqrt *r, const struct seqrt_obs *o, int p)
 {
 	for (int w = 0; w < SEQRT_MAX_W; w++) {
 		const uint64_t *b = o->pg[w][p].bits;
-		char *slot = slot_of(r, p);
 
 		if (!o->alive[w])
 			continue;
 		for (int k = 0; k < SEQRT_PIECES; k++) {
 			if (!((b[k / 64] >> (k % 64)) & 1))
 				continue;
-			return (int)move_one(r->w[w].pid, slot + k * SEQRT_PS,
+			return (int)move_one(r->w[w].pid, piece_of(r, p, k),
 					     NULL, 0);
 		}
 	}
@@ -746,11 +773,14 @@ int seqrt_observe(struct seqrt *r, struct seqrt_obs *o)
 			return ret;
 	}
 	for (int p = 0; p < r->npages; p++)
-		if (head[p] && (ret = read_counts(o, p, head[p])))
+		if (head[p] && (ret = read_counts(r, o, p, head[p])))
 			return ret;
 	for (int p = 0; p < SEQRT_MAX_P; p++)
 		o->node[p] = p < r->npages ? read_node(r, o, p) : -1;
-	st = slurp("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages",
+		 r->psize / 1024);
+	st = slurp(path);
 	o->free = st ? strtoul(st, NULL, 10) : ~0UL;
 	free(st);
 	return 0;
@@ -836,7 +866,7 @@ int seqrt_compare(const struct seqrt_obs *want, const struct seqrt_obs *got,
 				   (unsigned long long)got->mapcount[p],
 				   (unsigned long long)want->mapcount[p]);
 	if (want->free != got->free)
-		SEQRT_DIFF("pool: %lu free 2 MiB pages, model %lu; ", got->free,
+		SEQRT_DIFF("pool: %lu free huge pages, model %lu; ", got->free,
 			   want->free);
 	return bad;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * seq_rt: the kernel-facing half of the hgm_seq sequence tester: worker
- * processes that own mappings of one shared 2 MiB hugetlb file, the
+ * processes that own mappings of one shared hugetlb file, the
  * execution of one operation, and the observation of every view the
  * checks compare (pagemap, kpagecount, smaps, status, the pool).
  *
@@ -25,9 +25,17 @@
 #define SEQRT_MAX_W 8 /* worker slots */
 #define SEQRT_MAX_P 8 /* huge pages in the file */
 #define SEQRT_PS 4096UL
-#define SEQRT_PSIZE (2UL * 1024 * 1024)
+/*
+ * The pieces the model follows per page: all of a 2 MiB page; of a 1 GiB
+ * page one in each 2 MiB, piece k at k * (2 MiB + 4 KiB), so that every
+ * one has a PTE table of its own and sits at a different index in it
+ * (seqrt_piece_off()).  The others are never touched one by one: smaps'
+ * *_Hugetlb, which counts what is mapped, shows that none of them is
+ * mapped where the model has only pieces.
+ */
 #define SEQRT_PIECES 512
 #define SEQRT_WORDS (SEQRT_PIECES / 64)
+#define SEQRT_PSIZE_2M (2UL * 1024 * 1024)
 
 /* Operations; the names are in seqrt_kind_name[] (replay file format). */
 enum seqrt_kind {
@@ -79,8 +87,8 @@ struct seqrt_op {
 
 /* What one worker's view of one page reads, or must read. */
 struct seqrt_page_obs {
-	bool huge_vma; /* a hugetlb VMA at the slot (KernelPageSize 2048) */
-	uint64_t bits[SEQRT_WORDS]; /* pagemap present, per 4 KiB piece */
+	bool huge_vma; /* a hugetlb VMA of this page size at the slot */
+	uint64_t bits[SEQRT_WORDS]; /* pagemap present, per followed piece */
 	unsigned long shared_kb, private_kb; /* smaps *_Hugetlb */
 	int excl; /* present pieces with pagemap's PM_MMAP_EXCLUSIVE */
 };
@@ -93,7 +101,7 @@ struct seqrt_obs {
 	uint64_t mapcount[SEQRT_MAX_P];
 	/* node of each page mapped anywhere (move_pages); want -1: any */
 	int node[SEQRT_MAX_P];
-	unsigned long free; /* free 2 MiB pages, global */
+	unsigned long free; /* free huge pages of the file's size, global */
 	char bad[256]; /* inconsistencies seen while observing */
 };
 
@@ -104,12 +112,21 @@ struct seqrt_worker {
 
 struct seqrt {
 	int fd; /* the hugetlb memfd */
-	char *base; /* slot of page p: base + 2 * p * SEQRT_PSIZE */
+	char *base; /* slot of page p: base + 2 * p * psize */
+	unsigned long psize; /* huge page size, bytes */
 	int npages;
 	struct seqrt_worker w[SEQRT_MAX_W];
 };
 
-int seqrt_init(struct seqrt *r, int npages);
+/* Byte offset of followed piece @k in a page of @psize bytes. */
+unsigned long seqrt_piece_off(unsigned long psize, int k);
+/*
+ * A file of @npages pages of @psize bytes.  @prefer >= 0: this process
+ * and the workers it spawns allocate from node @prefer first
+ * (MPOL_PREFERRED), so that where a new page lands follows from the free
+ * pages per node (the model of gigantic pages needs it); -1: no policy.
+ */
+int seqrt_init(struct seqrt *r, int npages, unsigned long psize, int prefer);
 /* Kills every worker, unmaps the slots and closes the file. */
 void seqrt_fini(struct seqrt *r);
 /*

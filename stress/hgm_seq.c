@@ -29,8 +29,9 @@
 
 static struct {
 	long seed, seconds, steps, workers, pages;
+	unsigned long psize;
 	const char *json, *replay, *out;
-	bool seed_given, no_shrink, inject_bug, more_ops;
+	bool seed_given, pages_given, no_shrink, inject_bug, more_ops;
 } o;
 
 static const struct sk_opt opts[] = {
@@ -73,12 +74,22 @@ static const struct sk_opt opts[] = {
 	{ .name = "pages",
 	  .kind = SK_COUNT,
 	  .arg = "N",
-	  .def = "4",
-	  .show_max = true,
+	  .def_help = "4, or 1 of 1 GiB",
 	  .min = 1,
 	  .max = SEQRT_MAX_P,
-	  .help = "2 MiB pages in the file",
-	  .target = &o.pages },
+	  .help = "huge pages in the file, max 8 (1 GiB: the pool\n"
+		  "needs one more, and a guest may have only the one\n"
+		  "a node gets at boot)",
+	  .target = &o.pages,
+	  .given = &o.pages_given },
+	{ .name = "page-size",
+	  .short_opt = 's',
+	  .kind = SK_SIZE,
+	  .arg = "SIZE",
+	  .def = "2M",
+	  .help = "2M or 1G (a 1 GiB page: 512 of its 4 KiB pieces\n"
+		  "followed, one in each 2 MiB)",
+	  .target = &o.psize },
 	{ .name = "json",
 	  .kind = SK_FILE,
 	  .arg = "FILE",
@@ -122,13 +133,13 @@ static const struct sk_prog prog = {
 	.about =
 		"Seeded random sequences of HugeTLB/HGM operations (map, MADV_SPLIT, uffd MINOR,\n"
 		"4 KiB CONTINUE, faults, writes, fork, exit, mprotect, DONTNEED, COLLAPSE, punch,\n"
-		"truncate, move_pages, GUP reads) by several processes on one 2 MiB hugetlb\n"
-		"file, every step checked against a model: pagemap, kpagecount, smaps,\n"
-		"HugetlbPages, the pool, contents.\n",
+		"truncate, move_pages, GUP reads) by several processes on one hugetlb file of\n"
+		"2 MiB or 1 GiB pages, every step checked against a model: pagemap, kpagecount,\n"
+		"smaps, HugetlbPages, the pool, nodes, contents.\n",
 	.exits =
 		"Exit: 0 pass, 1 difference (or interrupted, kernel complaint, pool not\n"
-		"restored), 2 bad usage, 4 skip (not root, no 2 MiB pages, no userfaultfd\n"
-		"MINOR on hugetlb, no free pages).\n",
+		"restored), 2 bad usage, 4 skip (not root, no pages of the size, no\n"
+		"userfaultfd MINOR on hugetlb, no free pages, a replay's machine differs).\n",
 	.opts = opts,
 };
 
@@ -278,6 +289,7 @@ static int write_json(const char *kernel)
 	ht_json_bool(j, "more_ops", o.more_ops);
 	ht_json_num(j, "workers", "%ld", o.workers);
 	ht_json_num(j, "pages", "%ld", o.pages);
+	ht_json_num(j, "page_size_kb", "%lu", o.psize / 1024);
 	ht_json_num(j, "steps_per_sequence", "%ld", o.steps);
 	ht_json_num(j, "sequences", "%ld", sum.sequences);
 	ht_json_num(j, "steps", "%ld", sum.steps);
@@ -306,30 +318,17 @@ static int write_json(const char *kernel)
 	return ret;
 }
 
-static int run_all(struct seqrt_op *ops, long nops)
+/* @h: the replay file's header and @ops its @nops operations, or fresh. */
+static int run_all(struct seq_header *h, struct seqrt_op *ops, long nops)
 {
-	struct seq_header h = { .npages = o.pages,
-				.nslots = 2 * o.workers,
-				.inject_bug = o.inject_bug,
-				.more_ops = o.more_ops };
 	long start = ht_now_ns();
 	int ret = 0;
 
-	if (o.replay) {
-		char why[512];
-
-		if (seq_file_read(o.replay, &h, &ops, (int *)&nops, why,
-				  sizeof(why))) {
-			fprintf(stderr, "hgm_seq: %s\n", why);
-			sk_fail(&rep, "%s", why);
-			return -EINVAL;
-		}
-		ret = run_sequence(&h, ops, nops, true);
-		free(ops);
-	}
+	if (o.replay)
+		ret = run_sequence(h, ops, nops, true);
 	for (long i = 0; !o.replay && !ret && !sk_got_signal; i++) {
-		h.seed = o.seed + (uint64_t)i;
-		ret = run_sequence(&h, ops, o.steps, false);
+		h->seed = o.seed + (uint64_t)i;
+		ret = run_sequence(h, ops, o.steps, false);
 		if ((ht_now_ns() - start) / 1000000000L >= o.seconds)
 			break;
 	}
@@ -357,41 +356,97 @@ static void print_summary(int ret)
 	printf("\n");
 }
 
+/*
+ * The sequence's header and room for its operations: the replay file's
+ * (read here, so that its page size and pages are what gets set up), or
+ * from the options.  0 or EXIT_USAGE.
+ */
+static int prepare(struct seq_header *h, struct seqrt_op **ops, long *nops)
+{
+	char why[512];
+	int n;
+
+	if (!o.pages_given)
+		o.pages = seq_gigantic(o.psize) ? 1 : 4;
+	*h = (struct seq_header){ .npages = o.pages,
+				  .nslots = 2 * o.workers,
+				  .mc.psize = o.psize,
+				  .inject_bug = o.inject_bug,
+				  .more_ops = o.more_ops };
+	*nops = o.steps;
+	*ops = NULL;
+	if (o.replay && seq_file_read(o.replay, h, ops, &n, why, sizeof(why))) {
+		fprintf(stderr, "hgm_seq: %s\n", why);
+		return EXIT_USAGE;
+	}
+	if (o.replay) {
+		*nops = n;
+		h->mc.psize = h->has_mc ? h->mc.psize : SEQRT_PSIZE_2M;
+		return 0;
+	}
+	if (o.psize != SEQRT_PSIZE_2M && !seq_gigantic(o.psize))
+		sk_usage_error("--page-size: 2M or a larger size, not %lu",
+			       o.psize);
+	*ops = malloc(o.steps * sizeof(**ops));
+	return *ops ? 0 : EXIT_FAIL;
+}
+
+/* This machine's facts (struct seq_machine) into @h; 0 or EXIT_SKIP. */
+static int read_machine(struct seq_header *h)
+{
+	struct seq_machine mc;
+	char why[256];
+
+	if (seq_machine_read(&mc, h->mc.psize, h->npages,
+			     h->has_mc ? &h->mc : NULL, why, sizeof(why))) {
+		printf("hgm_seq: skip: %s\n", why);
+		return EXIT_SKIP;
+	}
+	h->mc = mc;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct ht_needs needs = { .page_size = ht_pmd_size(),
-				  .caps = { CAP_SYS_ADMIN /* pagemap PFNs */ },
+	struct ht_needs needs = { .caps = { CAP_SYS_ADMIN /* pagemap PFNs */ },
 				  .uffd_minor = true };
 	char why[HT_WHY_LEN] = "";
+	struct seq_header h;
 	struct seqrt_op *ops;
 	struct sk_run srun;
 	struct utsname u;
 	const char *r;
+	long nops;
 	int ret;
 
 	sk_parse(&prog, argc, argv);
 	uname(&u);
 	if (!o.seed_given)
 		o.seed = ht_now_ns() % 1000000007L;
-	ops = malloc(o.steps * sizeof(*ops));
-	if (!ops)
-		return EXIT_FAIL;
-	/* Every page of the file, and one for a fault after a punch. */
-	needs.pages = (o.replay ? SEQRT_MAX_P : o.pages) + 1;
-	ret = sk_setup(&srun, &needs, 30);
+	ret = prepare(&h, &ops, &nops);
 	if (ret)
 		return ret;
-	r = seq_probe_hgm(why, sizeof(why));
+	o.psize = h.mc.psize; /* a replay's, for the summary */
+	/* Every page of the file, and one for a fault after a punch. */
+	needs.page_size = h.mc.psize;
+	needs.pages = h.npages + 1;
+	ret = sk_setup(&srun, &needs, 30);
+	if (!ret && (ret = read_machine(&h)))
+		sk_restore(&srun, &rep);
+	if (ret)
+		return ret;
+	r = seq_probe_hgm(h.mc.psize, why, sizeof(why));
 	hgm = !r;
 	if (o.replay)
 		printf("hgm_seq: replay of %s; %s\n", o.replay,
 		       hgm ? "HGM: yes" : r);
 	else
-		printf("hgm_seq: seed %ld, %ld workers, %ld pages, %ld steps a "
-		       "sequence; %s\n",
-		       o.seed, o.workers, o.pages, o.steps,
+		printf("hgm_seq: seed %ld, %ld workers, %ld pages of %lu kB, %ld "
+		       "steps a sequence; %s\n",
+		       o.seed, o.workers, o.pages, h.mc.psize / 1024, o.steps,
 		       hgm ? "HGM: yes" : r);
-	ret = run_all(ops, o.steps);
+	ret = run_all(&h, ops, nops);
+	free(ops);
 	sk_restore(&srun, &rep);
 	sk_kmsg_check(&srun, &rep);
 	rep.interrupted = sk_got_signal;
@@ -400,7 +455,5 @@ int main(int argc, char **argv)
 	if (o.json && write_json(u.release))
 		ret = ret ? ret : 1;
 	print_summary(ret);
-	if (ret == -EINVAL)
-		return EXIT_USAGE;
 	return sk_exit_code(&rep);
 }

@@ -7,7 +7,7 @@
 # kernel complaint), and turns its output, the kernel log and the taint
 # into a verdict.
 #
-# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED FUZZ_MORE IN_VM
+# INPUTS   BIN STRESS_BIN FUZZ_BIN TIMEOUT (programs.sh); FUZZ FUZZ_SEED FUZZ_MORE FUZZ_PSIZE IN_VM
 #          (options.sh);
 #          RUN_DIR SNAP (main);
 #          log_lines, taint, log_complaints, is_fatal, restore,
@@ -93,6 +93,7 @@ run_case() {
 		# shellcheck disable=SC2086 # no seed, no --more-ops: no words
 		setsid "$FUZZ_BIN" --seconds "$FUZZ" --json "$RUN_DIR/fuzz.json" \
 			${FUZZ_SEED:+--seed $FUZZ_SEED} $more \
+			${FUZZ_PSIZE:+--page-size $FUZZ_PSIZE} \
 			--out "$RUN_DIR/fuzz" >"$out" 2>&1 </dev/null &
 	else
 		setsid "$BIN/$prog" -r "$case_name" >"$out" 2>&1 </dev/null &

@@ -11,13 +11,13 @@
 #          TOP; usage, die (run_tests.sh); environment HGMT_CACHE, HOME,
 #          HT_GCOV_DIR.
 # OUTPUTS  LIST BISECT RESULTS_ROOT EXPECT TIMEOUT (empty: programs.sh
-#          fills it) DESTRUCTIVE STRESS FUZZ FUZZ_SEED FUZZ_MORE BGLOAD COVERAGE IN_VM FILTERS
+#          fills it) DESTRUCTIVE STRESS FUZZ FUZZ_SEED FUZZ_MORE FUZZ_PSIZE BGLOAD COVERAGE IN_VM FILTERS
 #          VM VM_NODES VM_TIMEOUT VM_APPEND VM_NO_1G MATRIX MATRIX_SET;
 #          functions is_uint, check_kernel.
 
 # ---- options ---------------------------------------------------------------
 LIST=0 BISECT=0 RESULTS_ROOT="$TOP/results" EXPECT="" TIMEOUT=""
-DESTRUCTIVE=0 STRESS=0 FUZZ=0 FUZZ_SEED="" FUZZ_MORE=0 BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
+DESTRUCTIVE=0 STRESS=0 FUZZ=0 FUZZ_SEED="" FUZZ_MORE=0 FUZZ_PSIZE="" BGLOAD=0 VM="" VM_NODES=2 VM_TIMEOUT=3600 MATRIX=""
 IN_VM=0 FILTERS="" VM_APPEND="" VM_NO_1G=0 MATRIX_SET=0 COVERAGE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -42,6 +42,9 @@ while [ $# -gt 0 ]; do
 		FUZZ_SEED=$2; shift ;;
 	--fuzz-seed=*) FUZZ_SEED=${1#*=} ;;
 	--fuzz-more-ops) FUZZ_MORE=1 ;;
+	--fuzz-page-size) [ $# -ge 2 ] || die "--fuzz-page-size needs 2M or 1G"
+		FUZZ_PSIZE=$2; shift ;;
+	--fuzz-page-size=*) FUZZ_PSIZE=${1#*=} ;;
 	--background-load) BGLOAD=1 ;;
 	--coverage) COVERAGE=1 ;;
 	--vm) VM=debian-6.12 ;;
@@ -119,6 +122,13 @@ if [ -n "$FUZZ_SEED" ]; then
 fi
 if [ "$FUZZ_MORE" = 1 ] && [ "$FUZZ" = 0 ]; then
 	die "--fuzz-more-ops without --fuzz: no sequence tester runs"
+fi
+case $FUZZ_PSIZE in
+'' | 2M | 1G) ;;
+*) die "--fuzz-page-size: 2M or 1G, not $FUZZ_PSIZE" ;;
+esac
+if [ -n "$FUZZ_PSIZE" ] && [ "$FUZZ" = 0 ]; then
+	die "--fuzz-page-size without --fuzz: no sequence tester runs"
 fi
 if ! is_uint "$VM_NODES" || [ "$VM_NODES" -lt 1 ] || [ "$VM_NODES" -gt 8 ]; then
 	die "--vm-nodes: not a number from 1 to 8: $VM_NODES"

@@ -77,7 +77,7 @@ vm_payload() { # dir
 from=\$(sed -n 's/.*ht_from=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 cd /suite || exit 1
 export HT_ALLOW_DESTRUCTIVE=1 HT_PROGRAMS="$PROGRAMS"
-./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) --fuzz $FUZZ $([ -z "$FUZZ_SEED" ] || echo --fuzz-seed "$FUZZ_SEED") $([ "$FUZZ_MORE" = 0 ] || echo --fuzz-more-ops) \$(tail -n +"\${from:-1}" cases)
+./run_tests.sh --in-vm --timeout $TIMEOUT $([ "$STRESS" = 0 ] || echo --stress) --fuzz $FUZZ $([ -z "$FUZZ_SEED" ] || echo --fuzz-seed "$FUZZ_SEED") $([ "$FUZZ_MORE" = 0 ] || echo --fuzz-more-ops) $([ -z "$FUZZ_PSIZE" ] || echo --fuzz-page-size "$FUZZ_PSIZE") \$(tail -n +"\${from:-1}" cases)
 rc=\$?
 $([ "$COVERAGE" = 0 ] || echo "./gcov_dump.sh")
 exit \$rc

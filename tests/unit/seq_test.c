@@ -68,7 +68,7 @@ TEST(migrate_move_and_move_all)
 	int child;
 
 	seq_model_init(&m, 1, 4, true, 10);
-	m.nodes = 2;
+	m.mc.nodes = 2;
 	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
 	do_op(_metadata, &m, OP(SEQ_SPAWN, 1, 0, 0));
 	EXPECT_FALSE(seq_model_apply(&m, &mv, &ret, &child))
@@ -91,12 +91,13 @@ TEST(migrate_move_and_move_all)
 	do_op(_metadata, &m, OP(SEQ_EXIT, 0, 0, 0));
 	EXPECT_EQ(0, do_op(_metadata, &m, mv)) TH_LOG("one mapper: moves");
 	EXPECT_EQ(0, do_op(_metadata, &m, mv)) TH_LOG("already there");
-	m.head_only = true; /* 6.1: only the first 4 KiB moves a hugetlb page */
+	m.mc.head_only =
+		true; /* 6.1: only the first 4 KiB moves a hugetlb page */
 	mv.v = 1;
 	EXPECT_EQ(-EACCES, do_op(_metadata, &m, mv));
 	mv.k = 0;
 	EXPECT_EQ(1, do_op(_metadata, &m, mv));
-	m.nodes = 1;
+	m.mc.nodes = 1;
 	EXPECT_EQ(-ENODEV, do_op(_metadata, &m, mv));
 	do_op(_metadata, &m, OP(SEQ_PUNCH, 1, 0, 0));
 	seq_model_expect(&m, &o);
@@ -177,7 +178,7 @@ static uint64_t draw(bool more, long *gup_write, long *pin_read)
 
 	seq_rng_seed(&r, 2026);
 	seq_model_init(&m, 3, 6, true, 8);
-	m.nodes = 2;
+	m.mc.nodes = 2;
 	m.more_ops = more;
 	*gup_write = *pin_read = 0;
 	for (int i = 0; i < 2000; i++) {
@@ -350,6 +351,105 @@ TEST(shrink_to_x_and_y)
 	EXPECT_LT(calls, 200) TH_LOG("%d predicate calls", calls);
 }
 
+/* The followed pieces: all of a 2 MiB page; one in each 2 MiB of 1 GiB. */
+TEST(piece_offsets)
+{
+	const unsigned long mb2 = 2UL << 20, gb = 1UL << 30;
+
+	for (int k = 0; k < SEQRT_PIECES; k++) {
+		ASSERT_EQ(k * 4096UL, seqrt_piece_off(mb2, k));
+		/* 2 MiB range k, 4 KiB piece k in it: a table each */
+		ASSERT_EQ(k * mb2 + k * 4096UL, seqrt_piece_off(gb, k));
+	}
+	/* the last is the page's last 4 KiB */
+	EXPECT_EQ(gb - 4096, seqrt_piece_off(gb, SEQRT_PIECES - 1));
+}
+
+/*
+ * Gigantic pages: a new page comes from the preferred node while it has
+ * a free page, then from the other; a move is drawn only where the
+ * target node has a free page; the views count the whole page huge.
+ */
+TEST(gigantic_nodes)
+{
+	struct seq_machine mc = { .psize = 1UL << 30,
+				  .nodes = 2,
+				  .prefer = 0,
+				  .node_free = { 1, 1 } };
+	struct seqrt_op mv = { SEQ_MIGRATE, 0, 0, 5, 1 | 2 }; /* MOVE_ALL */
+	struct seq_model m;
+	struct seqrt_obs o;
+	int64_t ret;
+	int child;
+
+	seq_model_init(&m, 2, 2, true, 2);
+	seq_model_machine(&m, &mc);
+	do_op(_metadata, &m, OP(SEQ_SPAWN, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 0, 0));
+	do_op(_metadata, &m, OP(SEQ_MAP, 0, 1, 0));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_READ, 0, 0, 5)));
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_READ, 0, 1, 5)));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(0, o.node[0]);
+	EXPECT_EQ(1, o.node[1]); /* node 0 had one free page */
+	EXPECT_EQ(0, o.free);
+	EXPECT_EQ(1048576, o.pg[0][0].private_kb);
+	EXPECT_EQ(SEQRT_PIECES, o.pg[0][0].excl);
+	EXPECT_EQ(2 * 1048576, o.hugetlb_kb[0]);
+	/* node 1 has no free page: the failure is not modelled */
+	EXPECT_FALSE(seq_model_apply(&m, &mv, &ret, &child));
+	do_op(_metadata, &m, OP(SEQ_PUNCH, 0, 1, 0));
+	EXPECT_EQ(1, do_op(_metadata, &m, mv));
+	/* the refault goes to the preferred node, free again */
+	EXPECT_EQ(0, do_op(_metadata, &m, OP(SEQ_READ, 0, 1, 0)));
+	seq_model_expect(&m, &o);
+	EXPECT_EQ(1, o.node[0]);
+	EXPECT_EQ(0, o.node[1]);
+}
+
+/* A file of 1 GiB pages; an old file without the machine line; a bad one. */
+TEST(replay_machine_line)
+{
+	struct seq_header h = { .seed = 1, .npages = 2, .nslots = 2 }, h2;
+	struct seqrt_op op = OP(SEQ_SPAWN, 0, 0, 0), *back;
+	char path[] = "/tmp/seq_test_XXXXXX", why[256];
+	int fd, n;
+	FILE *f;
+
+	h.mc = (struct seq_machine){ .psize = 1UL << 30,
+				     .nodes = 2,
+				     .head_only = true,
+				     .prefer = 1,
+				     .node_free = { 3, 4 } };
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	f = fdopen(fd, "w");
+	seq_file_write(f, &h, &op, 1);
+	fclose(f);
+	ASSERT_EQ(0, seq_file_read(path, &h2, &back, &n, why, sizeof(why)))
+	TH_LOG("%s", why);
+	free(back);
+	EXPECT_TRUE(h2.has_mc);
+	EXPECT_EQ(0, memcmp(&h.mc, &h2.mc, sizeof(h.mc)));
+	f = fopen(path, "w");
+	fprintf(f, "# hgm_seq seed=1 pages=2 slots=2\nspawn 0 0 0 0\n");
+	fclose(f);
+	ASSERT_EQ(0, seq_file_read(path, &h2, &back, &n, why, sizeof(why)));
+	free(back);
+	EXPECT_FALSE(h2.has_mc);
+	EXPECT_EQ(1, n);
+	f = fopen(path, "w");
+	fprintf(f, "# hgm_seq seed=1 pages=2 slots=2\n"
+		   "# machine psize_kb=3000 nodes=2 head_only=0 prefer=0 "
+		   "node_free=1,1\n");
+	fclose(f);
+	EXPECT_EQ(-EINVAL,
+		  seq_file_read(path, &h2, &back, &n, why, sizeof(why)));
+	free(back);
+	EXPECT_NE(NULL, strstr(why, ":2: not '# machine")) TH_LOG("%s", why);
+	unlink(path);
+}
+
 TEST(replay_format_round_trip)
 {
 	struct seq_header h = { .seed = 99, .npages = 3, .nslots = 6 }, h2;
@@ -383,9 +483,9 @@ TEST(replay_format_round_trip)
 	unlink(path);
 }
 
-TEST(reproducer_compiles)
+static void repro_compiles(struct __test_metadata *_metadata,
+			   const struct seq_header *h)
 {
-	struct seq_header h = { .seed = 5, .npages = 2, .nslots = 4 };
 	char src[] = "/tmp/seq_repro_XXXXXX.c", cmd[256];
 	struct seqrt_op ops[30];
 	struct seq_model m;
@@ -395,7 +495,8 @@ TEST(reproducer_compiles)
 	FILE *f;
 
 	seq_rng_seed(&r, 11);
-	seq_model_init(&m, 2, 4, true, 8);
+	seq_model_init(&m, h->npages, h->nslots, true, 8);
+	seq_model_machine(&m, &h->mc);
 	for (int i = 0; i < 30; i++) {
 		seq_gen(&r, &m, &ops[i]);
 		seq_model_apply(&m, &ops[i], &ret, &child);
@@ -403,7 +504,7 @@ TEST(reproducer_compiles)
 	fd = mkstemps(src, 2);
 	ASSERT_LE(0, fd);
 	f = fdopen(fd, "w");
-	ASSERT_EQ(0, seq_repro_write(f, &h, true, ops, 30));
+	ASSERT_EQ(0, seq_repro_write(f, h, true, ops, 30));
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "cc -Wall -o %.*s %s", (int)strlen(src) - 2,
 		 src, src);
@@ -411,6 +512,25 @@ TEST(reproducer_compiles)
 	unlink(src);
 	src[strlen(src) - 2] = 0;
 	unlink(src);
+}
+
+TEST(reproducer_compiles)
+{
+	struct seq_header h = { .seed = 5, .npages = 2, .nslots = 4 };
+
+	repro_compiles(_metadata, &h);
+}
+
+TEST(reproducer_compiles_1G)
+{
+	struct seq_header h = {
+		.seed = 5,
+		.npages = 2,
+		.nslots = 4,
+		.mc = { .psize = 1UL << 30, .nodes = 2, .node_free = { 2, 1 } },
+	};
+
+	repro_compiles(_metadata, &h);
 }
 
 HT_MAIN
