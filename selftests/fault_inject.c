@@ -633,7 +633,7 @@ TEST_F(fi_map, fault_shared)
  * file (it has its lock).  Both: the page faults in whole from the
  * reservation the first mmap() took.
  */
-TEST_F(fi_map, mmap_without_vma_lock)
+TEST_F_TIMEOUT(fi_map, mmap_without_vma_lock, 300)
 {
 	struct fi *f = &self->f;
 	unsigned long psize = HT_PSIZE(variant);
