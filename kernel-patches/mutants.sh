@@ -1,6 +1,7 @@
 #!/bin/sh
 # mutants.sh [--list] [--build-only|--run-only] [--battery FILTER]...
-#            [--fuzz SECONDS [--fuzz-seed N]] [MUTANT.patch...] - the
+#            [--fuzz SECONDS [--fuzz-seed N] [--fuzz-page-size 2M|1G]]
+#            [MUTANT.patch...] - the
 # planted-bug measurement: does the battery notice a small semantic bug?
 #
 # Builds the patched kernel (default config) in $HGMT_CACHE/kernel-build-
@@ -18,14 +19,15 @@
 # MUTANT_BASE=debug to use the debug flavour's tree (see below).
 # --fuzz SECONDS: hgm_seq's random sequences instead of the battery (only
 # fuzz:hgm_seq unless --battery is given too), from seed N (default 1) for
-# at most SECONDS; the line says how many sequences it took to find the
-# bug.  Default mutants then: those whose text says "Planted for hgm_seq".
+# at most SECONDS, on 2 MiB pages or (--fuzz-page-size 1G) 1 GiB ones;
+# the line says how many sequences it took to find the bug.  Default
+# mutants then: those whose text says "Planted for hgm_seq".
 set -eu
 
 me=mutants.sh
 case ${1:-} in
 -h | --help)
-	sed -n '2,20s/^# \{0,1\}//p' "$0"
+	sed -n '2,24s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 esac
@@ -51,6 +53,7 @@ mutants=
 phase=all
 fuzz=0
 fuzz_seed=1
+fuzz_psize=2M
 while [ $# -gt 0 ]; do
 	case $1 in
 	--battery)
@@ -68,6 +71,13 @@ while [ $# -gt 0 ]; do
 	--fuzz-seed)
 		{ [ $# -ge 2 ] && is_num "$2"; } || usage_error "--fuzz-seed needs a number"
 		fuzz_seed=$2
+		shift
+		;;
+	--fuzz-page-size)
+		case ${2:-} in
+		2M | 1G) fuzz_psize=$2 ;;
+		*) usage_error "--fuzz-page-size needs 2M or 1G" ;;
+		esac
 		shift
 		;;
 	--build-only) phase=build ;;
@@ -166,7 +176,7 @@ mkdir -p "$res"
 rc=0
 more=
 if [ "$fuzz" != 0 ]; then
-	more="--fuzz $fuzz --fuzz-seed $fuzz_seed"
+	more="--fuzz $fuzz --fuzz-seed $fuzz_seed --fuzz-page-size $fuzz_psize"
 	[ -n "$filters" ] || filters='fuzz:*'
 fi
 # hgm_seq's summary line (sequences, where it failed), a diagnostic of
