@@ -334,6 +334,7 @@ int seqrt_init(struct seqrt *r, int npages, unsigned long psize, int prefer)
 	if (prefer >= 0 &&
 	    syscall(SYS_set_mempolicy, MPOL_PREFERRED, &mask, 64 + 1))
 		return -errno;
+	r->policy = prefer >= 0;
 	r->fd = memfd_create("hgm-seq",
 			     MFD_CLOEXEC | MFD_HUGETLB |
 				     (__builtin_ctzl(psize) << MFD_HUGE_SHIFT));
@@ -404,6 +405,9 @@ void seqrt_fini(struct seqrt *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
+	if (r->policy)
+		syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0);
+	r->policy = false;
 }
 
 static int open_pidfd(pid_t pid)

@@ -115,6 +115,7 @@ struct seqrt {
 	char *base; /* slot of page p: base + 2 * p * psize */
 	unsigned long psize; /* huge page size, bytes */
 	int npages;
+	bool policy; /* MPOL_PREFERRED set by seqrt_init() */
 	struct seqrt_worker w[SEQRT_MAX_W];
 };
 

@@ -426,7 +426,9 @@ int main(int argc, char **argv)
 	ret = prepare(&h, &ops, &nops);
 	if (ret)
 		return ret;
-	o.psize = h.mc.psize; /* a replay's, for the summary */
+	/* A replay's, for the summary. */
+	o.psize = h.mc.psize;
+	o.pages = h.npages;
 	/* Every page of the file, and one for a fault after a punch. */
 	needs.page_size = h.mc.psize;
 	needs.pages = h.npages + 1;
