@@ -329,6 +329,7 @@ int seqrt_init(struct seqrt *r, int npages, unsigned long psize, int prefer)
 	char *res;
 
 	memset(r, 0, sizeof(*r));
+	r->fd = -1; /* seqrt_fini() after a failed set_mempolicy() */
 	r->npages = npages;
 	r->psize = psize;
 	if (prefer >= 0 &&

@@ -133,7 +133,7 @@ static void run_fixed(struct __test_metadata *_metadata,
 	free(run);
 }
 
-TEST_F_TIMEOUT(seq, fixed_seed, 300)
+TEST_F_TIMEOUT(seq, fixed_seed, 1500)
 {
 	run_fixed(_metadata, variant, self->pages, SEED, false);
 }
@@ -142,7 +142,7 @@ TEST_F_TIMEOUT(seq, fixed_seed, 300)
  * The same with --more-ops: GUP writes from another process and reads
  * through vmsplice() pins (GUP-fast) between the other operations.
  */
-TEST_F_TIMEOUT(seq, fixed_seed_more_ops, 300)
+TEST_F_TIMEOUT(seq, fixed_seed_more_ops, 1500)
 {
 	run_fixed(_metadata, variant, self->pages, SEED + 1, true);
 }
