@@ -167,7 +167,6 @@ static const char *const api_name[] = {
 	"mbind(MOVE|STRICT)", "mbind(MOVE_ALL)",      "migrate_pages",
 };
 
-/* One run_scen(): the scenario, its model, and what was read before. */
 /*
  * The pool models of the source and the target node (lib/pool_model.c:
  * nr, free and surplus per node, with the invariants), started from the
@@ -205,6 +204,7 @@ static void pools_moved(struct __test_metadata *_metadata,
 	pools_check(_metadata, np, step);
 }
 
+/* One run_scen(): the scenario, its model, and what was read before. */
 struct scen_run {
 	struct mig *m;
 	unsigned long psize;
